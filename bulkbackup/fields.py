@@ -1,0 +1,324 @@
+"""The one table of settable fields.
+
+Every other part of bulkbackup (reading spreadsheets, validation, diffing, payloads, the CLI, the widgets and
+the sandbox's own Laravel rules) reads `SETTINGS` and `BACKUP_NOW` from here, so a field's name, type, bounds,
+nullability and the way a spreadsheet cell is read are written once.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from .cron import is_valid_frequency
+
+CLEAR = "<clear>"
+"""Cell text that clears a nullable setting (`databases_to_backup`). Case-insensitive."""
+
+
+class Kind(Enum):
+    BOOL = "boolean"
+    INT = "integer"
+    NUMBER = "number"
+    TEXT = "string"
+
+
+class CellError(ValueError):
+    """One cell cannot be read; the message says why and what to write instead (no location: callers add it)."""
+
+
+_TRUE = {"true", "yes", "y", "1", "1.0", "on", "t"}
+_FALSE = {"false", "no", "n", "0", "0.0", "off", "f"}
+_INT_TEXT = re.compile(r"[+-]?\d+(\.0*)?")
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# Characters that the server's validateShellSafePath rejects, in its own order and with its own wording.
+_SHELL_CHARS = (
+    ("`", "backtick (command substitution)"),
+    ("$(", "command substitution"),
+    ("${", "variable substitution with potential command injection"),
+    ("|", "pipe operator"),
+    ("&", "background/AND operator"),
+    (";", "command separator"),
+    ("\n", "newline (command separator)"),
+    ("\r", "carriage return"),
+    ("\t", "tab (token separator)"),
+    (">", "output redirection"),
+    ("<", "input redirection"),
+)
+# A uuid goes into the request path: anything outside this set could change which resource is addressed.
+_UUID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def is_missing(value: object) -> bool:
+    """True for what means "no value": None, NaN, pandas NA/NaT, and blank text."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    if isinstance(value, float):
+        return math.isnan(value)
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value)) if not isinstance(value, list | tuple | dict) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def read_bool(value: object) -> bool:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    if isinstance(value, numbers.Number) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise CellError(f"{value!r} is not a yes/no value (write true/false, yes/no or 1/0)")
+
+
+def read_int(value: object) -> int:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise CellError(f"{value!r} is not a whole number")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if float(value).is_integer():
+            return int(value)
+        raise CellError(f"{value!r} is not a whole number")
+    text = str(value).strip()
+    if _INT_TEXT.fullmatch(text):
+        return int(float(text)) if "." in text else int(text)
+    if "," in text:
+        raise CellError(
+            f"{text!r} is not a whole number (a comma is neither a decimal point nor allowed "
+            "as a thousands separator here)"
+        )
+    raise CellError(f"{text!r} is not a whole number")
+
+
+def read_number(value: object) -> float:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise CellError(f"{value!r} is not a number")
+    if isinstance(value, numbers.Real):
+        if math.isfinite(float(value)):
+            return float(value)
+        raise CellError(f"{value!r} is not a finite number")
+    text = str(value).strip()
+    if _NUMBER_TEXT.fullmatch(text):
+        return float(text)
+    if "," in text:
+        raise CellError(f"{text!r} is not a number: write the decimal point as '.', e.g. {text.replace(',', '.')!r}")
+    raise CellError(f"{text!r} is not a number")
+
+
+def read_text(value: object) -> str:
+    # The server trims every string (Laravel's TrimStrings), so the comparison must see what it stores.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def frequency_problem(text: str) -> str | None:
+    if is_valid_frequency(text):
+        return None
+    return (
+        f"{text!r} is not a valid frequency: use 5 cron fields (e.g. '0 3 * * *') or one of every_minute, "
+        "hourly, daily, weekly, monthly, yearly, @hourly, @daily, @weekly, @monthly, @yearly"
+    )
+
+
+def shell_problem(text: str) -> str | None:
+    """The server's validateDatabasesBackupInput, with its message, or None when the value passes."""
+    for entry in (part.strip() for part in text.split("|")):
+        if entry in ("", "all", "*"):
+            continue
+        if ":" in entry:
+            db, _, cols = entry.partition(":")
+            names = [(db, "database name")] + [(c, "collection name") for c in cols.split(",")]
+        else:
+            names = [(n, "database name") for n in entry.split(",")]
+        for name, context in names:
+            for char, description in _SHELL_CHARS:
+                if char in name:
+                    return (
+                        f"Invalid {context}: contains forbidden character '{char}' ({description}). "
+                        "Shell metacharacters are not allowed for security reasons."
+                    )
+    return None
+
+
+def uuid_problem(text: str) -> str | None:
+    if _UUID.fullmatch(text):
+        return None
+    return (
+        f"{text!r} is not a usable uuid: only letters, digits, '-' and '_' are allowed "
+        "(a '/', '?', '%', space or '.' would change the request path)"
+    )
+
+
+@dataclass(frozen=True)
+class Field:
+    """One settable field of a scheduled database backup configuration."""
+
+    name: str
+    kind: Kind
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = False  # the server accepts JSON null for it
+    clearable: bool = False  # the CLEAR token sends null and really clears the stored value
+    comparable: bool = True  # the server returns the stored value under the same name
+    check: Callable[[str], str | None] | None = None  # extra rule for text values
+
+    def read(self, value: object) -> object:
+        """A spreadsheet cell or DataFrame value → the JSON value to send (or CLEAR). Raises CellError."""
+        if isinstance(value, str) and value.strip().lower() == CLEAR:
+            if self.clearable:
+                return CLEAR
+            if self.nullable:
+                raise CellError(
+                    f"{self.name} cannot be cleared through the Coolify API (the server silently "
+                    "ignores null); leave the cell empty to keep it"
+                )
+            raise CellError(f"{self.name} cannot be cleared; leave the cell empty to keep it")
+        reader = {Kind.BOOL: read_bool, Kind.INT: read_int, Kind.NUMBER: read_number, Kind.TEXT: read_text}
+        return reader[self.kind](value)
+
+    def problems(self, value: object) -> list[str]:
+        """Every rule the server applies to this field's value that can be checked locally."""
+        if value == CLEAR:
+            return []
+        found = []
+        if self.minimum is not None and value < self.minimum:
+            found.append(f"{self.name} must be at least {_num(self.minimum)} (got {_num(value)})")
+        if self.maximum is not None and value > self.maximum:
+            found.append(f"{self.name} must be at most {_num(self.maximum)} (got {_num(value)})")
+        if self.check is not None and isinstance(value, str):
+            problem = self.check(value)
+            if problem:
+                found.append(f"{self.name}: {problem}")
+        return found
+
+    def to_json(self, value: object) -> object:
+        return None if value == CLEAR else value
+
+    def same(self, desired: object, current: object) -> bool:
+        """Whether sending `desired` would leave the stored `current` value as it is."""
+        if not self.comparable:
+            return False
+        desired = self.to_json(desired)
+        if self.kind is Kind.BOOL:
+            return current is not None and bool(current) == desired
+        if self.kind is Kind.INT:
+            return current is not None and int(current) == desired
+        if self.kind is Kind.NUMBER:
+            return current is not None and math.isclose(float(current), desired, rel_tol=0, abs_tol=1e-7)
+        # The server stores "" and null alike for nullable text (ConvertEmptyStringsToNull).
+        return (current or None) == (desired or None)
+
+    @property
+    def laravel_rules(self) -> str:
+        """The server's validator rule string for this field (DC 1068-1083), which the sandbox enforces."""
+        base = {Kind.BOOL: "boolean", Kind.INT: "integer", Kind.NUMBER: "numeric", Kind.TEXT: "string"}[self.kind]
+        rules = [base]
+        if self.name == "s3_storage_uuid":
+            rules.append("exists:s3_storages,uuid")
+        if self.minimum is not None:
+            rules.append(f"min:{_num(self.minimum)}")
+        if self.maximum is not None:
+            rules.append(f"max:{_num(self.maximum)}")
+        if self.nullable:
+            rules.append("nullable")
+        return "|".join(rules)
+
+
+def _num(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _retention(name: str, kind: Kind, what: str) -> Field:
+    return Field(name, kind, what, minimum=0)
+
+
+SETTINGS: tuple[Field, ...] = (
+    Field("enabled", Kind.BOOL, "Whether the schedule runs."),
+    Field("save_s3", Kind.BOOL, "Upload each backup to S3 (needs s3_storage_uuid in the same change)."),
+    Field(
+        "s3_storage_uuid",
+        Kind.TEXT,
+        "UUID of the S3 storage to upload to (the server reports only its id).",
+        nullable=True,
+        comparable=False,
+        check=uuid_problem,
+    ),
+    Field(
+        "frequency",
+        Kind.TEXT,
+        "Cron expression (5 fields) or every_minute/hourly/daily/weekly/monthly/yearly.",
+        check=frequency_problem,
+    ),
+    Field(
+        "databases_to_backup",
+        Kind.TEXT,
+        f"Comma-separated database names; {CLEAR} clears it.",
+        nullable=True,
+        clearable=True,
+        check=shell_problem,
+    ),
+    Field("dump_all", Kind.BOOL, "Dump all databases (postgres, mysql, mariadb)."),
+    _retention("database_backup_retention_amount_locally", Kind.INT, "Backups kept locally (0 = no limit)."),
+    _retention("database_backup_retention_days_locally", Kind.INT, "Days backups are kept locally (0 = no limit)."),
+    _retention("database_backup_retention_max_storage_locally", Kind.NUMBER, "GB kept locally (0 = no limit)."),
+    _retention("database_backup_retention_amount_s3", Kind.INT, "Backups kept in S3 (0 = no limit)."),
+    _retention("database_backup_retention_days_s3", Kind.INT, "Days backups are kept in S3 (0 = no limit)."),
+    _retention("database_backup_retention_max_storage_s3", Kind.NUMBER, "GB kept in S3 (0 = no limit)."),
+    Field("timeout", Kind.INT, "Backup job timeout in seconds (60..36000).", minimum=60, maximum=36000),
+)
+"""The thirteen settings PATCH accepts, in the server's order of `$backupConfigFields`."""
+
+BACKUP_NOW = Field(
+    "backup_now", Kind.BOOL, "Start a backup now (an action, not a setting: always sent when true).", nullable=True
+)
+"""The action column. It is not state: a true value always sends, false or empty sends nothing."""
+
+ALL_FIELDS: tuple[Field, ...] = (*SETTINGS, BACKUP_NOW)
+SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in SETTINGS)
+BY_NAME: dict[str, Field] = {f.name: f for f in ALL_FIELDS}
+KEY_COLUMNS: tuple[str, str] = ("database_uuid", "backup_uuid")
+KEY_ALIASES: dict[str, str] = {"uuid": "database_uuid", "scheduled_backup_uuid": "backup_uuid"}
+
+INVENTORY_COLUMNS: tuple[str, ...] = (
+    "project",
+    "environment",
+    "database_name",
+    "database_type",
+    "database_status",
+    "s3_storage_id",
+    "disable_local_backup",
+    "latest_status",
+    "latest_run_at",
+    "latest_size",
+)
+"""Read-only columns of `inventory()`: accepted back as input and ignored, so an export can be edited and fed back."""
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "line",
+    "action",
+    "diff",
+    "status",
+    "http_status",
+    "message",
+    "errors",
+    "attempts",
+    "elapsed_s",
+    "payload",
+    "before",
+    "verified",
+)
+"""Columns of plan and results frames: accepted back as input and ignored."""
