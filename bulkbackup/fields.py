@@ -93,7 +93,7 @@ def read_int(value: object) -> int:
         raise CellError(f"{value!r} is not a whole number")
     text = str(value).strip()
     if _INT_TEXT.fullmatch(text):
-        return int(float(text)) if "." in text else int(text)
+        return int(text.partition(".")[0])  # exact for any length: never through float
     if "," in text:
         raise CellError(
             f"{text!r} is not a whole number (a comma is neither a decimal point nor allowed "
@@ -111,7 +111,10 @@ def read_number(value: object) -> float:
         raise CellError(f"{value!r} is not a finite number")
     text = str(value).strip()
     if _NUMBER_TEXT.fullmatch(text):
-        return float(text)
+        number = float(text)
+        if math.isfinite(number):
+            return number
+        raise CellError(f"{text!r} is too large a number")
     if "," in text:
         raise CellError(f"{text!r} is not a number: write the decimal point as '.', e.g. {text.replace(',', '.')!r}")
     raise CellError(f"{text!r} is not a number")
@@ -175,20 +178,15 @@ class Field:
     clearable: bool = False  # the CLEAR token sends null and really clears the stored value
     comparable: bool = True  # the server returns the stored value under the same name
     check: Callable[[str], str | None] | None = None  # extra rule for text values
+    unclearable_because: str = ""  # said when someone tries the CLEAR token on a field that can't be cleared
 
     def read(self, value: object) -> object:
         """A spreadsheet cell or DataFrame value → the JSON value to send (or CLEAR). Raises CellError."""
         if isinstance(value, str) and value.strip().lower() == CLEAR:
             if self.clearable:
                 return CLEAR
-            if self.nullable:
-                raise CellError(
-                    f"{self.name} cannot be cleared through the Coolify API (the server silently "
-                    "ignores null); leave the cell empty to keep it"
-                )
-            raise CellError(f"{self.name} cannot be cleared; leave the cell empty to keep it")
-        reader = {Kind.BOOL: read_bool, Kind.INT: read_int, Kind.NUMBER: read_number, Kind.TEXT: read_text}
-        return reader[self.kind](value)
+            raise CellError(f"{self.name} cannot be cleared{self.unclearable_because}; leave the cell empty")
+        return _READERS[self.kind](value)
 
     def problems(self, value: object) -> list[str]:
         """Every rule the server applies to this field's value that can be checked locally."""
@@ -238,6 +236,9 @@ class Field:
         return "|".join(rules)
 
 
+_READERS = {Kind.BOOL: read_bool, Kind.INT: read_int, Kind.NUMBER: read_number, Kind.TEXT: read_text}
+
+
 def _num(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -256,6 +257,7 @@ SETTINGS: tuple[Field, ...] = (
         nullable=True,
         comparable=False,
         check=uuid_problem,
+        unclearable_because=" through the Coolify API (the server silently ignores null)",
     ),
     Field(
         "frequency",
@@ -280,10 +282,14 @@ SETTINGS: tuple[Field, ...] = (
     _retention("database_backup_retention_max_storage_s3", Kind.NUMBER, "GB kept in S3 (0 = no limit)."),
     Field("timeout", Kind.INT, "Backup job timeout in seconds (60..36000).", minimum=60, maximum=36000),
 )
-"""The thirteen settings PATCH accepts, in the server's order of `$backupConfigFields`."""
+"""The thirteen settings PATCH accepts, in the column order of SPEC "Input" (the order users see)."""
 
 BACKUP_NOW = Field(
-    "backup_now", Kind.BOOL, "Start a backup now (an action, not a setting: always sent when true).", nullable=True
+    "backup_now",
+    Kind.BOOL,
+    "Start a backup now (an action, not a setting: always sent when true).",
+    nullable=True,
+    unclearable_because=": it is an action, not a setting (false or empty starts nothing)",
 )
 """The action column. It is not state: a true value always sends, false or empty sends nothing."""
 
