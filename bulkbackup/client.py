@@ -1,0 +1,534 @@
+"""The HTTP client: one session, one pace for all workers, and a token that never leaves the Authorization header.
+
+    client = Client("https://coolify.example.com", token)        # /api/v1 is added when missing
+    client = Client.from_env()                                    # COOLIFY_ENDPOINT + COOLIFY_TOKEN, or coolify-cli
+    client.send("PATCH", f"/databases/{db}/backups/{backup}", json={"enabled": False})
+
+`send()` makes one logical attempt: it waits for the shared `RateLimiter`, sends, tells the limiter what came back,
+and sends again on a 429 (a 429 proves the request was not processed, so it costs no retry attempt). Retrying
+other failures is the caller's choice, through `RetryPolicy` (`attempt()` combines the two).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json as _json
+import logging
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import requests.adapters
+import requests.auth
+
+from .errors import ApiError, AuthError, ConfigError
+from .limiter import RateLimiter
+from .retry import Attempted, RetryPolicy, Stopped
+
+__all__ = ["Client", "Stopped", "default_config_path", "normalise_endpoint", "redact"]
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_VARIABLE = "COOLIFY_ENDPOINT"
+TOKEN_VARIABLE = "COOLIFY_TOKEN"
+API_PATH = "/api/v1"
+MASK = "***"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("bulkbackup")
+    except (ImportError, PackageNotFoundError):
+        return "0"
+
+
+USER_AGENT = f"bulkbackup/{_version()}"
+
+
+def redact(text: object, token: str | None) -> str:
+    """`text` as a string with the token, and its secret part after `id|` (Sanctum accepts it alone), masked."""
+    result = str(text)
+    if not token:
+        return result
+    for secret in sorted({token, token.partition("|")[2]}, key=len, reverse=True):
+        if len(secret) >= 4:  # masking a 1-3 character "secret" would mangle ordinary text
+            result = result.replace(secret, MASK)
+    return result
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds the bearer header to each request; passing an auth object also keeps requests from using ~/.netrc."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: str):
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return f"<bearer {MASK}>"
+
+
+# --- configuration checks ------------------------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def normalise_endpoint(endpoint: str, *, allow_http: bool = False) -> str:
+    """The API base URL ending in `/api/v1`, from a URL given with or without it; ConfigError when unusable."""
+    if not isinstance(endpoint, str) or not endpoint.strip():
+        raise ConfigError(
+            "the endpoint is empty: give the address of the Coolify instance, e.g. https://coolify.example.com"
+        )
+    text = endpoint.strip()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if not scheme or "://" not in text:
+        raise ConfigError(f"the endpoint {text!r} has no scheme: write it as https://{text.lstrip('/')}")
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"the endpoint must be an http:// or https:// URL, not {scheme}://")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError("the endpoint must not contain a user name or password: the token is sent in a header")
+    try:
+        host = parts.hostname
+        port = parts.port
+    except ValueError as error:
+        raise ConfigError(f"the endpoint {text!r} is not a valid URL: {error}") from None
+    if not host:
+        raise ConfigError(f"the endpoint {text!r} has no host name")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"the endpoint {text!r} must not have a query (?…) or fragment (#…)")
+    if scheme == "http" and not allow_http and not _is_loopback(host):
+        raise ConfigError(
+            f"refusing to send the API token over plain http:// to {host}: anyone on the way can read it. Use "
+            "https://, or allow it explicitly (allow_http=True) if the network is trusted"
+        )
+    path = re.sub(r"/+", "/", parts.path).rstrip("/")
+    if path.endswith(API_PATH):
+        pass
+    elif path.endswith("/api"):
+        path += "/v1"
+    else:
+        path += API_PATH
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return urlunsplit((scheme, netloc, path, "", ""))
+
+
+def _check_token(token: object) -> str:
+    if not isinstance(token, str) or not token.strip():
+        raise ConfigError("the API token is empty")
+    token = token.strip()
+    if any(not ("!" <= ch <= "~") for ch in token):
+        # Anything else would break the header, and requests' error for that quotes the header value.
+        raise ConfigError("the API token contains spaces or characters that cannot be sent in a header")
+    return token
+
+
+def _check_timeout(timeout: float | tuple[float, float]) -> tuple[float, float]:
+    values = timeout if isinstance(timeout, tuple | list) else (timeout, timeout)
+    if len(values) != 2:
+        raise ConfigError("timeout must be seconds or a (connect, read) pair of seconds")
+    try:
+        connect, read = (float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ConfigError("timeout must be seconds or a (connect, read) pair of seconds") from None
+    if not (connect > 0 and read > 0 and math.isfinite(connect) and math.isfinite(read)):
+        raise ConfigError("timeouts must be positive numbers of seconds")
+    return connect, read
+
+
+def _check_verify(verify: bool | str, ca_bundle: str | os.PathLike | None) -> bool | str:
+    if ca_bundle is not None:
+        if verify is False:
+            raise ConfigError("ca_bundle was given with verify=False: a CA bundle is only used when verifying")
+        verify = os.fspath(ca_bundle)
+    if isinstance(verify, os.PathLike):
+        verify = os.fspath(verify)
+    if isinstance(verify, str):
+        if not os.path.exists(verify):
+            raise ConfigError(f"the CA bundle {verify!r} does not exist")
+        return verify
+    if not isinstance(verify, bool):
+        raise ConfigError("verify must be True, False or the path of a CA bundle")
+    return verify
+
+
+# --- the client ----------------------------------------------------------------------------------------------------
+
+
+class Client:
+    """A Coolify API client shared by all worker threads of a run.
+
+    `rate` caps requests per second (off by default: the server's own budget is followed anyway); `workers` sizes
+    the connection pool; `timeout` is (connect, read) seconds, on every request; `verify`/`ca_bundle` control TLS
+    verification; `session` replaces the transport (tests); `clock`/`sleep` drive the limiter and the retries.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        token: str,
+        *,
+        rate: float | None = None,
+        workers: int = 4,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        verify: bool | str = True,
+        ca_bundle: str | os.PathLike | None = None,
+        allow_http: bool = False,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+        retry: RetryPolicy | None = None,
+    ):
+        self.endpoint = normalise_endpoint(endpoint, allow_http=allow_http)
+        self._auth = _BearerAuth(_check_token(token))
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ConfigError("workers must be a whole number of at least 1")
+        self.workers = workers
+        self.timeout = _check_timeout(timeout)
+        self.verify = _check_verify(verify, ca_bundle)
+        try:
+            self.limiter = RateLimiter(rate, clock=clock, sleep=sleep)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self.retry = retry if retry is not None else RetryPolicy(sleep=sleep)
+        self._owns_session = session is None
+        self.session = session if session is not None else self._new_session(workers)
+        self._headers = {
+            "Accept": "application/json",  # otherwise a 429 (and any uncaught 500) comes back as an HTML page
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+    @staticmethod
+    def _new_session(workers: int) -> requests.Session:
+        session = requests.Session()
+        pool = max(workers, requests.adapters.DEFAULT_POOLSIZE)
+        # max_retries=0: urllib3 must not re-send anything behind our back; the retry policy decides what is safe.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    # --- plumbing ----------------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"Client(endpoint={self.endpoint!r}, token={MASK!r})"
+
+    __str__ = __repr__
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool (a session passed in by the caller stays the caller's to close)."""
+        if self._owns_session:
+            self.session.close()
+
+    def redact(self, text: object) -> str:
+        """`text` with this client's token masked."""
+        return redact(text, self._auth._token)
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path such as "/databases"."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"an API path starts with '/': {path!r}")
+        if any(ch in path for ch in "?#\\") or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in path):
+            raise ValueError(f"unsafe characters in API path {path!r}")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise ValueError(f"dot segments in API path {path!r}")
+        return self.endpoint + path
+
+    def _scrub(self, item: Any) -> None:
+        """Mask the token in what requests keeps of a request: the prepared request's headers, the message."""
+        for holder in (item, getattr(item, "response", None)):
+            request = getattr(holder, "request", None)
+            headers = getattr(request, "headers", None)
+            if headers is not None and "Authorization" in headers:
+                headers["Authorization"] = f"Bearer {MASK}"
+        if isinstance(item, BaseException):
+            masked = [self.redact(a) for a in item.args]
+            if masked != [str(a) for a in item.args]:
+                item.args = tuple(masked)
+
+    # --- sending -----------------------------------------------------------------------------------------------
+
+    def send(
+        self, method: str, path: str, *, json: object = None, stop: threading.Event | None = None
+    ) -> requests.Response:
+        """One logical attempt: wait for the limiter, send, and send again after each 429 until a real answer.
+
+        Transport errors are raised as requests raised them (with the token masked); `Stopped` is raised when
+        `stop` is set while waiting, before the request went out.
+        """
+        url = self.url(path)
+        method = method.upper()
+        while True:
+            if not self.limiter.acquire(stop):
+                raise Stopped(f"stopped before {method} {path} was sent")
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    json=json,
+                    headers=self._headers,
+                    auth=self._auth,
+                    timeout=self.timeout,
+                    verify=self.verify,
+                    allow_redirects=False,  # a redirected PATCH can turn into a GET, or carry the token elsewhere
+                )
+            except BaseException as error:
+                self.limiter.observe(None, None)
+                self._scrub(error)
+                log.debug("%s %s failed after %.3f s: %s", method, path, time.monotonic() - started, self.redact(error))
+                raise
+            self.limiter.observe(response.status_code, response.headers)
+            self._scrub(response)
+            log.debug("%s %s -> %d in %.3f s", method, path, response.status_code, time.monotonic() - started)
+            if response.status_code != 429:
+                return response
+            log.debug("429 for %s %s: retry after %s s", method, path, response.headers.get("Retry-After"))
+
+    def attempt(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        unsafe: bool,
+        stop: threading.Event | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> Attempted:
+        """`send()` under the retry policy: retried only as far as `classify()` says is safe."""
+        return (policy or self.retry).run(
+            lambda: self.send(method, path, json=json, stop=stop), unsafe=unsafe, stop=stop
+        )
+
+    def _get(self, path: str, *, stop: threading.Event | None = None) -> requests.Response:
+        attempted = self.attempt("GET", path, unsafe=False, stop=stop)
+        if isinstance(attempted.error, Stopped):
+            raise attempted.error
+        response = attempted.response
+        if attempted.error is not None or response is None:
+            error = attempted.error
+            raise ApiError(
+                f"could not reach {self.endpoint} (GET {path}, {attempted.attempts} attempt"
+                f"{'s' * (attempted.attempts != 1)}): {self.redact(error)}"
+            ) from error
+        if 200 <= response.status_code < 300:
+            return response
+        raise self.error_for(response, f"GET {path}")
+
+    def error_for(self, response: requests.Response, what: str = "") -> ApiError:
+        """The exception for a non-2xx answer: AuthError (with a hint) for the token and access problems."""
+        code = response.status_code
+        message = _server_message(response)
+        prefix = f"{what}: " if what else ""
+        hint = _auth_hint(code, message)
+        if hint is not None:
+            return AuthError(self.redact(f"{prefix}{code} {message} ({hint})"), status=code)
+        if 300 <= code < 400:
+            location = response.headers.get("Location", "")
+            text = f"{prefix}{code} redirect to {location or 'elsewhere'}: redirects are not followed; use the final "
+            text += "address as the endpoint"
+            return ApiError(self.redact(text), status=code)
+        return ApiError(self.redact(f"{prefix}{code} {message}".rstrip()), status=code)
+
+    # --- the API -----------------------------------------------------------------------------------------------
+
+    def get_json(self, path: str, *, stop: threading.Event | None = None) -> object:
+        """GET an API path (retried: GETs are safe) and return the decoded JSON body."""
+        response = self._get(path, stop=stop)
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise ApiError(
+                f"GET {path}: the answer is not JSON ({kind}); is {self.endpoint} a Coolify API address?",
+                status=response.status_code,
+            ) from None
+
+    def list_databases(self) -> list[dict]:
+        """Every database of the token's team, each with its `backup_configs`."""
+        body = self.get_json("/databases")
+        if not isinstance(body, list):
+            raise ApiError(f"GET /databases: expected a JSON array, got {type(body).__name__}", status=200)
+        return body
+
+    def version(self) -> str:
+        """The Coolify version, e.g. "4.3.11" (needs the read ability and an enabled API)."""
+        return self._get("/version").text.strip()
+
+    def health(self) -> bool:
+        """True when the instance answers its health check (no token needed; the API switch does not matter)."""
+        try:
+            # Not through the limiter: this endpoint is throttled by IP, a different budget from the token's.
+            response = self.session.get(
+                self.endpoint + "/health",
+                headers={"User-Agent": USER_AGENT},
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            log.debug("health check of %s failed: %s", self.endpoint, self.redact(error))
+            return False
+        return response.status_code == 200
+
+    # --- configuration from the environment ----------------------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        context: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        config_path: str | os.PathLike | None = None,
+        **kwargs: Any,
+    ) -> Client:
+        """A client from `COOLIFY_ENDPOINT` + `COOLIFY_TOKEN`, else from the coolify-cli config file.
+
+        `context` names a coolify-cli instance and wins over the variables. `COOLIFY_URL` is never read: Coolify
+        sets it inside every app it deploys, to that app's own address.
+        """
+        env = os.environ if environ is None else environ
+        endpoint = (env.get(ENDPOINT_VARIABLE) or "").strip()
+        token = (env.get(TOKEN_VARIABLE) or "").strip()
+        if context is None and endpoint and token:
+            return cls(endpoint, token, **kwargs)
+        path = Path(config_path) if config_path is not None else default_config_path(env)
+        if not path.is_file():
+            if context is not None:
+                raise ConfigError(f"context {context!r} was asked for, but there is no coolify-cli config file {path}")
+            missing = " and ".join(n for n, v in ((ENDPOINT_VARIABLE, endpoint), (TOKEN_VARIABLE, token)) if not v)
+            message = f"no Coolify instance configured: {missing} not set, and no coolify-cli config file {path}"
+            if not endpoint and env.get("COOLIFY_URL"):
+                message += (
+                    f" (COOLIFY_URL is set but not used: Coolify sets it inside deployed apps to the app's own "
+                    f"address; set {ENDPOINT_VARIABLE} to the Coolify instance instead)"
+                )
+            raise ConfigError(message)
+        name, fqdn, instance_token = _pick_instance(_read_config(path), context, path)
+        if context is None and (endpoint or token):
+            present = ENDPOINT_VARIABLE if endpoint else TOKEN_VARIABLE
+            absent = TOKEN_VARIABLE if endpoint else ENDPOINT_VARIABLE
+            log.warning(
+                "%s is set but %s is not, so both are ignored: using the coolify-cli instance %r (%s) from %s",
+                present,
+                absent,
+                name,
+                fqdn,
+                path,
+            )
+        return cls(fqdn, instance_token, **kwargs)
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The coolify-cli config file: ~/.config/coolify/config.json."""
+    env = os.environ if environ is None else environ
+    home = env.get("HOME") or env.get("USERPROFILE")
+    return (Path(home) if home else Path.home()) / ".config" / "coolify" / "config.json"
+
+
+def _read_config(path: Path) -> object:
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            return _json.load(file)
+    except OSError as error:
+        raise ConfigError(f"cannot read the coolify-cli config file {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        where = f" (line {error.lineno}, column {error.colno})" if isinstance(error, _json.JSONDecodeError) else ""
+        raise ConfigError(f"the coolify-cli config file {path} is not valid JSON{where}") from None
+
+
+def _pick_instance(config: object, context: str | None, path: Path) -> tuple[str, str, str]:
+    instances = config.get("instances") if isinstance(config, dict) else None
+    if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+        raise ConfigError(f'the coolify-cli config file {path} has no "instances" list')
+    names = [str(i.get("name", "")) for i in instances]
+    available = ", ".join(repr(n) for n in names) or "none"
+    if context is not None:
+        chosen = [i for i in instances if i.get("name") == context]
+        if not chosen:
+            raise ConfigError(f"no instance named {context!r} in {path}; available: {available}")
+    else:
+        chosen = [i for i in instances if i.get("default") is True]
+        if len(chosen) != 1:
+            problem = "no default instance" if not chosen else "several default instances"
+            raise ConfigError(f"{problem} in {path}: choose one with context=<name> (available: {available})")
+    instance = chosen[0]
+    name = str(instance.get("name", ""))
+    fqdn = instance.get("fqdn")
+    token = instance.get("token")
+    if not isinstance(fqdn, str) or not fqdn.strip():
+        raise ConfigError(f"the instance {name!r} in {path} has no fqdn")
+    if not isinstance(token, str) or not token.strip():
+        raise ConfigError(f"the instance {name!r} in {path} has no token")
+    return name, fqdn.strip(), token
+
+
+# --- messages ------------------------------------------------------------------------------------------------------
+
+
+def _server_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"][:300]
+    return response.reason or ""
+
+
+_HINTS = (
+    ("Unauthenticated", "the token is unknown, expired or revoked: create a new one in Coolify under Keys & Tokens"),
+    ("Invalid token", "the token has no team, or its user is no longer in the team: create a new token"),
+    ("API is disabled", "the API is disabled in Coolify's settings: enable API access there"),
+    ("not allowed to access the API", "this machine's address is not in Coolify's API allowlist"),
+    ("Missing required team role", "the token's user must be an admin or owner of the team for this token"),
+    ("Missing required permissions: read", "the token lacks the read ability"),
+    ("Missing required permissions: write", "the token lacks the write ability"),
+    ("Missing required permissions", "the token lacks an ability this request needs"),
+)
+
+
+def _auth_hint(code: int, message: str) -> str | None:
+    """A hint for an answer about the token or access, None when the answer is not one."""
+    if code not in (400, 401, 403):
+        return None
+    for needle, hint in _HINTS:
+        if needle.lower() in message.lower():
+            return hint
+    if code == 401:
+        return "the token was not accepted"
+    if code == 403:
+        return "the token is not allowed to do this"
+    return None  # a 400 that is not about the token
