@@ -1,0 +1,58 @@
+"""bulkbackup: change the scheduled database-backup settings of a Coolify instance in bulk, safely.
+
+    import bulkbackup as bb
+    client = bb.Client.from_env()
+    frame = bb.inventory(client)          # every backup configuration, one row each
+    results = bb.apply("changes.csv", client)
+
+`bb.sandbox` (a local Coolify-compatible server) is imported on first use, and so will the notebook widgets be:
+`import bulkbackup` never pulls in ipywidgets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from .apply import apply
+from .changes import read_changes, write_csv
+from .client import Client
+from .cron import is_valid_frequency
+from .errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
+from .fields import CLEAR, SETTINGS
+from .inventory import inventory
+from .plan import plan
+from .results import STATUSES, summary
+
+if TYPE_CHECKING:
+    from . import sandbox
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLEAR",
+    "SETTINGS",
+    "STATUSES",
+    "ApiError",
+    "AuthError",
+    "BulkBackupError",
+    "Client",
+    "ConfigError",
+    "InputError",
+    "apply",
+    "inventory",
+    "is_valid_frequency",
+    "plan",
+    "read_changes",
+    "sandbox",
+    "summary",
+    "write_csv",
+]
+
+_LAZY = {"sandbox"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'bulkbackup' has no attribute {name!r}")

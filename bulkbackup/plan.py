@@ -1,0 +1,128 @@
+"""Turn a changes frame into a plan: per row, what would be sent and why.
+
+Only fields whose wanted value differs from the server's go into the payload, so a re-run sends nothing that
+already took effect; `backup_now` is an action and always goes when true.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .changes import read_changes, row_changes
+from .fields import BACKUP_NOW, BY_NAME, CLEAR
+from .state import Key, configs_by_key
+
+if TYPE_CHECKING:
+    from .client import Client
+
+PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", "action", "errors", "diff", "payload", "before")
+
+
+def plan(changes: Any, client: Client | None = None) -> pd.DataFrame:
+    """Per row: `action` (update, trigger, unchanged, invalid), `errors`, `diff` and the exact `payload`.
+
+    Without a client every given setting goes into the payload (nothing to compare against); with one, a single
+    `GET /api/v1/databases` gives the current values and rows naming unknown configurations become invalid.
+    """
+    frame = read_changes(changes)
+    current = configs_by_key(client.list_databases()) if client is not None else None
+    source = frame.attrs.get("source") or "<DataFrame>"
+    rows = [
+        plan_row(row, current, where=_where(source, label, row.get("line")))
+        for label, row in zip(frame.index, frame.to_dict("records"), strict=True)
+    ]
+    result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
+    result["line"] = result["line"].astype("Int64")
+    result.attrs["source"] = frame.attrs.get("source")
+    result.attrs["compared"] = current is not None
+    return result
+
+
+def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "") -> dict:
+    errors = list(row.get("errors") or [])
+    wanted = row_changes(row)
+    key = (row["database_uuid"], row["backup_uuid"])
+    config = None
+    if current is not None and not errors:
+        config = current.get(key)
+        if config is None:
+            errors.append(
+                f"{where}no backup configuration {key[1]!r} on database {key[0]!r} (or this token's team cannot see it)"
+            )
+    payload: dict[str, object] = {}
+    before: dict[str, object] = {}
+    diff: list[str] = []
+    for name, value in wanted.items():
+        if name == BACKUP_NOW.name:
+            continue
+        field = BY_NAME[name]
+        if config is not None and field.same(value, config.get(name)):
+            continue
+        payload[name] = field.to_json(value)
+        if config is not None:
+            if field.comparable:
+                before[name] = config.get(name)
+                diff.append(f"{name}: {_show(config.get(name))} → {_show(value)}")
+            else:
+                # Reads only return the numeric s3_storage_id; no endpoint maps it to a uuid (API-RULES §1).
+                before["s3_storage_id"] = config.get("s3_storage_id")
+                diff.append(
+                    f"{name}: ? (server reports only s3_storage_id {_show(config.get('s3_storage_id'))}, "
+                    f"cannot compare) → {_show(value)}"
+                )
+        else:
+            diff.append(f"{name}: → {_show(value)}")
+    if wanted.get(BACKUP_NOW.name) is True:
+        payload[BACKUP_NOW.name] = True
+        diff.append("backup_now: start a backup")
+    if payload.get("save_s3") is True and "s3_storage_uuid" not in payload:
+        # The server demands the uuid whenever save_s3 is true, even if the config already has a storage.
+        errors.append(
+            f"{where}save_s3 = true needs s3_storage_uuid in the same row (the server requires it every time)"
+        )
+    if errors:
+        action = "invalid"
+    elif not payload:
+        action = "unchanged"
+    elif list(payload) == [BACKUP_NOW.name]:
+        action = "trigger"
+    else:
+        action = "update"
+    return {
+        "line": row.get("line"),
+        "database_uuid": key[0],
+        "backup_uuid": key[1],
+        "action": action,
+        "errors": "; ".join(errors),
+        "diff": "; ".join(diff),
+        "payload": json.dumps(payload) if payload and not errors else "",
+        "before": json.dumps(before) if before and not errors else "",
+    }
+
+
+def is_plan(frame: object) -> bool:
+    return (
+        isinstance(frame, pd.DataFrame)
+        and {"action", "payload"} <= set(frame.columns)
+        and ("status" not in frame.columns)
+    )
+
+
+def _where(source: str, label: object, line: object) -> str:
+    """The same location prefix read_changes puts on its messages."""
+    if line is None or pd.isna(line):
+        return f"{source} row {label}: "
+    return f"{source}:{line}: "
+
+
+def _show(value: object) -> str:
+    if value == CLEAR or value is None:
+        return "(empty)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,58 @@
+"""The results frame: one row per input row saying exactly what happened to it."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+
+STATUSES = ("updated", "triggered", "unchanged", "invalid", "rejected", "failed", "unknown", "skipped", "planned")
+"""Every status a results row can have, in the order summaries list them."""
+
+SUCCESS = frozenset({"updated", "triggered", "unchanged"})
+"""Statuses that need no attention: the CLI exits 0 only when every row has one of these."""
+
+RESULTS_COLUMNS = (
+    "line",
+    "database_uuid",
+    "backup_uuid",
+    "status",
+    "http_status",
+    "message",
+    "errors",
+    "attempts",
+    "elapsed_s",
+    "payload",
+    "before",
+    "verified",
+)
+
+
+def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, index=index, columns=list(RESULTS_COLUMNS))
+    return frame.astype(
+        {
+            "line": "Int64",
+            "http_status": "Int64",
+            "attempts": "int64",
+            "elapsed_s": "float64",
+            "verified": "boolean",
+        }
+    )
+
+
+def summary(results: pd.DataFrame) -> dict[str, int]:
+    """Count of rows per status, in STATUSES order, leaving out statuses no row has."""
+    counts = Counter(results["status"])
+    return {status: counts[status] for status in STATUSES if counts[status]}
+
+
+def format_summary(results: pd.DataFrame) -> str:
+    parts = [f"{count} {status}" for status, count in summary(results).items()]
+    text = ", ".join(parts) if parts else "no rows"
+    stopped = results.attrs.get("stopped")
+    return f"{text} (run stopped: {stopped})" if stopped else text
+
+
+def all_succeeded(results: pd.DataFrame) -> bool:
+    return bool(results["status"].isin(SUCCESS).all())
