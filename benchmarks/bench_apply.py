@@ -60,7 +60,7 @@ def bare_loop(endpoint: str, token: str, planned: pd.DataFrame, workers: int) ->
 
 
 def bench_throughput(rows: int, repeats: int) -> dict:
-    with Sandbox(databases=rows, seed=0, rate_limit=10**9) as sb, bb.Client(sb.endpoint, sb.token) as client:
+    with Sandbox(databases=2 * rows, seed=0, rate_limit=10**9) as sb, bb.Client(sb.endpoint, sb.token) as client:
         frame = changes_for(client, rows)
         planned = bb.plan(frame, client)
         ours, bare = [], []
@@ -80,7 +80,7 @@ def bench_throughput(rows: int, repeats: int) -> dict:
 
 
 def bench_rate_limited(rows: int, limit: int, window: float) -> dict:
-    with Sandbox(databases=rows, seed=0, rate_limit=limit, window=window) as sb:
+    with Sandbox(databases=2 * rows, seed=0, rate_limit=limit, window=window) as sb:
         with bb.Client(sb.endpoint, sb.token) as client:
             planned = bb.plan(changes_for(client, rows), client)
             sb.reset_rate_limit()  # the measured run starts on a fresh window, as a new run would
@@ -101,7 +101,7 @@ def bench_rate_limited(rows: int, limit: int, window: float) -> dict:
 
 
 def bench_faults(rows: int) -> dict:
-    with Sandbox(databases=rows, seed=0, rate_limit=10**9) as sb, bb.Client(sb.endpoint, sb.token) as client:
+    with Sandbox(databases=2 * rows, seed=0, rate_limit=10**9) as sb, bb.Client(sb.endpoint, sb.token) as client:
         frame = changes_for(client, rows, trigger_every=10)
         planned = bb.plan(frame, client)
         sb.set_faults({"503": 0.10, "drop": 0.05})
