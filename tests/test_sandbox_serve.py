@@ -1,0 +1,49 @@
+"""serve(): a sandbox in the foreground that prints its endpoint and tokens and stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import requests
+
+SCRIPT = "from bulkbackup.sandbox import serve; serve(databases=5, seed=2, rate_limit=50, faults=['503=1'])"
+LABELS = ["endpoint", "root token", "read token", "write token", "other team token"]
+
+
+def test_serve_prints_endpoint_and_tokens_and_stops_on_ctrl_c():
+    process = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        lines = [process.stdout.readline().rstrip("\n") for _ in LABELS]
+        values = {}
+        for label, line in zip(LABELS, lines, strict=True):
+            assert line.startswith(f"{label}: "), lines
+            values[label] = line.split(": ", 1)[1]
+        endpoint = values["endpoint"]
+        assert endpoint.startswith("http://127.0.0.1:") and endpoint.endswith("/api/v1")
+        for label in ("root token", "read token", "other team token"):
+            response = requests.get(
+                f"{endpoint}/version", headers={"Authorization": f"Bearer {values[label]}"}, timeout=5
+            )
+            assert (response.status_code, response.text) == (200, "4.3.11"), label
+        denied = requests.get(
+            f"{endpoint}/version", headers={"Authorization": f"Bearer {values['write token']}"}, timeout=5
+        )
+        assert denied.status_code == 403
+        refused = requests.patch(
+            f"{endpoint}/databases/x/backups/y",
+            json={},
+            headers={"Authorization": f"Bearer {values['root token']}"},
+            timeout=5,
+        )
+        assert refused.status_code == 503  # faults given as KEY=VALUE strings
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
