@@ -97,7 +97,7 @@ def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "") -> 
         "backup_uuid": key[1],
         "action": action,
         "errors": "; ".join(errors),
-        "diff": "; ".join(diff),
+        "diff": "; ".join(diff) if not errors else "",
         "payload": json.dumps(payload) if payload and not errors else "",
         "before": json.dumps(before) if before and not errors else "",
     }
