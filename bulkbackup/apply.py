@@ -62,8 +62,6 @@ def apply(
     """
     planned = changes if is_plan(changes) else plan(changes, client)
     stop = stop or threading.Event()
-    if rate is not None:
-        client.limiter.rate = rate
     rows = [_row_from_plan(r) for r in planned.to_dict("records")]
     to_send = [i for i, r in enumerate(rows) if r["action"] in ("update", "trigger")]
     stopped: str | None = None
@@ -71,9 +69,22 @@ def apply(
         for i in to_send:
             rows[i].update(status="planned", message="dry run: not sent")
     else:
-        stopped = _send_all(
-            rows, to_send, client, stop, retry or client.retry, workers or client.workers, progress, failure_streak
-        )
+        client_rate = client.limiter.rate
+        if rate is not None:
+            client.limiter.rate = rate  # for this run only
+        try:
+            stopped = _send_all(
+                rows,
+                to_send,
+                client,
+                stop,
+                retry or client.retry,
+                workers or client.workers,
+                progress,
+                failure_streak,
+            )
+        finally:
+            client.limiter.rate = client_rate
     verification_error = None
     if verify and not dry_run and any(r["status"] == "updated" for r in rows):
         verification_error = _verify(rows, client)

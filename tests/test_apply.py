@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+from pathlib import Path
 
 import jsonschema
 import pandas as pd
@@ -22,10 +23,27 @@ from bulkbackup.sandbox import Sandbox
 FAST_RETRY = dict(attempts=4, initial=0.01, maximum=0.05)
 
 
+def patch_schema() -> dict:
+    spec = json.loads((Path(__file__).parent / "data" / "openapi-backups.json").read_text())
+    op = spec["paths"]["/databases/{uuid}/backups/{scheduled_backup_uuid}"]["patch"]
+    schema = dict(op["requestBody"]["content"]["application/json"]["schema"], additionalProperties=False)
+    # The document types nullable fields as plain strings; the server's rules accept null for them (API-RULES §2).
+    schema["properties"] = {
+        name: dict(prop, type=[prop["type"], "null"]) if BY_NAME[name].nullable else prop
+        for name, prop in schema["properties"].items()
+    }
+    return schema
+
+
 @pytest.fixture
 def sb():
     with Sandbox(databases=60, seed=1, job_delay=0.05) as sandbox:
         yield sandbox
+    # Whatever a test did, every body apply() sent must be one the PATCH schema and the allowed keys accept.
+    schema, allowed = patch_schema(), {f.name for f in ALL_FIELDS}
+    for body in sandbox.patch_bodies:
+        jsonschema.validate(body, schema)
+        assert set(body) <= allowed
 
 
 @pytest.fixture
@@ -171,16 +189,8 @@ def test_type_mixing_bug_does_not_leak_foreign_configurations(sb, client):
     assert results.loc[0, "status"] == "invalid"
 
 
-def test_every_patch_body_matches_the_openapi_schema_and_the_allowed_keys(sb, client, request):
-    spec = json.loads((request.config.rootpath / "tests/data/openapi-backups.json").read_text())
-    op = spec["paths"]["/databases/{uuid}/backups/{scheduled_backup_uuid}"]["patch"]
-    schema = dict(op["requestBody"]["content"]["application/json"]["schema"], additionalProperties=False)
-    # The document types nullable fields as plain strings; the server's rules accept null for them (API-RULES §2).
-    schema["properties"] = {
-        name: dict(prop, type=[prop["type"], "null"]) if BY_NAME[name].nullable else prop
-        for name, prop in schema["properties"].items()
-    }
-    allowed = {f.name for f in ALL_FIELDS}
+def test_every_patch_body_matches_the_openapi_schema_and_the_allowed_keys(sb, client):
+    schema, allowed = patch_schema(), {f.name for f in ALL_FIELDS}
     fleet = targets(client, 6)
     storage = sb.s3_storages[0]["uuid"]
     frame = changes(fleet)
@@ -196,6 +206,49 @@ def test_every_patch_body_matches_the_openapi_schema_and_the_allowed_keys(sb, cl
     for body in sb.patch_bodies:
         jsonschema.validate(body, schema)
         assert set(body) <= allowed
+
+
+def test_a_server_side_refusal_is_rejected_and_the_run_goes_on(sb, client):
+    fleet = targets(client, 3)
+    frame = changes(fleet, save_s3="yes", s3_storage_uuid=sb.s3_storages[0]["uuid"])
+    frame.loc[1, "s3_storage_uuid"] = sb.other_team_s3_uuid  # exists, but in another team: only the server knows
+    results = bb.apply(frame, client, progress=False)
+    assert list(results["status"]) == ["updated", "rejected", "updated"]
+    assert results.loc[1, "http_status"] == 422
+    assert "The selected S3 storage is invalid for this team." in results.loc[1, "message"]
+    assert results.attrs["stopped"] is None
+
+
+def test_verification_reports_a_value_the_server_does_not_hold(sb, client, monkeypatch):
+    fleet = targets(client, 2)
+    frame = changes(fleet, timeout=[6100, 6101])
+    real = client.list_databases
+    calls = []
+
+    def stale():
+        calls.append(1)
+        databases = real()
+        if len(calls) == 2:  # the check after the run: pretend the second row's change did not stick
+            for db in databases:
+                for config in db.get("backup_configs") or []:
+                    if config["uuid"] == fleet.loc[1, "backup_uuid"]:
+                        config["timeout"] = 3600
+        return databases
+
+    monkeypatch.setattr(client, "list_databases", stale)
+    results = bb.apply(frame, client, progress=False)
+    assert results["verified"].tolist() == [True, False]
+    assert "verification failed: timeout is 3600, sent 6101" in results.loc[1, "message"]
+    assert list(results["status"]) == ["updated", "updated"]
+
+
+def test_rate_cap_spaces_requests(sb, client):
+    fleet = targets(client, 10)
+    started = time.monotonic()
+    results = bb.apply(changes(fleet, timeout=6200), client, progress=False, rate=20.0, verify=False)
+    assert (results["status"] == "updated").all()
+    assert time.monotonic() - started >= 9 / 20.0  # ten requests at 20/s cannot take less than 0.45 s
+    assert client.limiter.rate is None  # the cap was for that run only
 
 
 # --- the rate limit --------------------------------------------------------------------------------------------
