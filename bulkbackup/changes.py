@@ -43,7 +43,6 @@ from .fields import (
     INVENTORY_COLUMNS,
     KEY_ALIASES,
     KEY_COLUMNS,
-    RESULT_COLUMNS,
     SETTING_NAMES,
     CellError,
     Field,
@@ -51,6 +50,7 @@ from .fields import (
     read_text,
     uuid_problem,
 )
+from .results import OUTPUT_COLUMNS
 
 __all__ = ["FRAME_SOURCE", "read_changes", "row_changes", "write_csv"]
 
@@ -78,7 +78,7 @@ def _normalise_header(name: object) -> str:
 
 
 _SETTABLE: tuple[str, ...] = (*KEY_COLUMNS, *(f.name for f in ALL_FIELDS))
-_IGNORED: frozenset[str] = frozenset(INVENTORY_COLUMNS) | frozenset(RESULT_COLUMNS)
+_IGNORED: frozenset[str] = frozenset(INVENTORY_COLUMNS) | frozenset(OUTPUT_COLUMNS)
 _SUGGESTIONS: tuple[str, ...] = (*SETTING_NAMES, *KEY_COLUMNS, *KEY_ALIASES, BACKUP_NOW.name)
 
 

@@ -312,19 +312,3 @@ INVENTORY_COLUMNS: tuple[str, ...] = (
     "latest_size",
 )
 """Read-only columns of `inventory()`: accepted back as input and ignored, so an export can be edited and fed back."""
-
-RESULT_COLUMNS: tuple[str, ...] = (
-    "line",
-    "action",
-    "diff",
-    "status",
-    "http_status",
-    "message",
-    "errors",
-    "attempts",
-    "elapsed_s",
-    "payload",
-    "before",
-    "verified",
-)
-"""Columns of plan and results frames: accepted back as input and ignored."""

@@ -13,12 +13,11 @@ import pandas as pd
 
 from .changes import read_changes, row_changes
 from .fields import BACKUP_NOW, BY_NAME, CLEAR
+from .results import PLAN_COLUMNS
 from .state import Key, configs_by_key
 
 if TYPE_CHECKING:
     from .client import Client
-
-PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", "action", "errors", "diff", "payload", "before")
 
 
 def plan(changes: Any, client: Client | None = None) -> pd.DataFrame:

@@ -6,11 +6,15 @@ from collections import Counter
 
 import pandas as pd
 
+from .fields import KEY_COLUMNS
+
 STATUSES = ("updated", "triggered", "unchanged", "invalid", "rejected", "failed", "unknown", "skipped", "planned")
 """Every status a results row can have, in the order summaries list them."""
 
 SUCCESS = frozenset({"updated", "triggered", "unchanged"})
 """Statuses that need no attention: the CLI exits 0 only when every row has one of these."""
+
+PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", "action", "errors", "diff", "payload", "before")
 
 RESULTS_COLUMNS = (
     "line",
@@ -26,6 +30,12 @@ RESULTS_COLUMNS = (
     "before",
     "verified",
 )
+
+
+OUTPUT_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(c for c in (*PLAN_COLUMNS, *RESULTS_COLUMNS) if c not in KEY_COLUMNS)
+)
+"""Columns bulkbackup adds to plan and results frames: accepted back as input and ignored."""
 
 
 def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:

@@ -18,10 +18,10 @@ from bulkbackup.fields import (
     INVENTORY_COLUMNS,
     KEY_ALIASES,
     KEY_COLUMNS,
-    RESULT_COLUMNS,
     SETTINGS,
     Kind,
 )
+from bulkbackup.results import OUTPUT_COLUMNS
 
 DB = "k0w4o8c4g0s8c8ws4wc0ogk8"
 BK = "b1x2y3z4a5b6c7d8e9f0g1h2"
@@ -148,7 +148,7 @@ def test_unknown_column_without_a_close_name_has_no_suggestion(read):
 
 
 def test_inventory_and_result_columns_are_accepted_and_ignored(read):
-    extra = [*INVENTORY_COLUMNS, *RESULT_COLUMNS]
+    extra = [*INVENTORY_COLUMNS, *OUTPUT_COLUMNS]
     header = ",".join(["database_uuid", "backup_uuid", "timeout", *extra])
     cells = ",".join([DB, BK, "120", *(f"v{i}" for i in range(len(extra)))])
     frame = read(f"{header}\n{cells}\n")

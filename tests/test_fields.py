@@ -21,7 +21,6 @@ from bulkbackup.fields import (
     INVENTORY_COLUMNS,
     KEY_ALIASES,
     KEY_COLUMNS,
-    RESULT_COLUMNS,
     SETTING_NAMES,
     SETTINGS,
     CellError,
@@ -31,6 +30,7 @@ from bulkbackup.fields import (
     shell_problem,
     uuid_problem,
 )
+from bulkbackup.results import OUTPUT_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 
@@ -138,7 +138,7 @@ def test_derived_tables():
 def test_read_only_columns_never_shadow_an_input_column():
     inputs = {*KEY_COLUMNS, *KEY_ALIASES, *BY_NAME}
     assert not inputs & set(INVENTORY_COLUMNS)
-    assert not inputs & set(RESULT_COLUMNS)
+    assert not inputs & set(OUTPUT_COLUMNS)
 
 
 def test_only_databases_to_backup_can_be_cleared_and_only_s3_storage_uuid_cannot_be_compared():
