@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
 import bulkbackup as bb
 from bulkbackup.cli import build_parser, main
@@ -171,20 +173,23 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert str(tmp_path / "changes.results.csv") in out
 
 
-def test_sandbox_command_prints_endpoint_and_tokens():
+def test_sandbox_command_prints_endpoint_and_tokens_and_stops_on_ctrl_c():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bulkbackup", "sandbox", "--databases", "5", "--window", "2"],
+        [sys.executable, "-m", "bulkbackup", "sandbox", "--databases", "5", "--window", "2", "--fault", "503=0.1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        first = proc.stdout.readline()
-        assert "http://127.0.0.1:" in first
-        import requests
-
-        endpoint = re.search(r"http://127\.0\.0\.1:\d+/api/v1", first).group(0)
+        lines = [proc.stdout.readline() for _ in range(5)]
+        endpoint = re.search(r"http://127\.0\.0\.1:\d+/api/v1", lines[0]).group(0)
+        tokens = [line.split(":", 1)[1].strip() for line in lines[1:]]
+        assert all(re.fullmatch(r"\d+\|\w{48}", t) for t in tokens), lines
         assert requests.get(endpoint + "/health", timeout=5).text == "OK"
+        answer = requests.get(endpoint + "/databases", headers={"Authorization": f"Bearer {tokens[0]}"}, timeout=5)
+        assert answer.status_code == 200 and len(answer.json()) == 5
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
