@@ -65,6 +65,11 @@ def redact(text: object, token: str | None) -> str:
     return result
 
 
+# A query, a fragment, a backslash, whitespace or a control character would change which resource is addressed.
+_UNSAFE_PATH_CHARS = re.compile(r"[?#\\\x00-\x20\x7f]")
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+
+
 class _BearerAuth(requests.auth.AuthBase):
     """Adds the bearer header to each request; passing an auth object also keeps requests from using ~/.netrc."""
 
@@ -260,9 +265,9 @@ class Client:
         """The absolute URL of an API path such as "/databases"."""
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"an API path starts with '/': {path!r}")
-        if any(ch in path for ch in "?#\\") or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in path):
+        if _UNSAFE_PATH_CHARS.search(path):
             raise ValueError(f"unsafe characters in API path {path!r}")
-        if any(segment in (".", "..") for segment in path.split("/")):
+        if _DOT_SEGMENT.search(path):
             raise ValueError(f"dot segments in API path {path!r}")
         return self.endpoint + path
 
