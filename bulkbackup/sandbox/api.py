@@ -22,6 +22,7 @@ from .auth import Token, TokenStore
 from .fleet import BackupConfig, Database, Fleet
 from .jobs import BackupJobs
 from .laravel import (
+    PHP_ARRAY,
     InvalidJson,
     Validator,
     bearer_token,
@@ -137,6 +138,8 @@ def exception_response(request: ApiRequest, status: int, message: str, title: st
 def parse_query(query: str) -> dict[str, object]:
     """PHP's query-string parsing ($_GET): later keys win, "." and " " in names become "_", a[]/a[k] arrays."""
     result: dict[str, object] = {}
+    if not query:
+        return result  # the usual case: no query string at all
     for pair in query.split("&"):
         if not pair:
             continue
@@ -206,8 +209,9 @@ class CoolifyApi:
         if path == "/api/v1/health" and method == "GET":
             return self._by_ip(request, self.rate_limit, lambda: ApiResponse(200, b"OK", HTML))
         for route in ROUTES:
-            match = route.pattern.fullmatch(path)
-            if match and route.method == method:
+            # The method first: it is cheaper than the pattern, and a match under another method is skipped anyway.
+            match = route.method == method and route.pattern.fullmatch(path)
+            if match:
                 return self._protected(request, route, match.groupdict(), query)
         # The catch-all route (api.php:431-433) has no auth, so the throttle keys it by IP.
         return self._by_ip(request, self.rate_limit, lambda: ApiResponse(404, NOT_FOUND))
@@ -265,14 +269,14 @@ class CoolifyApi:
 
     def _database(self, uuid: object, team_id: int) -> Database | None:
         """queryDatabaseByUuidWithinTeam: the uuid in any standalone table, within the team."""
-        if isinstance(uuid, dict | list):
+        if isinstance(uuid, PHP_ARRAY):
             return None
         database = self.fleet.databases_by_uuid.get(php_to_string(uuid))
         return database if database is not None and database.team_id == team_id else None
 
     def _config(self, database: Database, uuid: object, team_id: int) -> BackupConfig | None:
         """`ownedByCurrentTeamAPI($team)->where('database_id', $db->id)->where('uuid', $sbu)`: type-blind."""
-        if isinstance(uuid, dict | list):
+        if isinstance(uuid, PHP_ARRAY):
             return None
         config = self.fleet.configs_by_uuid.get(php_to_string(uuid))
         if config is None or config.team_id != team_id or config.columns["database_id"] != database.id:

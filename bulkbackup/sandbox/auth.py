@@ -18,6 +18,7 @@ from .fleet import User
 
 ABILITIES = ("root", "read", "read:sensitive", "write", "write:sensitive", "deploy", "*")
 _ALPHANUMERIC = string.ascii_letters + string.digits
+_RESOLVED_MAX = 1024
 
 
 @dataclass
@@ -47,6 +48,10 @@ class TokenStore:
         self._by_id: dict[int, Token] = {}
         self._by_digest: dict[str, Token] = {}
         self._next_id = 1
+        # What a presented string resolved to, so a client's every request does not split and hash it again.
+        # Only successful lookups are kept, and each is checked against the live table, so a revoked token is
+        # not found; bounded, because the strings come from clients.
+        self._resolved: dict[str, Token] = {}
 
     def create(self, user: User, team_id: int, abilities: tuple[str, ...], expires_at: float | None = None) -> Token:
         unknown = set(abilities) - set(ABILITIES)
@@ -66,6 +71,20 @@ class TokenStore:
         """Sanctum's findToken plus the guard's expiry check; None means 401."""
         if not plain:
             return None
+        token = self._resolved.get(plain)
+        if token is None or self._by_id.get(token.id) is not token:
+            token = self._lookup(plain)
+            if token is None:
+                return None
+            if len(self._resolved) >= _RESOLVED_MAX:
+                self._resolved.clear()
+            self._resolved[plain] = token
+        if token.expires_at is not None and token.expires_at <= now:
+            return None
+        return token
+
+    def _lookup(self, plain: str) -> Token | None:
+        """Sanctum's findToken: by id and hash with a "|", else by the hash of the whole string."""
         if "|" in plain:
             token_id, secret = plain.split("|", 1)
             token_id = token_id.strip()
@@ -73,11 +92,8 @@ class TokenStore:
             token = self._by_id.get(int(token_id)) if token_id.isascii() and token_id.isdigit() else None
             if token is None or not hmac.compare_digest(token.digest, _sha256(secret)):
                 return None
-        else:
-            token = self._by_digest.get(_sha256(plain))
-        if token is None or (token.expires_at is not None and token.expires_at <= now):
-            return None
-        return token
+            return token
+        return self._by_digest.get(_sha256(plain))
 
     def revoke(self, plain_or_token: str | Token) -> bool:
         token = plain_or_token if isinstance(plain_or_token, Token) else self.find(plain_or_token, now=0.0)

@@ -21,6 +21,12 @@ class InvalidJson(ValueError):
     """The body is something PHP's json_decode() refuses (it would return null)."""
 
 
+# What a PHP array is once JSON is decoded: an object or a list. The unions are named because `dict | list`
+# written in an isinstance() call builds a new union object on every call, and these checks run many times per
+# request.
+PHP_ARRAY = dict | list
+_BOOL_OR_ARRAY = bool | dict | list
+_NUMBER = int | float
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PHP_JSON_DEPTH = 512
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -46,27 +52,41 @@ def php_json_decode(raw: bytes) -> object:
         value = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise InvalidJson(str(error)) from None
-    if not _php_accepts(value):
+    # Only a \u escape can make a lone surrogate (strict UTF-8 cannot encode one), and nesting deeper than 512
+    # takes more than 512 bytes: a short body without escapes, the usual one, needs no walk.
+    if (len(raw) > _PHP_JSON_DEPTH or b"\\u" in raw) and not _php_accepts(value):
         raise InvalidJson("nesting too deep or an unpaired UTF-16 surrogate")
     return value
 
 
 def _php_accepts(value: object) -> bool:
     """PHP refuses nesting deeper than 512 and lone surrogates ("\\ud800"), which Python's json lets through."""
-    pending = [(value, 1)]
+    if isinstance(value, str):
+        return not _lone_surrogate(value)
+    pending = [(value, 1)]  # containers only: their strings are checked on the spot, other scalars pass
     while pending:
         item, depth = pending.pop()
-        if isinstance(item, str):
-            if not item.isascii() and _LONE_SURROGATE.search(item):
+        if isinstance(item, dict):
+            if not all(map(str.isascii, item)) and any(map(_lone_surrogate, item)):
                 return False
-        elif isinstance(item, dict | list):
-            if depth > _PHP_JSON_DEPTH:
-                return False
-            children = item.values() if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
-            if isinstance(item, dict):
-                pending.extend((key, depth) for key in item)
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > _PHP_JSON_DEPTH:
+            return False
+        for child in children:
+            if isinstance(child, str):
+                if not child.isascii() and _LONE_SURROGATE.search(child):
+                    return False
+            elif isinstance(child, PHP_ARRAY):
+                pending.append((child, depth + 1))
     return True
+
+
+def _lone_surrogate(text: str) -> bool:
+    return not text.isascii() and _LONE_SURROGATE.search(text) is not None
 
 
 def json_body(value: object) -> bytes:
@@ -105,7 +125,7 @@ def php_truthy(value: object) -> bool:
     """PHP's boolean conversion: "", "0", 0, 0.0, [], null and false are false."""
     if isinstance(value, str):
         return value not in ("", "0")
-    if isinstance(value, dict | list):
+    if isinstance(value, PHP_ARRAY):
         return len(value) > 0
     return bool(value)
 
@@ -148,7 +168,9 @@ def filter_validate_int(value: object) -> int | None:
     Scalars are converted to strings first, so JSON true passes (as "1"), 5.0 and 1e3 pass (as "5", "1000") but
     1e15 does not ("1.0E+15"); strings may carry a sign and surrounding blanks, never a leading zero or a point.
     """
-    if isinstance(value, dict | list) or value is None:
+    if type(value) is int:  # the usual case, and its string form always passes: skip the round trip
+        return value if _INT64_MIN <= value <= _INT64_MAX else None
+    if isinstance(value, PHP_ARRAY) or value is None:
         return None
     text = php_to_string(value).strip(_FILTER_TRIM)
     if not _FILTER_INT.fullmatch(text):
@@ -164,14 +186,14 @@ def is_numeric(value: object) -> bool:
     """PHP 8's is_numeric(): ints and floats, and numeric strings (leading/trailing blanks allowed); never bools."""
     if isinstance(value, bool):
         return False
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBER):
         return True
     return isinstance(value, str) and _NUMERIC_STRING.fullmatch(value) is not None
 
 
 def numeric_value(value: object) -> int | float:
     """The number a value that passed is_numeric() stands for."""
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBER):
         return value
     text = str(value).strip(" \t\n\r\v\f")
     return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else float(text)
@@ -192,14 +214,16 @@ _FILTER_TRUE = {"1", "true", "on", "yes"}
 
 def request_boolean(value: object) -> bool:
     """`$request->boolean($key)`: filter_var(FILTER_VALIDATE_BOOLEAN), so "1", "true", "on", "yes", 1, true."""
-    if isinstance(value, dict | list):
+    if value is None or isinstance(value, PHP_ARRAY):
         return False
     return php_to_string(value).strip(_FILTER_TRIM).lower() in _FILTER_TRUE
 
 
 def request_filled(value: object) -> bool:
     """`$request->filled($key)` for a value (None when the key is absent): blank strings and null are not filled."""
-    if isinstance(value, bool | dict | list):
+    if value is None:
+        return False
+    if isinstance(value, _BOOL_OR_ARRAY):
         return True
     return php_to_string(value).strip(" \t\n\r\0\x0b") != ""
 
@@ -277,7 +301,7 @@ def _size(value: object, numeric: bool) -> float:
     """Validator::getSize: the number for numeric values under a numeric rule, else count or string length."""
     if numeric and is_numeric(value):
         return numeric_value(value)
-    if isinstance(value, dict | list):
+    if isinstance(value, PHP_ARRAY):
         return len(value)
     return len(php_to_string(value))
 
@@ -308,11 +332,14 @@ class Validator:
             # integer|min:60 reads "must be at least 60." although the size compared was the string length.
             size_kind = "numeric" if numeric else "array" if names & {"array", "list"} else "string"
             checks = tuple(
-                (rule, params, self._message(rule, params, attribute, size_kind))
+                (
+                    self._message(rule, params, attribute, size_kind),
+                    None if rule == "required" else self._predicate(rule, params, numeric),
+                )
                 for rule, params in parsed
                 if rule not in ("nullable", "sometimes")
             )
-            self._attributes.append((attribute, checks, "nullable" in names, numeric, "required" in names))
+            self._attributes.append((attribute, checks, "nullable" in names, "required" in names))
 
     @staticmethod
     def _message(rule: str, params: tuple[str, ...], attribute: str, size_kind: str) -> str:
@@ -325,7 +352,7 @@ class Validator:
 
     def errors(self, data: dict[str, object]) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
-        for attribute, checks, nullable, numeric, has_implicit in self._attributes:
+        for attribute, checks, nullable, has_implicit in self._attributes:
             present = attribute in data
             if not present and not has_implicit:
                 continue
@@ -333,32 +360,36 @@ class Validator:
             # A blank string is validated by implicit rules only (presentOrRuleIsImplicit);
             # a null under `nullable` by none (isNotNullIfMarkedAsNullable).
             skip_plain = not present or _blank(value) or (nullable and value is None)
-            for rule, params, message in checks:
-                if rule == "required":
+            for message, passes in checks:
+                if passes is None:  # `required`, the one implicit rule
                     ok = present and value is not None and not _blank(value) and value not in ([], {})
                 elif skip_plain:
                     continue
                 else:
-                    ok = self._passes(rule, params, value, numeric)
+                    ok = passes(value)
                 if not ok:
                     errors.setdefault(attribute, []).append(message)
         return errors
 
-    def _passes(self, rule: str, params: tuple[str, ...], value: object, numeric: bool) -> bool:
+    def _predicate(self, rule: str, params: tuple[str, ...], numeric: bool) -> Callable[[object], bool]:
+        """The test of one plain rule, bound to its parameters once instead of dispatched on every value."""
         if rule == "boolean":
-            return _is_boolean(value)
+            return _is_boolean
         if rule == "integer":
-            return filter_validate_int(value) is not None
+            return lambda value: filter_validate_int(value) is not None
         if rule == "numeric":
-            return is_numeric(value)
+            return is_numeric
         if rule == "string":
-            return isinstance(value, str)
+            return lambda value: isinstance(value, str)
         if rule == "min":
-            return _size(value, numeric) >= float(params[0])
+            least = float(params[0])
+            return lambda value: _size(value, numeric) >= least
         if rule == "max":
-            return _size(value, numeric) <= float(params[0])
+            most = float(params[0])
+            return lambda value: _size(value, numeric) <= most
         if rule == "exists":
-            return self.exists is not None and self.exists(params[0], params[1], value)
+            table, column = params[0], params[1]
+            return lambda value: self.exists is not None and self.exists(table, column, value)
         raise ValueError(f"the sandbox does not implement the Laravel rule {rule!r}")
 
 
