@@ -61,10 +61,10 @@ def apply(
     After the run one more GET checks that every updated row now holds the values sent (`verified`).
     """
     planned = changes if is_plan(changes) else plan(changes, client)
-    stop = stop or threading.Event()
     rows = [_row_from_plan(r) for r in planned.to_dict("records")]
     to_send = [i for i, r in enumerate(rows) if r["action"] in ("update", "trigger")]
     stopped: str | None = None
+    interrupted = False
     if dry_run:
         for i in to_send:
             rows[i].update(status="planned", message="dry run: not sent")
@@ -73,7 +73,7 @@ def apply(
         if rate is not None:
             client.limiter.rate = rate  # for this run only
         try:
-            stopped = _send_all(
+            stopped, interrupted = _send_all(
                 rows,
                 to_send,
                 client,
@@ -92,7 +92,7 @@ def apply(
     results.attrs.update(
         source=planned.attrs.get("source"),
         stopped=stopped,
-        interrupted=stopped is not None and "Ctrl-C" in stopped,
+        interrupted=interrupted,
         verification_error=verification_error,
         dry_run=dry_run,
     )
@@ -120,8 +120,12 @@ def _row_from_plan(p: dict) -> dict:
     }
 
 
-def _send_all(rows, to_send, client, stop, policy, workers, progress, failure_streak) -> str | None:
+def _send_all(rows, to_send, client, caller_stop, policy, workers, progress, failure_streak) -> tuple[str | None, bool]:
+    """Send the rows `to_send`; returns why the run stopped early (None if it did not) and whether Ctrl-C did it."""
     from tqdm.auto import tqdm
+
+    # The run's own stop signal: the caller's event is only read, so the same Stop button serves the next run too.
+    stop = threading.Event()
 
     tasks: queue.Queue[int] = queue.Queue()
     for i in to_send:
@@ -158,11 +162,15 @@ def _send_all(rows, to_send, client, stop, policy, workers, progress, failure_st
         delay=0 if progress else 1.0,
     )
     stopped: str | None = None
+    interrupted = False
     received = 0
     try:
         for t in threads:
             t.start()
         while received < len(to_send):
+            if caller_stop is not None and caller_stop.is_set() and not stop.is_set():
+                stopped = stopped or "stopped by the caller"
+                stop.set()
             try:
                 i, outcome = done.get(timeout=0.1)
             except queue.Empty:
@@ -178,13 +186,10 @@ def _send_all(rows, to_send, client, stop, policy, workers, progress, failure_st
             if streak.record(not outcome.transport_failure) and stopped is None:
                 stopped = f"{failure_streak} requests in a row could not reach the server"
                 stop.set()
-        if stop.is_set() and stopped is None:
-            stopped = "stopped by the caller"
     except KeyboardInterrupt:
-        stopped = "interrupted (Ctrl-C)"
-        stop.set()
+        stopped, interrupted = "interrupted (Ctrl-C)", True
     finally:
-        stop.set() if stopped else None
+        stop.set()  # whatever ended the loop, no worker may start another request
         try:
             for t in threads:
                 t.join()
@@ -206,7 +211,7 @@ def _send_all(rows, to_send, client, stop, policy, workers, progress, failure_st
     for i in to_send:
         if rows[i]["status"] == "skipped" and not rows[i]["message"]:
             rows[i]["message"] = f"not sent: {reason}"
-    return stopped
+    return stopped, interrupted
 
 
 def _record(row: dict, outcome: _Sent) -> None:

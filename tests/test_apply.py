@@ -327,14 +327,19 @@ def test_latency_beyond_the_read_timeout(sb):
 # --- stopping the run ----------------------------------------------------------------------------------------------
 
 
-def _slow_run(sb, client, n, action, *, after=0.25, workers=1):
+def _slow_run(sb, client, n, action, *, after=0.25, workers=1, stop=None):
     fleet = targets(client, n)
     sb.set_faults({"latency": 0.03})
     timer = threading.Timer(after, action)
     timer.start()
     try:
         return bb.apply(
-            changes(fleet, timeout=[2000 + i for i in range(n)]), client, progress=False, workers=workers, verify=False
+            changes(fleet, timeout=[2000 + i for i in range(n)]),
+            client,
+            progress=False,
+            workers=workers,
+            verify=False,
+            stop=stop,
         )
     finally:
         timer.cancel()
@@ -342,7 +347,9 @@ def _slow_run(sb, client, n, action, *, after=0.25, workers=1):
 
 
 def test_401_mid_run_stops_with_the_rest_skipped(sb, client):
-    results = _slow_run(sb, client, 30, lambda: sb.revoke(sb.token))
+    stop_button = threading.Event()
+    results = _slow_run(sb, client, 30, lambda: sb.revoke(sb.token), stop=stop_button)
+    assert not stop_button.is_set()  # the caller's event is only read: the same button serves the next run
     statuses = list(results["status"])
     assert "updated" in statuses and "skipped" in statuses
     rejected = results[results["status"] == "rejected"]
