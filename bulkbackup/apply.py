@@ -22,7 +22,7 @@ from .errors import BulkBackupError
 from .fields import BACKUP_NOW, BY_NAME, uuid_problem
 from .plan import is_plan, plan
 from .results import make_results
-from .retry import FailureStreak, Outcome, RetryPolicy
+from .retry import FailureStreak, Outcome, RetryPolicy, Stopped
 from .state import configs_by_key
 
 if TYPE_CHECKING:
@@ -225,31 +225,16 @@ def _record(row: dict, outcome: _Sent) -> None:
 
 
 def _send_row(row: dict, client: Client, policy: RetryPolicy, stop: threading.Event) -> _Sent:
-    from .client import Stopped
-
     problem = uuid_problem(row["database_uuid"]) or uuid_problem(row["backup_uuid"])
     if problem:
         return _Sent("invalid", message=f"not sent: {problem}")
     payload = json.loads(row["payload"])
     unsafe = BACKUP_NOW.name in payload
     path = f"/databases/{row['database_uuid']}/backups/{row['backup_uuid']}"
-    sent = 0
     started = time.monotonic()
-
-    def call() -> requests.Response:
-        nonlocal sent
-        try:
-            response = client.send("PATCH", path, json=payload, stop=stop)
-        except Stopped:
-            raise
-        except BaseException:
-            sent += 1
-            raise
-        sent += 1
-        return response
-
-    attempted = policy.run(call, unsafe=unsafe, stop=stop)
+    attempted = client.attempt("PATCH", path, json=payload, unsafe=unsafe, stop=stop, policy=policy)
     elapsed = time.monotonic() - started
+    sent = attempted.attempts  # requests that went out: a stop while waiting for the limiter sends nothing
     response = attempted.response
     if response is not None and attempted.outcome is Outcome.DONE:
         return _answered(response, payload, sent, elapsed)
@@ -291,7 +276,7 @@ def _send_row(row: dict, client: Client, policy: RetryPolicy, stop: threading.Ev
 def _answered(response: requests.Response, payload: dict, attempts: int, elapsed: float) -> _Sent:
     code = response.status_code
     body = _json_body(response)
-    server_message = body.get("message", "") if isinstance(body, dict) else ""
+    server_message = _server_message(body)
     if 200 <= code < 300:
         triggered_only = list(payload) == [BACKUP_NOW.name]
         status = "triggered" if triggered_only else "updated"
@@ -312,8 +297,7 @@ def _answered(response: requests.Response, payload: dict, attempts: int, elapsed
 
 def _describe(attempted) -> str:
     if attempted.response is not None:
-        body = _json_body(attempted.response)
-        text = body.get("message", "") if isinstance(body, dict) else ""
+        text = _server_message(_json_body(attempted.response))
         return f"server error {attempted.response.status_code} {text}".strip()
     error = attempted.error
     return f"could not reach the server ({type(error).__name__})" if error else "no answer"
@@ -321,6 +305,10 @@ def _describe(attempted) -> str:
 
 def _status(response: requests.Response | None) -> int | None:
     return None if response is None else response.status_code
+
+
+def _server_message(body: object) -> str:
+    return body.get("message") or "" if isinstance(body, dict) else ""
 
 
 def _json_body(response: requests.Response) -> object:
