@@ -7,6 +7,7 @@ from collections import Counter
 import pandas as pd
 
 from .fields import KEY_COLUMNS
+from .styling import ATTR, RunSummary
 
 STATUSES = ("updated", "triggered", "unchanged", "invalid", "rejected", "failed", "unknown", "skipped", "planned")
 """Every status a results row can have, in the order summaries list them."""
@@ -40,6 +41,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = tuple(
 
 def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
     frame = pd.DataFrame(rows, index=index, columns=list(RESULTS_COLUMNS))
+    frame.attrs[ATTR] = "results"
     return frame.astype(
         {
             "line": "Int64",
@@ -51,10 +53,13 @@ def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
     )
 
 
-def summary(results: pd.DataFrame) -> dict[str, int]:
-    """Count of rows per status, in STATUSES order, leaving out statuses no row has."""
+def summary(results: pd.DataFrame) -> RunSummary:
+    """Count of rows per status, in STATUSES order, leaving out statuses no row has: a dict, with `.stopped`.
+
+    In a notebook it displays as a small table with the run's stop reason (see `styling.RunSummary`).
+    """
     counts = Counter(results["status"])
-    return {status: counts[status] for status in STATUSES if counts[status]}
+    return RunSummary.of(results, {status: counts[status] for status in STATUSES if counts[status]})
 
 
 def format_summary(results: pd.DataFrame) -> str:
