@@ -196,6 +196,7 @@ NOTEBOOK_CELLS = [
     "plan = bb.plan(fleet[['database_uuid', 'backup_uuid']].head(3).assign(timeout=7200), client)\nplan",
     "pd.DataFrame({'a': [1, 2]})",
     "results = bb.apply(plan, client, progress=False)\nbb.summary(results)",
+    "bb.schedule_map(fleet, bb.stagger(fleet))",
     "sandbox.__exit__(None, None, None)",
 ]
 
@@ -213,3 +214,5 @@ def test_a_notebook_shows_plans_styled(tmp_path):
     assert 'class="dataframe"' in plain_html and "background-color" not in plain_html
     summary_html = outputs[3][0]["data"]["text/html"]
     assert "bulkbackup-summary" in summary_html and ">updated<" in summary_html
+    # The figure shows once, as the cell's result (schedule_map closes it so the inline backend does not repeat it).
+    assert [o.output_type for o in outputs[4]] == ["execute_result"] and "image/png" in outputs[4][0]["data"]
