@@ -89,7 +89,10 @@ def style(frame: pd.DataFrame, *, max_rows: int | None = MAX_ROWS) -> Styler:
         if column in view.columns:
             view[column] = view[column].map(_json_lines)
     if "errors" in view.columns:
-        view["errors"] = view["errors"].map(_error_lines)
+        # Each error starts with where it is ("file:line: " or "<DataFrame> row 3: "): one per line.
+        where = re.escape(str(frame.attrs.get("source") or "<DataFrame>"))
+        split = re.compile(rf"; (?={where}(?::| row ))")
+        view["errors"] = view["errors"].map(lambda value: _error_lines(value, split))
     labels = None
     if not view.index.is_unique:
         # Styler can colour cells only by unique labels: colour by position, show the frame's own labels.
@@ -171,9 +174,11 @@ def _diff_lines(value: object) -> object:
     return "\n".join(_DIFF_SPLIT.split(value))
 
 
-def _error_lines(value: object) -> object:
+def _error_lines(value: object, split: re.Pattern) -> object:
     if isinstance(value, list | tuple):
         return "\n".join(str(v) for v in value)
+    if isinstance(value, str):
+        return "\n".join(split.split(value))
     return value
 
 
@@ -228,15 +233,17 @@ def install(shell: Any = None) -> bool:
     if not formatters or "text/html" not in formatters:
         return False
     formatter = formatters["text/html"]
-    previous = formatter.type_printers.get(pd.DataFrame)
-    if getattr(previous, "_bulkbackup", False):
-        return True
+    chained: list = []  # whoever displayed DataFrames before us (another library, or nobody)
 
     def show(frame: pd.DataFrame) -> str | None:
-        return _notebook_html(frame, previous)
+        return _notebook_html(frame, chained[0] if chained else None)
 
     show._bulkbackup = True  # type: ignore[attr-defined]
-    formatter.for_type(pd.DataFrame, show)
+    previous = formatter.for_type(pd.DataFrame, show)
+    if getattr(previous, "_bulkbackup", False):
+        formatter.for_type(pd.DataFrame, previous)  # already installed (a re-import): keep the first
+    elif previous is not None:
+        chained.append(previous)
     return True
 
 

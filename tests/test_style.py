@@ -62,6 +62,12 @@ def test_value_holding_a_semicolon_stays_on_its_line():
     assert "databases_to_backup: a; b → c\ntimeout: 60 → 120" in bb.style(plan).to_html()
 
 
+def test_every_error_on_its_own_line():
+    changes = {"database_uuid": ["d1"], "backup_uuid": ["b1"], "timeout": [5], "enabled": ["maybe"]}
+    html = bb.style(bb.plan(pd.DataFrame(changes))).to_html()
+    assert "(write true/false, yes/no or 1/0)\n&lt;DataFrame&gt; row 0: column &#39;timeout&#39;" in html
+
+
 def test_user_data_is_escaped(client, fleet):
     changes = (
         fleet[["database_uuid", "backup_uuid"]]
