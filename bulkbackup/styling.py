@@ -56,7 +56,7 @@ _CELL_CSS = [
 
 
 def kind(frame: pd.DataFrame) -> str | None:
-    """ "plan", "results", "inventory", "changes" or None: what `frame` is, by its mark or else by its columns."""
+    """What `frame` is ("plan", "results", "inventory", "changes" or None): by its mark, else by its columns."""
     marked = frame.attrs.get(ATTR)
     if marked in KINDS:
         return marked
@@ -82,13 +82,14 @@ def style(frame: pd.DataFrame, *, max_rows: int | None = MAX_ROWS) -> Styler:
     shown = frame.iloc[:max_rows] if max_rows is not None and total > max_rows else frame
     view = shown.copy(deep=True)
     view.attrs = {}
-    for column in ("diff",):
-        if column in view.columns:
-            view[column] = view[column].map(_diff_lines)
+    # Styler (and column-wise rewriting) needs unique column names; a frame without them is only escaped.
+    ours = view.columns.is_unique
+    if ours and "diff" in view.columns:
+        view["diff"] = view["diff"].map(_diff_lines)
     for column in ("payload", "before"):
-        if column in view.columns:
+        if ours and column in view.columns:
             view[column] = view[column].map(_json_lines)
-    if "errors" in view.columns:
+    if ours and "errors" in view.columns:
         # Each error starts with where it is ("file:line: " or "<DataFrame> row 3: "): one per line.
         where = re.escape(str(frame.attrs.get("source") or "<DataFrame>"))
         split = re.compile(rf"; (?={where}(?::| row ))")
@@ -104,7 +105,7 @@ def style(frame: pd.DataFrame, *, max_rows: int | None = MAX_ROWS) -> Styler:
     else:
         styler = styler.format_index(lambda position: html.escape(labels[position]), axis=0)
     styler = styler.format_index(escape="html", axis=1)
-    if not view.columns.is_unique:
+    if not ours:
         return _finish(styler, len(view), total)
     for column, colour in (
         ("status", _status_css),
@@ -135,7 +136,7 @@ def _pair(background: str, foreground: str) -> str:
 def _status_css(value: object) -> str:
     try:
         info = STATUS_INFO[Status(value)]
-    except ValueError:
+    except (ValueError, TypeError):
         return ""
     return _pair(info.background, info.foreground)
 
@@ -143,7 +144,7 @@ def _status_css(value: object) -> str:
 def _action_css(value: object) -> str:
     try:
         return _pair(*ACTION_COLOURS[Action(value)])
-    except ValueError:
+    except (ValueError, TypeError):
         return ""
 
 

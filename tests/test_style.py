@@ -129,6 +129,14 @@ def test_duplicate_index_labels_are_shown_and_coloured():
     assert html.count(">invalid<") == 2
 
 
+def test_odd_frames_are_escaped_not_refused():
+    doubled = pd.DataFrame([["<a>", "update", "x"]], columns=["diff", "action", "action"])
+    html = bb.style(doubled).to_html()
+    assert "&lt;a&gt;" in html and "<a>" not in html
+    odd = pd.DataFrame({"status": [None, float("nan"), "nonsense"], "message": ["", "", ""]})
+    assert bb.style(odd).to_html().count(">nonsense<") == 1
+
+
 def test_kind_by_mark_or_columns(fleet):
     assert fleet.attrs["bulkbackup"] == "inventory"
     plan = bb.plan(fleet.head(2))
