@@ -214,7 +214,7 @@ def _notebook_html(frame: pd.DataFrame, previous=None) -> str | None:
     if frame.attrs.get(ATTR) in KINDS:
         try:
             return style(frame, max_rows=pd.get_option("display.max_rows") or MAX_ROWS).to_html()
-        except ImportError:  # no jinja2: pandas' own table is better than nothing
+        except Exception:  # a display must never fail (no jinja2, an odd edited frame): pandas' table instead
             pass
     if previous is not None:
         return previous(frame)
