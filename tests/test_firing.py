@@ -19,7 +19,7 @@ from bulkbackup.firing import UnschedulableError, compile_frequency, firing_time
 
 MONDAY = dt.datetime(2026, 3, 2)  # a Monday
 BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-CAP = 300  # firing minutes compared per expression: enough to cross days, cheap for every-minute expressions
+CAP = 1000  # firing minutes compared per expression: all of two weeks unless it fires more often than that
 
 
 def _croniter_times(expression: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
