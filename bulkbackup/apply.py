@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import requests
 
+from .client import describe_transport_error
 from .errors import BulkBackupError
 from .fields import BACKUP_NOW, BY_NAME, uuid_problem
 from .plan import is_plan, plan
 from .results import make_results
 from .retry import FailureStreak, Outcome, RetryPolicy, Stopped
 from .state import configs_by_key
+from .statuses import Status
 
 if TYPE_CHECKING:
     from .client import Client
@@ -52,6 +54,7 @@ def apply(
     stop: threading.Event | None = None,
     retry: RetryPolicy | None = None,
     failure_streak: int = 8,
+    diff: bool = True,
 ) -> pd.DataFrame:
     """Apply changes (anything `read_changes` takes, or a `plan()` frame) and return the results frame.
 
@@ -59,8 +62,10 @@ def apply(
     the server's own limit; `stop` is an Event a caller (a Stop button) may set to end the run cleanly;
     `progress` False hides the progress bar, True shows it at once, None shows it when the run takes a while.
     After the run one more GET checks that every updated row now holds the values sent (`verified`).
+    `diff=False` sends every given field without reading first (a token that cannot read); nothing is verified.
     """
-    planned = changes if is_plan(changes) else plan(changes, client)
+    planned = changes if is_plan(changes) else plan(changes, client, diff=diff)
+    diff = diff and planned.attrs.get("diff", True)
     rows = [_row_from_plan(r) for r in planned.to_dict("records")]
     to_send = [i for i, r in enumerate(rows) if r["action"] in ("update", "trigger")]
     stopped: str | None = None
@@ -87,7 +92,7 @@ def apply(
             client.limiter.rate = client_rate
     verification_error = None
     if verify and not dry_run and any(r["status"] == "updated" for r in rows):
-        verification_error = _verify(rows, client)
+        verification_error = _verify(rows, client) if diff else "verification skipped: diff=False, nothing is read back"
     results = make_results(rows, planned.index)
     results.attrs.update(
         source=planned.attrs.get("source"),
@@ -236,6 +241,9 @@ def _send_row(row: dict, client: Client, policy: RetryPolicy, stop: threading.Ev
     elapsed = time.monotonic() - started
     sent = attempted.attempts  # requests that went out: a stop while waiting for the limiter sends nothing
     response = attempted.response
+    problem = client.api_answer_problem(response) if response is not None else None
+    if problem:  # an HTML 200 from a web UI or login proxy changed nothing, and neither will the next row
+        return _Sent(Status.FAILED, response.status_code, problem, sent, elapsed, stops_run=problem)
     if response is not None and attempted.outcome is Outcome.DONE:
         return _answered(response, payload, sent, elapsed)
     if isinstance(attempted.error, Stopped):
@@ -300,7 +308,7 @@ def _describe(attempted) -> str:
         text = _server_message(_json_body(attempted.response))
         return f"server error {attempted.response.status_code} {text}".strip()
     error = attempted.error
-    return f"could not reach the server ({type(error).__name__})" if error else "no answer"
+    return describe_transport_error(error) if error else "no answer"
 
 
 def _status(response: requests.Response | None) -> int | None:

@@ -14,7 +14,10 @@ STATUSES = ("updated", "triggered", "unchanged", "invalid", "rejected", "failed"
 SUCCESS = frozenset({"updated", "triggered", "unchanged"})
 """Statuses that need no attention: the CLI exits 0 only when every row has one of these."""
 
-PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", "action", "errors", "diff", "payload", "before")
+NAME_COLUMNS = ("database_name", "database_type")
+"""What names a row's configuration for people: in plan frames made with a client (uuids alone say nothing)."""
+
+PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", *NAME_COLUMNS, "action", "errors", "diff", "payload", "before")
 
 RESULTS_COLUMNS = (
     "line",
