@@ -453,7 +453,7 @@ class Client:
         prefix = f"{what}: " if what else ""
         hint = _auth_hint(code, message)
         if hint is not None:
-            return AuthError(self.redact(f"{prefix}{code} {message} ({hint})"), status=code)
+            return AuthError(self.redact(f"{prefix}{code} {message} ({hint})"), status=code, hint=hint)
         if 300 <= code < 400:
             location = response.headers.get("Location", "")
             text = f"{prefix}{code} redirect to {location or 'elsewhere'}: redirects are not followed; use the final "

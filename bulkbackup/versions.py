@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+DOCUMENTED = "4.3.11"
+"""The Coolify version coolify/API-RULES.md describes, and the one the sandbox behaves like by default."""
+
 _VERSION = re.compile(r"v?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?")
 
 

@@ -18,6 +18,7 @@ from urllib.parse import unquote, unquote_plus
 
 from ..cron import is_valid_frequency
 from ..fields import ALL_FIELDS, SETTINGS, Field, shell_problem
+from ..versions import DOCUMENTED
 from .auth import Token, TokenStore
 from .fleet import BackupConfig, Database, Fleet
 from .jobs import BackupJobs
@@ -43,7 +44,7 @@ from .limiter import FixedWindowLimiter, Refusal
 from .model import ColumnOverflow, prepare_update
 from .shapes import S3_ID_COLUMN, S3_UUID_FIELD, laravel_timestamp
 
-VERSION = "4.3.11"
+VERSION = DOCUMENTED
 """The version the sandbox answers as by default: the one API-RULES describes."""
 JSON = "application/json"
 HTML = "text/html; charset=UTF-8"
@@ -205,6 +206,7 @@ class CoolifyApi:
         self.setting_names = frozenset(f.name for f in fields if f in SETTINGS)
         self.validator = Validator({f.name: f.laravel_rules for f in fields}, self._storage_exists)
         self.api_enabled = True  # Sandbox choice: on, where a fresh Coolify install starts with the API off
+        self.allowed_ips: frozenset[str] | None = None  # the API IP allow-list; None (or 0.0.0.0 in it) allows all
 
     # --- routing ---------------------------------------------------------------------------------------------
 
@@ -272,6 +274,9 @@ class CoolifyApi:
             return json_response(403, {"message": "Missing required team role."})
         if not self.api_enabled:
             return json_response(403, {"success": True, "message": "API is disabled."})
+        allowed = self.allowed_ips
+        if allowed is not None and "0.0.0.0" not in allowed and request.client_ip not in allowed:
+            return json_response(403, {"success": True, "message": "You are not allowed to access the API."})
         sensitive = (token.can("root") or token.can("read:sensitive")) and token.user.is_admin(token.team_id)
         if not (token.can("root") or token.can(route.ability)):
             return json_response(403, {"message": f"Missing required permissions: {route.ability}"})

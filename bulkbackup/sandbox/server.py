@@ -299,6 +299,11 @@ class Sandbox:
         """The instance's API switch: off → every protected route answers 403 "API is disabled."."""
         self.api.api_enabled = bool(enabled)
 
+    def set_allowed_ips(self, addresses: Iterable[str] | None) -> None:
+        """The instance's API IP allow-list: requests from other addresses get 403 "You are not allowed to access
+        the API." (ApiAllowed, after the API switch). None, or "0.0.0.0" in the list, allows every address."""
+        self.api.allowed_ips = None if addresses is None else frozenset(addresses)
+
     def revoke(self, token: str) -> bool:
         """Delete a token: it gets 401 Unauthenticated. afterwards. False if it was unknown."""
         with self._lock:
