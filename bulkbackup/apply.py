@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import requests
 
-from .client import describe_transport_error
+from .client import auth_hint, describe_transport_error
 from .errors import BulkBackupError
 from .fields import BACKUP_NOW, BY_NAME, uuid_problem
 from .plan import is_plan, plan
@@ -299,7 +299,9 @@ def _answered(response: requests.Response, payload: dict, attempts: int, elapsed
         detail += f" {body['error']}"
     result = _Sent("rejected", code, f"{code} {detail}".strip(), attempts, elapsed)
     if code in (401, 403):
-        result.stops_run = f"the server answered {code} {server_message or response.reason}".strip()
+        hint = auth_hint(code, server_message)  # what a 403 means: a read-only token, the IP allowlist, …
+        result.message += f" ({hint})"
+        result.stops_run = f"the server answered {code} {server_message or response.reason} ({hint})"
     return result
 
 

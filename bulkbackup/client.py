@@ -451,7 +451,7 @@ class Client:
         code = response.status_code
         message = _server_message(response)
         prefix = f"{what}: " if what else ""
-        hint = _auth_hint(code, message)
+        hint = auth_hint(code, message)
         if hint is not None:
             return AuthError(self.redact(f"{prefix}{code} {message} ({hint})"), status=code, hint=hint)
         if 300 <= code < 400:
@@ -632,7 +632,7 @@ _HINTS = (
 )
 
 
-def _auth_hint(code: int, message: str) -> str | None:
+def auth_hint(code: int, message: str) -> str | None:
     """A hint for an answer about the token or access, None when the answer is not one."""
     if code not in (400, 401, 403):
         return None
