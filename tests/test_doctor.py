@@ -7,6 +7,7 @@ import socket
 
 import pytest
 import requests
+from local_servers import PageServer, self_signed
 
 import bulkbackup as bb
 from bulkbackup.cli import main
@@ -116,3 +117,24 @@ def test_marks_fall_back_on_a_console_that_cannot_print_them():
     assert symbols(io.TextIOWrapper(io.BytesIO(), encoding="cp1252")) == ("OK", "FAIL")
     assert symbols(io.TextIOWrapper(io.BytesIO(), encoding="utf-8")) == ("✓", "✗")
     assert Check("TLS", False, "bad", "fix it").line("OK", "FAIL") == "FAIL TLS: bad — fix it"
+
+
+def test_a_certificate_problem_is_the_tls_line(tmp_path):
+    server = PageServer(tls=self_signed(tmp_path))
+    try:
+        checks = checks_of(server.base, "1|whatever")
+    finally:
+        server.stop()
+    assert checks["endpoint reachable"].ok
+    assert not checks["TLS"].ok
+    assert "self-signed certificate" in checks["TLS"].detail and "ca_bundle" in checks["TLS"].fix
+    assert server.requests == []  # the handshake failed: nothing, no token, was sent
+
+
+def test_a_web_page_is_not_taken_for_coolify():
+    server = PageServer()
+    try:
+        checks = checks_of(server.base, "1|whatever")
+    finally:
+        server.stop()
+    assert list(checks) == ["endpoint reachable"] and not checks["endpoint reachable"].ok

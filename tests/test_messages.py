@@ -6,15 +6,11 @@ login proxy (HTML with 200, or a redirect), a TLS server with a self-signed cert
 
 from __future__ import annotations
 
-import http.server
-import shutil
 import socket
-import ssl
-import subprocess
-import threading
 
 import pandas as pd
 import pytest
+from local_servers import PageServer, self_signed
 
 import bulkbackup as bb
 from bulkbackup.client import describe_transport_error
@@ -24,50 +20,6 @@ from bulkbackup.sandbox import Sandbox
 FAST = RetryPolicy(attempts=2, initial=0.001, maximum=0.002, jitter=0.0)
 TOKEN = "5|NotTheApiToken0123456789abcdefghijklmnopqr1a2b3c4d"
 NOT_THE_API = "does not look like the Coolify API"
-
-
-class PageServer:
-    """Answers every request as something in front of the API would: an HTML page with 200, or a redirect."""
-
-    def __init__(self, *, redirect: bool = False, tls: ssl.SSLContext | None = None):
-        self.requests: list[tuple[str, str]] = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                owner.requests.append((self.command, self.path))
-                body = b"<!DOCTYPE html><html><body><form action='/login'>Sign in</form></body></html>"
-                self.send_response(302 if redirect else 200)
-                if redirect:
-                    self.send_header("Location", "https://sso.example.test/login")
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_PATCH = _answer
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        scheme = "http"
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-            scheme = "https"
-        self.base = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(params=["html", "redirect"])
@@ -166,27 +118,6 @@ def test_an_unknown_name_is_one_line(monkeypatch):
     message = str(caught.value)
     assert "cannot connect to coolify.invalid:443 (name not found) — check the host name" in message
     assert "Max retries" not in message
-
-
-def self_signed(tmp_path) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate for 127.0.0.1 (made by the openssl command)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is needed to make a self-signed certificate")
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            *("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
-            *("-keyout", str(key_file), "-out", str(cert_file), "-days", "2", "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert_file), str(key_file))
-    return context
 
 
 def test_a_self_signed_certificate_is_named_as_the_tls_problem(tmp_path):
