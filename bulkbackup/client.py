@@ -391,7 +391,7 @@ class Client:
             error = attempted.error
             what = describe_transport_error(error, self.endpoint) if error is not None else "no answer"
             tries = f"{attempted.attempts} attempt{'s' * (attempted.attempts != 1)}"
-            raise ApiError(self.redact(f"GET {path}: {what} ({tries})")) from None
+            raise ApiError(self.redact(f"GET {path}: {what} ({tries})")) from error
         problem = self.api_answer_problem(response, text=path == "/version")
         if problem:
             raise ApiError(self.redact(f"GET {path}: {problem}"), status=response.status_code)
@@ -500,7 +500,8 @@ class Client:
         except requests.RequestException as error:
             log.debug("health check of %s failed: %s", self.endpoint, self.redact(error))
             return False
-        return response.status_code == 200
+        # A web UI or login page answers 200 too; Coolify's health check answers exactly "OK".
+        return response.status_code == 200 and response.text.strip() == "OK"
 
     # --- configuration from the environment ----------------------------------------------------------------------
 

@@ -122,11 +122,14 @@ def _reachable(client: Client, checks: list[Check]) -> bool:
         else:
             checks.append(Check("endpoint reachable", False, text.partition(" — ")[0], text.partition(" — ")[2]))
         return False
-    problem = client.api_answer_problem(answer, text=True) if answer.status_code != 200 else None
-    if problem is None and answer.text.strip() != "OK":
-        problem = f"{client.endpoint}/health answered {answer.status_code} without Coolify's OK"
-    if problem:
-        checks.append(Check("endpoint reachable", False, problem.partition(". ")[0], problem.partition(". ")[2]))
+    if answer.status_code != 200 or answer.text.strip() != "OK":
+        kind = (answer.headers.get("Content-Type") or "no content type").split(";")[0]
+        seen = f"{host} answers, but not as Coolify: GET /health gave {answer.status_code} ({kind}), not Coolify's OK"
+        fix = (
+            "use the address of the Coolify instance itself (e.g. https://coolify.example.com; /api/v1 is added), "
+            "not the web UI behind a login page or proxy"
+        )
+        checks.append(Check("endpoint reachable", False, seen, fix))
         return False
     checks.append(Check("endpoint reachable", True, f"{client.endpoint} answers as Coolify"))
     if scheme == "https":

@@ -186,3 +186,8 @@ def test_the_ip_allowlist_is_not_blamed_on_the_token(sandbox):
     sandbox.set_allowed_ips(["0.0.0.0"])
     with bb.Client(sandbox.endpoint, sandbox.token) as client:
         assert len(bb.inventory(client)) == len(sandbox.backups)
+
+
+def test_a_web_page_is_not_a_healthy_coolify(page_server):
+    with bb.Client(page_server.base, TOKEN, retry=FAST) as client:
+        assert client.health() is False
