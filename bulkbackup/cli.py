@@ -17,6 +17,7 @@ from .client import ALLOW_HTTP_VARIABLE
 from .errors import BulkBackupError
 from .statuses import Action
 from .versions import DOCUMENTED as SANDBOX_VERSION
+from .versions import parse as parse_version
 
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_USAGE = 0, 1, 2
 
@@ -249,6 +250,8 @@ def _sandbox(args: argparse.Namespace) -> int:
         faults = dict(parse_fault(text) for text in args.fault) or None
     except ValueError as error:
         raise BulkBackupError(f"--fault: {error}") from None
+    if parse_version(args.coolify_version) is None:
+        raise BulkBackupError(f"--version: {args.coolify_version!r} is not a Coolify version such as 4.3.18")
     serve(
         port=args.port,
         databases=args.databases,

@@ -191,3 +191,9 @@ def test_plan_piped_into_head_ends_quietly(tmp_path):
     assert first.startswith(b"plan: 4000 update")
     assert err == "", err
     assert not re.search("Broken pipe|Traceback", err)
+
+
+def test_a_sandbox_version_that_is_not_one_is_a_one_line_error(capsys):
+    assert main(["sandbox", "--version", "latest"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "bulkbackup sandbox: error: --version: 'latest' is not a Coolify version such as 4.3.18"

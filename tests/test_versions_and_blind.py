@@ -219,3 +219,24 @@ def test_a_frequency_that_can_never_fire_says_why(text, reason):
         assert problem == [f"frequency: {text!r} can never run: {reason}"]
     elif not bb.is_valid_frequency(text):
         assert "use 5 cron fields" in problem[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (366, "The missing backup notification days field must not be greater than 365."),
+        (-1, "The missing backup notification days field must be at least 0."),
+        ("soon", "The missing backup notification days field must be an integer."),
+    ],
+)
+def test_a_newer_sandbox_answers_with_laravels_messages(value, message):
+    with sandbox_of("4.3.18") as sandbox:
+        target = sandbox.backups[0]
+        answer = requests.patch(
+            f"{sandbox.endpoint}/databases/{target['database_uuid']}/backups/{target['backup_uuid']}",
+            json={NEW: value},
+            headers={"Authorization": f"Bearer {sandbox.token}", "Accept": "application/json"},
+            timeout=10,
+        )
+    assert answer.status_code == 422
+    assert message in answer.json()["errors"][NEW]
