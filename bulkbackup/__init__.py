@@ -5,8 +5,8 @@
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
-`bb.sandbox` (a local Coolify-compatible server) is imported on first use, and so will the notebook widgets be:
-`import bulkbackup` never pulls in ipywidgets.
+`bb.sandbox` (a local Coolify-compatible server) and `bb.doctor` (will a run work?) are imported on first use,
+and so will the notebook widgets be: `import bulkbackup` never pulls in ipywidgets.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .plan import plan
 from .results import STATUSES, summary
 
 if TYPE_CHECKING:
-    from . import sandbox
+    from . import doctor, sandbox
 
 __version__ = "0.1.0"
 
@@ -41,6 +41,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "apply",
+    "doctor",
     "events",
     "inventory",
     "is_valid_frequency",
@@ -51,7 +52,7 @@ __all__ = [
     "write_csv",
 ]
 
-_LAZY = {"sandbox"}
+_LAZY = {"doctor", "sandbox"}
 
 
 def __getattr__(name: str):

@@ -51,6 +51,7 @@ def apply(
     journal: Any = None,
     retry_unknown: bool = False,
     force: bool = False,
+    diff: bool = True,
 ) -> pd.DataFrame:
     """Apply changes (anything `read_changes` takes, or a `plan()` frame) and return the results frame.
 
@@ -61,6 +62,7 @@ def apply(
     run is written down there before each request goes out, and applying the same changes with the same journal
     resumes the run (see `bulkbackup.journal`; `retry_unknown`, `force`).
     After the run one more GET checks that every updated row now holds the values sent (`verified`).
+    `diff=False` sends every given field without reading first (a token that cannot read); nothing is verified.
     The run's facts are in `results.attrs["run"]` (a `RunFacts`).
     """
     started_at = _now()
@@ -69,8 +71,9 @@ def apply(
     inputs = _inputs(changes)
     keeper = _open_journal(journal, client, inputs, retry_unknown=retry_unknown, force=force)
     try:
-        databases = client.list_databases()
-        rows, refs, notes = _plan(inputs, databases)
+        diff = diff and inputs.diff
+        databases = client.list_databases() if diff else None
+        rows, refs, notes = _plan(inputs, databases, client.server_version())
         prior = keeper.resume(rows, refs, notes) if keeper is not None else None
         to_send = [i for i, r in enumerate(rows) if Action(r["action"]).sends and r["status"] == Status.SKIPPED]
         bar = ProgressBar(progress)
@@ -107,6 +110,8 @@ def apply(
             else:
                 run.execute()
             verification, verification_error = _verification(rows, client, run, enabled=verify and not dry_run)
+            if not diff and verification != "not needed":
+                verification = verification_error = "verification skipped: diff=False, nothing is read back"
         finally:
             for i, note in notes.items():
                 rows[i]["message"] = f"{rows[i]['message']}; {note}" if rows[i]["message"] else note
@@ -150,6 +155,7 @@ class Inputs:
     index: pd.Index
     source: str | None
     planned: list[dict] | None  # the plan frame's rows, when a plan was given: to say what changed since
+    diff: bool = True  # False for a plan made with diff=False: it was never compared, so neither is the run
     changes_hash: str = ""
     row_hashes: list[str] | None = None
 
@@ -160,7 +166,7 @@ def _inputs(changes: Any) -> Inputs:
     if is_plan(changes):
         planned = changes.to_dict("records")
         rows = [_wanted_from_plan(p) for p in planned]
-        inputs = Inputs(rows, changes.index, changes.attrs.get("source"), planned)
+        inputs = Inputs(rows, changes.index, changes.attrs.get("source"), planned, changes.attrs.get("diff", True))
     else:
         frame = read_changes(changes)
         inputs = Inputs(frame.to_dict("records"), frame.index, frame.attrs.get("source"), None)
@@ -182,11 +188,13 @@ def _wanted_from_plan(p: dict) -> dict:
 # --- planning against the server as it is now --------------------------------------------------------------------
 
 
-def _plan(inputs: Inputs, databases: list[dict]) -> tuple[list[dict], list[RowRef], dict[int, str]]:
-    current = configs_by_key(databases)
+def _plan(
+    inputs: Inputs, databases: list[dict] | None, version: str | None
+) -> tuple[list[dict], list[RowRef], dict[int, str]]:
+    current = configs_by_key(databases) if databases is not None else None
     names = {
         (db.get("uuid"), cfg.get("uuid")): (db.get("name"), db.get("database_type"))
-        for db in databases
+        for db in databases or ()
         for cfg in own_configs(db)
     }
     source = inputs.source or "<DataFrame>"
@@ -195,7 +203,7 @@ def _plan(inputs: Inputs, databases: list[dict]) -> tuple[list[dict], list[RowRe
         if inputs.planned is not None and inputs.planned[position]["action"] == Action.INVALID:
             p = dict(inputs.planned[position])  # a plan's own verdict: its errors cannot be re-derived
         else:
-            p = plan_row(wanted, current, where=_where(source, label, wanted.get("line")))
+            p = plan_row(wanted, current, where=_where(source, label, wanted.get("line")), version=version)
         if inputs.planned is not None:
             note = _stale_note(inputs.planned[position], p)
             if note:

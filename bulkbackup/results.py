@@ -9,7 +9,10 @@ import pandas as pd
 from .fields import KEY_COLUMNS
 from .statuses import STATUSES, SUCCESS
 
-PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", "action", "errors", "diff", "payload", "before")
+NAME_COLUMNS = ("database_name", "database_type")
+"""What names a row's configuration for people: in plan frames made with a client (uuids alone say nothing)."""
+
+PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", *NAME_COLUMNS, "action", "errors", "diff", "payload", "before")
 
 RESULTS_COLUMNS = (
     "line",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from .client import auth_hint, describe_transport_error
 from .events import Event, Listener, RowFinished, RowRef, RowResult, RowSending, Waiting
 from .fields import BACKUP_NOW, uuid_problem
 from .limiter import RateCap
@@ -239,6 +240,9 @@ class Run:
         elapsed = time.monotonic() - started
         sent = attempted.attempts  # requests that went out: a stop while waiting for the limiter sends nothing
         response = attempted.response
+        problem = self.client.api_answer_problem(response) if response is not None else None
+        if problem:  # an HTML 200 from a web UI or login proxy changed nothing, and neither will the next row
+            return _Sent(Status.FAILED, response.status_code, problem, sent, elapsed, stops_run=problem)
         if response is not None and attempted.outcome is Outcome.DONE:
             return _answered(response, payload, sent, elapsed)
         if isinstance(attempted.error, Stopped):
@@ -349,7 +353,9 @@ def _answered(response: requests.Response, payload: dict, attempts: int, elapsed
         detail += f" {body['error']}"
     result = _Sent(Status.REJECTED, code, f"{code} {detail}".strip(), attempts, elapsed)
     if code in (401, 403):
-        result.stops_run = f"the server answered {code} {server_message or response.reason}".strip()
+        hint = auth_hint(code, server_message)  # what a 403 means: a read-only token, the IP allowlist, …
+        result.message += f" ({hint})"
+        result.stops_run = f"the server answered {code} {server_message or response.reason} ({hint})"
     return result
 
 
@@ -358,7 +364,7 @@ def _describe(attempted) -> str:
         text = _server_message(_json_body(attempted.response))
         return f"server error {attempted.response.status_code} {text}".strip()
     error = attempted.error
-    return f"could not reach the server ({type(error).__name__})" if error else "no answer"
+    return describe_transport_error(error) if error else "no answer"
 
 
 def _status(response: requests.Response | None) -> int | None:
