@@ -5,8 +5,8 @@
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
-`bb.sandbox` (a local Coolify-compatible server) is imported on first use, and so will the notebook widgets be:
-`import bulkbackup` never pulls in ipywidgets.
+`bb.sandbox` (a local Coolify-compatible server) and `bb.doctor` (will a run work?) are imported on first use,
+and so will the notebook widgets be: `import bulkbackup` never pulls in ipywidgets.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from . import events
 from .apply import apply
 from .changes import read_changes, write_csv
 from .client import Client
@@ -28,7 +29,7 @@ from .styling import install as _install_display
 from .styling import style
 
 if TYPE_CHECKING:
-    from . import sandbox
+    from . import doctor, sandbox
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,8 @@ __all__ = [
     "ConfigError",
     "InputError",
     "apply",
+    "doctor",
+    "events",
     "inventory",
     "is_valid_frequency",
     "plan",
@@ -56,7 +59,7 @@ __all__ = [
     "write_csv",
 ]
 
-_LAZY = {"sandbox"}
+_LAZY = {"doctor", "sandbox"}
 
 _install_display()  # inside IPython: plan, results and inventory frames display styled
 

@@ -13,7 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .client import ALLOW_HTTP_VARIABLE
 from .errors import BulkBackupError
+from .statuses import Action
+from .versions import DOCUMENTED as SANDBOX_VERSION
+from .versions import parse as parse_version
 
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_USAGE = 0, 1, 2
 
@@ -54,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=_positive_float, help="cap on requests per second (default: the server's own limit only)"
     )
     apply.add_argument("--results", metavar="OUT.csv", help="where to write the results (default: next to FILE)")
+    apply.add_argument("--verbose", action="store_true", help="list every row of the plan before asking")
+    _no_diff_option(apply)
     _connection_options(apply)
     apply.set_defaults(run=_apply)
 
@@ -66,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("file", metavar="FILE", help="changes CSV")
     plan.add_argument("--output", metavar="OUT.csv", help="also write the plan as CSV")
     plan.add_argument("--offline", action="store_true", help="validate only, without contacting the server")
+    _no_diff_option(plan)
     _connection_options(plan)
     plan.set_defaults(run=_plan)
 
@@ -97,8 +104,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="inject faults: latency=SECONDS, 500=P, 502=P, 503=P, drop=P, 429=P (repeatable)",
     )
+    sandbox.add_argument(
+        "--version",
+        dest="coolify_version",
+        default=SANDBOX_VERSION,
+        metavar="X.Y.Z",
+        help=f"Coolify version to behave like (default {SANDBOX_VERSION}; 4.3.18 and newer take "
+        "missing_backup_notification_days)",
+    )
     sandbox.set_defaults(run=_sandbox)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check that a run will work, changing nothing",
+        description="Check the endpoint, TLS, the Coolify version, the API switch, the token and its read and "
+        "write abilities, the rate-limit budget and the number of backup configurations, each with its fix. "
+        "Exit code 0 when every check passes, 1 otherwise.",
+    )
+    _connection_options(doctor)
+    doctor.set_defaults(run=_doctor)
     return parser
+
+
+def _no_diff_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-diff",
+        action="store_true",
+        help="send every given field without reading the server first (for a token without the read ability); "
+        "nothing is compared or verified",
+    )
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +148,12 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         "taken on the command line",
     )
     group.add_argument("--context", metavar="NAME", help="instance name in coolify-cli's config file")
+    group.add_argument(
+        "--allow-http",
+        action="store_true",
+        help=f"allow plain http:// to a host other than this machine (a trusted LAN; the token travels "
+        f"unencrypted); also {ALLOW_HTTP_VARIABLE}=1",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -131,9 +171,10 @@ def _positive_float(text: str) -> float:
 
 
 def _client(args: argparse.Namespace, **kwargs):
-    from .client import Client
+    from .client import Client, allow_http_from_env
     from .errors import ConfigError
 
+    kwargs["allow_http"] = args.allow_http or allow_http_from_env()
     if args.context:
         return Client.from_env(context=args.context, **kwargs)
     endpoint = args.endpoint or os.environ.get("COOLIFY_ENDPOINT")
@@ -154,8 +195,8 @@ def _apply(args: argparse.Namespace) -> int:
 
     changes = read_changes(args.file)
     with _client(args, workers=args.workers, rate=args.rate) as client:
-        planned = plan(changes, client)
-        _print_plan(planned)
+        planned = plan(changes, client, diff=not args.no_diff)
+        print(_describe_plan(planned, args.verbose))
         sending = int(planned["action"].isin(["update", "trigger"]).sum())
         if (
             sending
@@ -165,7 +206,9 @@ def _apply(args: argparse.Namespace) -> int:
         ):
             print("aborted: nothing was sent", file=sys.stderr)
             return EXIT_USAGE
-        results = apply(planned, client, dry_run=args.dry_run, workers=args.workers, rate=args.rate)
+        results = apply(
+            planned, client, dry_run=args.dry_run, workers=args.workers, rate=args.rate, diff=not args.no_diff
+        )
     out = Path(args.results) if args.results else _default_results_path(Path(args.file))
     _write_results(results, out)
     return _exit_code(results, dry_run=args.dry_run)
@@ -180,8 +223,8 @@ def _plan(args: argparse.Namespace) -> int:
         planned = plan(changes)
     else:
         with _client(args) as client:
-            planned = plan(changes, client)
-    _print_plan(planned, limit=None)
+            planned = plan(changes, client, diff=not args.no_diff)
+    _print_plan(planned)
     if args.output:
         write_csv(planned, args.output)
         print(f"plan written to {args.output}")
@@ -207,6 +250,8 @@ def _sandbox(args: argparse.Namespace) -> int:
         faults = dict(parse_fault(text) for text in args.fault) or None
     except ValueError as error:
         raise BulkBackupError(f"--fault: {error}") from None
+    if parse_version(args.coolify_version) is None:
+        raise BulkBackupError(f"--version: {args.coolify_version!r} is not a Coolify version such as 4.3.18")
     serve(
         port=args.port,
         databases=args.databases,
@@ -214,8 +259,20 @@ def _sandbox(args: argparse.Namespace) -> int:
         rate_limit=args.rate_limit,
         window=args.window,
         faults=faults,
+        version=args.coolify_version,
     )
     return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose, symbols
+
+    with _client(args) as client:
+        checks = diagnose(client)
+    ok, fail = symbols(sys.stdout)
+    for check in checks:
+        print(check.line(ok, fail))
+    return EXIT_OK if checks and all(c.ok for c in checks) else EXIT_NOT_ALL_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -225,21 +282,82 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_plan(planned, limit: int | None = 10) -> None:
+_SENDING = (Action.UPDATE, Action.TRIGGER)
+
+
+def _print_plan(planned) -> None:
+    """What `bulkbackup plan` prints: the counts, then every row in input order."""
+    print("\n".join(_plan_header(planned)))
+    for _, row in planned.iterrows():
+        print(_row_line(row))
+
+
+def _describe_plan(planned, verbose: bool = False) -> str:
+    """The summary shown before apply asks: counts per action and per field (so a stale export that would
+    revert many rows shows before "y"), the invalid rows, and with `verbose` every row that would be sent."""
+    lines = _plan_header(planned)
+    invalid = planned[planned["action"] == Action.INVALID]
+    sending = planned[planned["action"].isin(_SENDING)]
+    shown = invalid if verbose else invalid.head(_SHOWN_INVALID)
+    lines.extend(_row_line(row) for _, row in shown.iterrows())
+    if len(invalid) > len(shown):
+        lines.append(f"  … and {len(invalid) - len(shown)} more invalid rows (--verbose lists them)")
+    if verbose:
+        lines.extend(_row_line(row) for _, row in sending.iterrows())
+    elif len(sending):
+        lines.append("  (--verbose lists every row that would be sent)")
+    return "\n".join(lines)
+
+
+_SHOWN_INVALID = 10
+
+
+def _plan_header(planned) -> list[str]:
     counts = planned["action"].value_counts()
-    print(
-        "plan: " + ", ".join(f"{counts[a]} {a}" for a in ("update", "trigger", "unchanged", "invalid") if a in counts)
-    )
-    invalid = planned[planned["action"] == "invalid"]
-    for text in invalid["errors"].head(limit if limit else len(invalid)):
-        print(f"  invalid: {text}")
-    if limit and len(invalid) > limit:
-        print(f"  … and {len(invalid) - limit} more invalid rows (see the results file)")
-    changing = planned[planned["action"].isin(["update", "trigger"])]
-    for _, row in changing.head(limit if limit else len(changing)).iterrows():
-        print(f"  {row['action']} {row['database_uuid']}/{row['backup_uuid']}: {row['diff']}")
-    if limit and len(changing) > limit:
-        print(f"  … and {len(changing) - limit} more")
+    lines = ["plan: " + (", ".join(f"{counts[a]} {a}" for a in Action if a in counts) or "no rows")]
+    by_field = _field_counts(planned)
+    if by_field:
+        parts = [f"{name}: {n} row{'s' * (n != 1)}" for name, n in by_field.items()]
+        lines.append("changes by field: " + ", ".join(parts))
+    if planned.attrs.get("diff") is False:
+        lines.append("no diff: every given field is sent as it is, without reading the server first")
+    return lines
+
+
+def _field_counts(planned) -> dict[str, int]:
+    """How many rows would send each field, in the field table's order."""
+    import json
+    from collections import Counter
+
+    from .fields import ALL_FIELDS
+
+    counts: Counter[str] = Counter()
+    for payload in planned.loc[planned["action"].isin(_SENDING), "payload"]:
+        if payload:
+            counts.update(json.loads(payload).keys())
+    return {f.name: counts[f.name] for f in ALL_FIELDS if counts[f.name]}
+
+
+def _row_line(row) -> str:
+    """One plan row for people: line, action, the database by name and type when known, and what changes."""
+    name, kind = row.get("database_name"), row.get("database_type")
+    target = f"{row['database_uuid']}/{row['backup_uuid']}"
+    if isinstance(name, str) and name:
+        target = f"{name} ({kind}) {target}" if isinstance(kind, str) and kind else f"{name} {target}"
+    line = row.get("line")
+    where = f"line {line}: " if line is not None and not _is_na(line) else ""
+    action = row["action"]
+    if action == Action.INVALID:
+        return f"  {where}invalid {target}: {row['errors']}"
+    if action == Action.UNCHANGED:
+        return f"  {where}unchanged {target}"
+    return f"  {where}{action} {target}: {row['diff']}"
+
+
+def _is_na(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
 
 
 def _confirm(question: str) -> bool:
@@ -285,6 +403,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.run(args)
+    except BrokenPipeError:
+        # The reader went away (`bulkbackup plan … | head`): end quietly. Python would report the pipe again
+        # when it flushes stdout at exit, so point stdout at devnull first (the recipe of Python's signal docs).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_NOT_ALL_OK
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_USAGE

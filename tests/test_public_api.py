@@ -21,6 +21,8 @@ def test_all_is_pinned():
             "ConfigError",
             "InputError",
             "apply",
+            "doctor",
+            "events",
             "inventory",
             "is_valid_frequency",
             "plan",
