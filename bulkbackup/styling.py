@@ -256,23 +256,42 @@ class RunSummary(dict):
     """`bb.summary(results)`: rows per status (a plain `dict[str, int]`, in STATUSES order) and why the run stopped.
 
     `.stopped` is the stop reason (None when every row was attempted), `.interrupted` whether Ctrl-C or a kernel
-    interrupt did it. In a notebook it shows as a small table in the status colours.
+    interrupt did it, `.verification` the after-run check ("verified", "failed: …", "skipped: …", "not needed",
+    or None when the frame does not say). In a notebook it shows as a small table in the status colours.
     """
 
-    def __init__(self, counts: Mapping[str, int], *, stopped: str | None = None, interrupted: bool = False):
+    def __init__(
+        self,
+        counts: Mapping[str, int],
+        *,
+        stopped: str | None = None,
+        interrupted: bool = False,
+        verification: str | None = None,
+    ):
         super().__init__(counts)
         self.stopped = stopped
         self.interrupted = interrupted
+        self.verification = verification
 
     @classmethod
     def of(cls, results: pd.DataFrame, counts: Mapping[str, int]) -> RunSummary:
         """Reads the typed `attrs["run"]` (RunFacts) when the run left one, else the older `attrs["stopped"]`."""
         run = results.attrs.get("run")
-        if isinstance(run, Mapping):
-            return cls(counts, stopped=run.get("stopped"), interrupted=bool(run.get("interrupted")))
-        if run is not None:
-            return cls(counts, stopped=getattr(run, "stopped", None), interrupted=bool(getattr(run, "interrupted", 0)))
-        return cls(counts, stopped=results.attrs.get("stopped"), interrupted=bool(results.attrs.get("interrupted")))
+        if run is not None and not isinstance(run, Mapping):
+            run = {name: getattr(run, name, None) for name in ("stopped", "interrupted", "verification")}
+        if run is None:
+            error = results.attrs.get("verification_error")
+            run = {
+                "stopped": results.attrs.get("stopped"),
+                "interrupted": results.attrs.get("interrupted"),
+                "verification": f"failed: {error}" if error else None,
+            }
+        return cls(
+            counts,
+            stopped=run.get("stopped"),
+            interrupted=bool(run.get("interrupted")),
+            verification=run.get("verification"),
+        )
 
     def _repr_html_(self) -> str:
         rows = []
@@ -295,5 +314,12 @@ class RunSummary(dict):
             rows.append(
                 f'<tr><td colspan="3" style="{_pair(_BAD.background, _BAD.foreground)}">run {how}: '
                 f"{html.escape(str(self.stopped))}</td></tr>"
+            )
+        check = str(self.verification or "")
+        if check.startswith(("failed", "skipped")):
+            info = _BAD if check.startswith("failed") else _MUTED
+            rows.append(
+                f'<tr><td colspan="3" style="{_pair(info.background, info.foreground)}">after-run check '
+                f"{html.escape(check)}</td></tr>"
             )
         return '<table class="bulkbackup-summary">' + "".join(rows) + "</table>"

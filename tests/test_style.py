@@ -167,6 +167,9 @@ def test_summary_is_a_dict_with_the_stop_reason():
     results.attrs["run"] = RunFacts()
     assert bb.summary(results).stopped is None
     assert "run stopped:" not in bb.summary(results)._repr_html_()
+    results.attrs["run"] = RunFacts(verification="failed: 1 row does not hold what was sent")
+    summary = bb.summary(results)
+    assert summary.verification.startswith("failed") and "after-run check failed: 1 row" in summary._repr_html_()
 
 
 SHELL_SCRIPT = textwrap.dedent(
