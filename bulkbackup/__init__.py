@@ -24,6 +24,7 @@ from .fields import CLEAR, SETTINGS
 from .inventory import inventory
 from .plan import plan
 from .results import STATUSES, summary
+from .undo import undo
 
 if TYPE_CHECKING:
     from . import sandbox
@@ -48,6 +49,7 @@ __all__ = [
     "read_changes",
     "sandbox",
     "summary",
+    "undo",
     "write_csv",
 ]
 

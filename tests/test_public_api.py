@@ -28,6 +28,7 @@ def test_all_is_pinned():
             "read_changes",
             "sandbox",
             "summary",
+            "undo",
             "write_csv",
         ]
     )
