@@ -147,6 +147,7 @@ class Run:
         self._live = len(threads) if not self.stop.is_set() else 0
         if not self._live:
             self._all_done.set()
+        give_up = False
         try:
             if self._live:
                 for t in threads:
@@ -155,12 +156,16 @@ class Run:
                 if self.caller_stop is not None and self.caller_stop.is_set() and not self.stop.is_set():
                     self.halt("stopped by the caller")
         except KeyboardInterrupt:
+            # A Ctrl-C while the run was already stopping (a first Ctrl-C the CLI turned into the stop event, a
+            # Stop button) is the second one: stop waiting for what is in flight.
+            give_up = self.stop.is_set() or (self.caller_stop is not None and self.caller_stop.is_set())
             self.interrupted = True
             self.halt("interrupted (Ctrl-C)")
         finally:
             self.stop.set()  # whatever ended the wait, no worker may start another request
             try:
-                self._all_done.wait()
+                if not give_up:
+                    self._all_done.wait()
             except KeyboardInterrupt:
                 self.interrupted = True  # a second Ctrl-C: stop waiting; what is in flight is recorded below
                 self.halt("interrupted (Ctrl-C)")
