@@ -122,8 +122,9 @@ def test_a_second_ctrl_c_stops_waiting_and_still_writes_results_and_journal(sb, 
     threading.Thread(target=_lines, args=(proc.stderr, err), daemon=True).start()
     try:
         _wait_for(lambda: journal.exists() and journal.stat().st_size > 0, "the run to start")
-        sb.set_faults({"latency": 30})  # from now on every request hangs: two will be in flight
-        _wait_for(lambda: journal.read_text().count('"record": "intent"') >= 2, "requests in flight")
+        sb.set_faults({"latency": 30})  # from now on every PATCH hangs
+        arrived = sb.request_count
+        _wait_for(lambda: sb.request_count >= arrived + 2, "two requests in flight")
         proc.send_signal(signal.SIGINT)
         line = err.get(timeout=30)
         assert "stopping" in line  # said at once
