@@ -7,7 +7,9 @@ bar, the journal, a notebook panel, a caller's own code — is a listener on the
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -100,6 +102,7 @@ def apply(
                 started_at=started_at,
             )
         )
+        verification, verification_error = "skipped: the run did not end", None
         try:
             if dry_run:
                 for i in to_send:
@@ -114,7 +117,7 @@ def apply(
             facts = RunFacts(
                 stopped=run.stopped,
                 interrupted=run.interrupted,
-                verification=verification if "verification" in locals() else "skipped: the run did not end",
+                verification=verification,
                 dry_run=dry_run,
                 journal=keeper.path if keeper is not None else None,
                 started_at=started_at,
@@ -125,17 +128,21 @@ def apply(
             run.emit(RunFinished(facts))
             if run.stopped != facts.stopped:  # a listener failed on RunFinished itself
                 facts = replace(facts, warnings=(*facts.warnings, run.stopped or ""))
+            results.attrs.update(
+                source=inputs.source,
+                stopped=facts.stopped,
+                interrupted=facts.interrupted,
+                verification_error=verification_error,
+                dry_run=dry_run,
+                run=facts,
+            )
+            escaping = sys.exc_info()[1]
+            if escaping is not None:
+                with contextlib.suppress(AttributeError):
+                    escaping.results = results  # whatever escapes apply carries the partial frame
     finally:
         if keeper is not None:
             keeper.close()
-    results.attrs.update(
-        source=inputs.source,
-        stopped=facts.stopped,
-        interrupted=facts.interrupted,
-        verification_error=verification_error,
-        dry_run=dry_run,
-        run=facts,
-    )
     return results
 
 

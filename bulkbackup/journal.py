@@ -98,12 +98,15 @@ class RowHistory:
 
     def settle(self) -> None:
         """After an intent is answered (or never was): what it may have changed."""
-        if self.pending or Status(self.status).info.sent and self.status != Status.REJECTED:
-            for name, value in self.payload.items():
-                if name == BACKUP_NOW.name:
-                    self.backup_started = self.backup_started or bool(value)
-                else:
-                    self.changed[name] = value
+        if not (self.pending or Status(self.status).info.sent and self.status != Status.REJECTED):
+            return
+        for name, value in self.payload.items():
+            if name != BACKUP_NOW.name:
+                self.changed[name] = value
+            elif value and self.status != Status.FAILED:
+                # A request that starts a backup ends `failed` only when it certainly was not processed (else it
+                # is `unknown`), so only the others may have started one.
+                self.backup_started = True
 
 
 @dataclass

@@ -146,3 +146,18 @@ def test_a_second_ctrl_c_stops_waiting_and_still_writes_results_and_journal(sb, 
     outcomes = {r["backup_uuid"] for r in records if r["record"] == "outcome"}
     assert intents == outcomes  # every request that went out has its outcome in the journal
     assert records[-1]["record"] == "end"
+
+
+def test_force_resumes_a_journal_of_edited_changes_and_retry_unknown_is_accepted(env, tmp_path, capsys):
+    src = write_changes(env, tmp_path / "changes.csv", rows=3)
+    journal = tmp_path / "run.jsonl"
+    assert main(["apply", str(src), "--yes", "--journal", str(journal)]) == 0
+    sent = len(env.patch_bodies)
+    edited = pd.read_csv(src)
+    edited.loc[1, "timeout"] = 7777
+    edited.to_csv(src, index=False)
+    assert main(["apply", str(src), "--yes", "--journal", str(journal)]) == 2
+    assert "line 3" in capsys.readouterr().err  # the edited row, by its line in the file
+    assert main(["apply", str(src), "--yes", "--journal", str(journal), "--force", "--retry-unknown"]) == 0
+    assert len(env.patch_bodies) == sent + 1
+    assert env.config(edited.loc[1, "backup_uuid"])["timeout"] == 7777

@@ -232,3 +232,20 @@ def test_an_unwritable_journal_keeps_every_request_from_going_out(sandbox, clien
     assert sandbox.patch_bodies == []
     assert "No space left" in results.attrs["stopped"]
     assert results["message"].str.contains("No space left").all()
+
+
+def test_a_backup_now_that_certainly_failed_is_retried_on_resume(sandbox, client, tmp_path):
+    from bulkbackup.retry import RetryPolicy
+
+    journal = tmp_path / "run.jsonl"
+    frame = fleet_changes(client, 2, backup_now=True)
+    sandbox.set_faults({"503": 1.0})  # refused before processing: certainly not started
+    first = bb.apply(
+        frame, client, progress=False, journal=journal, retry=RetryPolicy(attempts=2, initial=0.01, maximum=0.02)
+    )
+    sandbox.set_faults({})
+    assert list(first["status"]) == ["failed", "failed"]
+    resumed = bb.apply(frame, client, progress=False, journal=journal)
+    assert list(resumed["status"]) == ["triggered", "triggered"]
+    assert sandbox.wait_for_jobs()
+    assert [sandbox.job_count(u) for u in frame["backup_uuid"]] == [1, 1]
