@@ -157,6 +157,7 @@ class Inputs:
     index: pd.Index
     source: str | None
     planned: list[dict] | None  # the plan frame's rows, when a plan was given: to say what changed since
+    compared: bool = False  # that plan was made against the server (an offline plan has no diff to compare)
     changes_hash: str = ""
     row_hashes: list[str] | None = None
 
@@ -167,7 +168,7 @@ def _inputs(changes: Any) -> Inputs:
     if is_plan(changes):
         planned = changes.to_dict("records")
         rows = [_wanted_from_plan(p) for p in planned]
-        inputs = Inputs(rows, changes.index, changes.attrs.get("source"), planned)
+        inputs = Inputs(rows, changes.index, changes.attrs.get("source"), planned, changes.attrs.get("compared", True))
     else:
         frame = read_changes(changes)
         inputs = Inputs(frame.to_dict("records"), frame.index, frame.attrs.get("source"), None)
@@ -203,7 +204,7 @@ def _plan(inputs: Inputs, databases: list[dict]) -> tuple[list[dict], list[RowRe
             p = dict(inputs.planned[position])  # a plan's own verdict: its errors cannot be re-derived
         else:
             p = plan_row(wanted, current, where=_where(source, label, wanted.get("line")))
-        if inputs.planned is not None:
+        if inputs.planned is not None and inputs.compared:
             note = _stale_note(inputs.planned[position], p)
             if note:
                 notes[position] = note

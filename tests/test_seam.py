@@ -211,3 +211,14 @@ def test_after_a_stop_nothing_waits_for_the_rate_limit():
     assert facts.verification.startswith("skipped") and "rate-limit" in facts.verification
     assert {"updated", "skipped"} <= set(results["status"])
     assert results["verified"].isna().all()
+
+
+def test_an_offline_plan_is_diffed_against_the_server_without_false_alarms(sandbox, client):
+    fleet = bb.inventory(client).head(3)
+    frame = fleet_changes(client, 3, timeout=[3961, 3962, 3963])
+    offline = bb.plan(frame)  # no client: every given value is in the payload, nothing to compare
+    assert (offline["before"] == "").all()
+    results = bb.apply(offline, client, progress=False)
+    assert list(results["status"]) == ["updated"] * 3
+    assert not results["message"].str.contains("changed since the plan").any()
+    assert [json.loads(b)["timeout"] for b in results["before"]] == fleet["timeout"].tolist()
