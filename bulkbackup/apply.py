@@ -57,7 +57,8 @@ def apply(
     """Apply changes (anything `read_changes` takes, or a `plan()` frame) and return the results frame.
 
     `workers` threads send in parallel (default: the client's, 4); `rate` caps requests per second for this run
-    on top of the server's own limit; `stop` is an Event a caller (a Stop button) may set to end the run cleanly;
+    on top of the server's own limit; `stop` is an Event a caller (a Stop button) may set to end the run cleanly
+    (a `reason` attribute on it, if any, is the reason reported);
     `progress` False hides the progress bar, True shows it at once, None shows it when the run takes a while.
     `listeners` are callables given every event of the run (see `bulkbackup.events`). `journal` is a path: the
     run is written down there before each request goes out, and applying the same changes with the same journal

@@ -192,6 +192,8 @@ def _apply(args: argparse.Namespace) -> int:
     outputs = _RunOutputs.choose(args)  # every output path is checked before the first request
     with _client(args, workers=args.workers, rate=args.rate) as client:
         planned = plan(changes, client)
+        if outputs.resuming:
+            planned = _without_settled(planned, changes, client, outputs.journal, args)
         _print_plan(planned)
         sending = int(planned["action"].isin(["update", "trigger"]).sum())
         if (
@@ -227,6 +229,17 @@ def _apply(args: argparse.Namespace) -> int:
     if stop.is_set():
         return EXIT_USAGE
     return _exit_code(results)
+
+
+def _without_settled(planned, changes, client, journal: Path, args: argparse.Namespace):
+    """The plan of a resumed run as it will be sent: without what the journal's earlier run settled. A journal of
+    another run is refused here, before the question."""
+    from .journal import settled_by
+
+    done = settled_by(journal, client, changes, retry_unknown=args.retry_unknown, force=args.force)
+    mask = [key in done for key in zip(planned["database_uuid"], planned["backup_uuid"], strict=True)]
+    print(f"resuming the run recorded in {journal}: {sum(mask)} rows it settled are not sent again")
+    return planned[[not m for m in mask]]
 
 
 class _RunOutputs:
@@ -306,6 +319,7 @@ def _ctrl_c_stops(stop: threading.Event):
     def on_sigint(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
+        stop.reason = "interrupted (Ctrl-C)"
         stop.set()
         print(
             "stopping: no new requests; waiting for those in flight (Ctrl-C again to stop waiting)",

@@ -202,7 +202,7 @@ class Journal:
         self.inputs = inputs
         self.prior = prior
         self.retry_unknown = retry_unknown
-        self.server_version = server_version(client)
+        self._server_version: str | None | bool = False  # read when first needed: opening checks, never sends
         self._file: IO[str] | None = None
         self._announced: set[int] = set()
         self._needs_newline = prior is not None and not prior.ends_with_newline
@@ -226,6 +226,31 @@ class Journal:
         if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
             raise ConfigError(f"journal {path}: not writable")
         return cls(path, client, inputs, prior, retry_unknown=retry_unknown)
+
+    @property
+    def server_version(self) -> str | None:
+        if self._server_version is False:
+            self._server_version = server_version(self.client)
+        return self._server_version
+
+    def settled(self) -> set[tuple[str, str]]:
+        """The configurations an earlier run of this journal settled: a resumed run reports them, sends nothing."""
+        if self.prior is None:
+            return set()
+        digests = self._digests()
+        return {
+            key
+            for key, digest in zip(self._keys(), self.inputs.row_hashes or [], strict=True)
+            if key in self.prior.rows
+            and _is_done(self.prior.rows[key], self.retry_unknown)
+            and digests.get(key) == digest
+        }
+
+    def _digests(self) -> dict[tuple[str, str], str]:
+        return {(r[0], r[1]): r[2] for r in ((self.prior.header or {}) if self.prior else {}).get("rows", [])}
+
+    def _keys(self) -> list[tuple[str, str]]:
+        return [(row.get("database_uuid"), row.get("backup_uuid")) for row in self.inputs.rows]
 
     @property
     def warnings(self) -> list[str]:
@@ -337,7 +362,7 @@ class Journal:
         prior = self.prior
         if prior is None:
             return None
-        digests = {(r[0], r[1]): r[2] for r in (prior.header or {}).get("rows", [])}
+        digests = self._digests()
         for i, row in enumerate(rows):
             key = (row["database_uuid"], row["backup_uuid"])
             history = prior.rows.get(key)
@@ -348,13 +373,16 @@ class Journal:
         return prior
 
 
-def _resume_row(row: dict, history: RowHistory, *, same_row: bool, retry_unknown: bool, notes: dict, i: int) -> None:
-    done = (
+def _is_done(history: RowHistory, retry_unknown: bool) -> bool:
+    return (
         history.status is not None
         and Status(history.status).info.final
         and not (history.status == Status.UNKNOWN and retry_unknown)
     )
-    if done and same_row:
+
+
+def _resume_row(row: dict, history: RowHistory, *, same_row: bool, retry_unknown: bool, notes: dict, i: int) -> None:
+    if _is_done(history, retry_unknown) and same_row:
         _from_journal(row, history, f"done in an earlier run (journal): {history.message}".rstrip(": "))
         return
     unsafe = BACKUP_NOW.name in history.payload
@@ -454,3 +482,13 @@ def _bulkbackup_version() -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def settled_by(
+    journal: str | os.PathLike[str], client: Client, changes: Any, *, retry_unknown: bool = False, force: bool = False
+) -> set[tuple[str, str]]:
+    """Before a resumed run asks for confirmation: refuse a journal of another run exactly as `apply` would, and
+    return the (database_uuid, backup_uuid) of the configurations it settled, which the run will not send."""
+    from .apply import _inputs
+
+    return Journal.open(journal, client, _inputs(changes), retry_unknown=retry_unknown, force=force).settled()

@@ -140,7 +140,7 @@ class Run:
     def execute(self) -> None:
         """Send every row `to_send`; returns when all are final, the run stopped, or a second Ctrl-C gave up."""
         if self.caller_stop is not None and self.caller_stop.is_set():
-            self.halt("stopped by the caller")  # before anything went out: a pressed Stop sends nothing
+            self.halt(self._caller_reason())  # before anything went out: a pressed Stop sends nothing
         threads = [
             threading.Thread(target=self._work, name=f"bulkbackup-{n}", daemon=True)
             for n in range(max(1, min(self.settings.workers, len(self.to_send))))
@@ -157,7 +157,7 @@ class Run:
                     t.start()
             while not self._all_done.wait(0.05):
                 if self.caller_stop is not None and self.caller_stop.is_set() and not self.stop.is_set():
-                    self.halt("stopped by the caller")
+                    self.halt(self._caller_reason())
         except KeyboardInterrupt:
             # A Ctrl-C while the run was already stopping (a first Ctrl-C the CLI turned into the stop event, a
             # Stop button) is the second one: stop waiting for what is in flight.
@@ -179,9 +179,13 @@ class Run:
             if row["status"] == Status.SKIPPED and not row["message"]:
                 row["message"] = f"not sent: {reason}"
 
+    def _caller_reason(self) -> str:
+        # A caller may name why it pressed Stop (the CLI: "interrupted (Ctrl-C)") in the event's `reason`.
+        return getattr(self.caller_stop, "reason", None) or "stopped by the caller"
+
     def _running(self) -> bool:
         if self.caller_stop is not None and self.caller_stop.is_set():
-            self.halt("stopped by the caller")
+            self.halt(self._caller_reason())
         return not self.stop.is_set()
 
     def _take(self) -> list[int]:

@@ -136,6 +136,7 @@ def test_a_second_ctrl_c_stops_waiting_and_still_writes_results_and_journal(sb, 
             proc.kill()
     assert proc.returncode == 2
     assert f"results written to {results}" in out
+    assert "(run stopped: interrupted (Ctrl-C))" in out
     frame = pd.read_csv(results)
     assert len(frame) == 30
     in_flight = frame[frame["message"].fillna("").str.contains("in flight")]
