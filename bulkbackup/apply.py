@@ -29,7 +29,7 @@ from .plan import _where, is_plan, plan_row
 from .progress import ProgressBar
 from .results import make_results
 from .retry import RetryPolicy
-from .run import Run, RunSettings
+from .run import Run, RunSettings, listener_name
 from .state import configs_by_key, own_configs
 from .statuses import Action, Status
 
@@ -126,9 +126,6 @@ def apply(
                 counts=dict(Counter(str(s) for s in results["status"])),
                 warnings=tuple(prior.warnings) if prior is not None else (),
             )
-            run.emit(RunFinished(facts))
-            if run.stopped != facts.stopped:  # a listener failed on RunFinished itself
-                facts = replace(facts, warnings=(*facts.warnings, run.stopped or ""))
             results.attrs.update(
                 source=inputs.source,
                 stopped=facts.stopped,
@@ -137,14 +134,26 @@ def apply(
                 dry_run=dry_run,
                 run=facts,
             )
-            escaping = sys.exc_info()[1]
-            if escaping is not None:
-                with contextlib.suppress(AttributeError):
-                    escaping.results = results  # whatever escapes apply carries the partial frame
+            _attach(sys.exc_info()[1], results)
+            try:
+                failures = run.deliver(RunFinished(facts))
+            except BaseException as error:  # a Ctrl-C in the last moment: the frame still goes with it
+                _attach(error, results)
+                raise
+            if failures:  # too late to stop anything: said in the facts instead
+                failed = f"the listener {listener_name(failures[0][0])} failed on RunFinished: {failures[0][1]!r}"
+                results.attrs["run"] = replace(facts, warnings=(*facts.warnings, failed))
     finally:
         if keeper is not None:
             keeper.close()
     return results
+
+
+def _attach(error: BaseException | None, results: pd.DataFrame) -> None:
+    """Whatever escapes apply carries the partial frame as `error.results`."""
+    if error is not None:
+        with contextlib.suppress(AttributeError):
+            error.results = results
 
 
 # --- the input -----------------------------------------------------------------------------------------------------

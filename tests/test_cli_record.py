@@ -88,14 +88,18 @@ def test_naming_an_existing_journal_resumes_its_run(env, tmp_path, capsys):
     sent = len(env.patch_bodies)
     capsys.readouterr()
     assert main(["apply", str(src), "--yes", "--journal", str(journal), "--results", str(tmp_path / "r2.csv")]) == 0
-    assert "resuming" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"resuming the run recorded in {journal}: 4 rows it settled are not sent again" in out
+    assert "plan: 4 unchanged" not in out and "update" not in out.split("journal:")[0]
     assert len(env.patch_bodies) == sent
     again = pd.read_csv(tmp_path / "r2.csv")
     assert list(again["status"]) == ["updated"] * 4
     assert again["message"].str.startswith("done in an earlier run").all()
     other = write_changes(env, tmp_path / "other.csv", rows=4, base=7300)
     assert main(["apply", str(other), "--yes", "--journal", str(journal)]) == 2
-    assert "different changes" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "different changes" in captured.err
+    assert "plan:" not in captured.out  # refused before the plan and the question
     assert len(env.patch_bodies) == sent
 
 

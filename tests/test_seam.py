@@ -222,3 +222,29 @@ def test_an_offline_plan_is_diffed_against_the_server_without_false_alarms(sandb
     assert list(results["status"]) == ["updated"] * 3
     assert not results["message"].str.contains("changed since the plan").any()
     assert [json.loads(b)["timeout"] for b in results["before"]] == fleet["timeout"].tolist()
+
+
+def test_whatever_escapes_apply_carries_the_partial_frame(sandbox, client):
+    frame = fleet_changes(client, 4, timeout=[3971 + i for i in range(4)])
+
+    def interrupt_at_the_end(event):
+        if isinstance(event, RunFinished):
+            raise KeyboardInterrupt  # a kernel interrupt landing in the last moment
+
+    with pytest.raises(KeyboardInterrupt) as escaped:
+        bb.apply(frame, client, progress=False, listeners=[interrupt_at_the_end])
+    results = escaped.value.results
+    assert list(results["status"]) == ["updated"] * 4
+    assert results.attrs["run"].counts == {"updated": 4}
+
+
+def test_a_listener_failing_on_run_finished_is_said_in_the_facts(sandbox, client):
+    frame = fleet_changes(client, 2, timeout=[3981, 3982])
+
+    def broken_at_the_end(event):
+        if isinstance(event, RunFinished):
+            raise RuntimeError("panel closed")
+
+    results = bb.apply(frame, client, progress=False, listeners=[broken_at_the_end])
+    assert list(results["status"]) == ["updated"] * 2
+    assert any("broken_at_the_end" in w and "panel closed" in w for w in results.attrs["run"].warnings)
