@@ -27,6 +27,7 @@ from .results import STATUSES, summary
 from .schedule import schedule_counts, schedule_map, stagger
 from .styling import install as _install_display
 from .styling import style
+from .undo import undo
 
 if TYPE_CHECKING:
     from . import doctor, sandbox
@@ -56,6 +57,7 @@ __all__ = [
     "stagger",
     "style",
     "summary",
+    "undo",
     "write_csv",
 ]
 

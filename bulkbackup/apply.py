@@ -7,7 +7,9 @@ bar, the journal, a notebook panel, a caller's own code — is a listener on the
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -27,7 +29,7 @@ from .plan import _where, is_plan, plan_row
 from .progress import ProgressBar
 from .results import make_results
 from .retry import RetryPolicy
-from .run import Run, RunSettings
+from .run import Run, RunSettings, listener_name
 from .state import configs_by_key, own_configs
 from .statuses import Action, Status
 
@@ -56,7 +58,8 @@ def apply(
     """Apply changes (anything `read_changes` takes, or a `plan()` frame) and return the results frame.
 
     `workers` threads send in parallel (default: the client's, 4); `rate` caps requests per second for this run
-    on top of the server's own limit; `stop` is an Event a caller (a Stop button) may set to end the run cleanly;
+    on top of the server's own limit; `stop` is an Event a caller (a Stop button) may set to end the run cleanly
+    (a `reason` attribute on it, if any, is the reason reported);
     `progress` False hides the progress bar, True shows it at once, None shows it when the run takes a while.
     `listeners` are callables given every event of the run (see `bulkbackup.events`). `journal` is a path: the
     run is written down there before each request goes out, and applying the same changes with the same journal
@@ -103,6 +106,7 @@ def apply(
                 started_at=started_at,
             )
         )
+        verification, verification_error = "skipped: the run did not end", None
         try:
             if dry_run:
                 for i in to_send:
@@ -111,7 +115,8 @@ def apply(
                 run.execute()
             verification, verification_error = _verification(rows, client, run, enabled=verify and not dry_run)
             if not diff and verification != "not needed":
-                verification = verification_error = "verification skipped: diff=False, nothing is read back"
+                verification = "skipped: diff=False, nothing is read back"
+                verification_error = f"verification {verification}"
         finally:
             for i, note in notes.items():
                 rows[i]["message"] = f"{rows[i]['message']}; {note}" if rows[i]["message"] else note
@@ -119,7 +124,7 @@ def apply(
             facts = RunFacts(
                 stopped=run.stopped,
                 interrupted=run.interrupted,
-                verification=verification if "verification" in locals() else "skipped: the run did not end",
+                verification=verification,
                 dry_run=dry_run,
                 journal=keeper.path if keeper is not None else None,
                 started_at=started_at,
@@ -127,21 +132,34 @@ def apply(
                 counts=dict(Counter(str(s) for s in results["status"])),
                 warnings=tuple(prior.warnings) if prior is not None else (),
             )
-            run.emit(RunFinished(facts))
-            if run.stopped != facts.stopped:  # a listener failed on RunFinished itself
-                facts = replace(facts, warnings=(*facts.warnings, run.stopped or ""))
+            results.attrs.update(
+                source=inputs.source,
+                stopped=facts.stopped,
+                interrupted=facts.interrupted,
+                verification_error=verification_error,
+                dry_run=dry_run,
+                run=facts,
+            )
+            _attach(sys.exc_info()[1], results)
+            try:
+                failures = run.deliver(RunFinished(facts))
+            except BaseException as error:  # a Ctrl-C in the last moment: the frame still goes with it
+                _attach(error, results)
+                raise
+            if failures:  # too late to stop anything: said in the facts instead
+                failed = f"the listener {listener_name(failures[0][0])} failed on RunFinished: {failures[0][1]!r}"
+                results.attrs["run"] = replace(facts, warnings=(*facts.warnings, failed))
     finally:
         if keeper is not None:
             keeper.close()
-    results.attrs.update(
-        source=inputs.source,
-        stopped=facts.stopped,
-        interrupted=facts.interrupted,
-        verification_error=verification_error,
-        dry_run=dry_run,
-        run=facts,
-    )
     return results
+
+
+def _attach(error: BaseException | None, results: pd.DataFrame) -> None:
+    """Whatever escapes apply carries the partial frame as `error.results`."""
+    if error is not None:
+        with contextlib.suppress(AttributeError):
+            error.results = results
 
 
 # --- the input -----------------------------------------------------------------------------------------------------
@@ -156,6 +174,7 @@ class Inputs:
     source: str | None
     planned: list[dict] | None  # the plan frame's rows, when a plan was given: to say what changed since
     diff: bool = True  # False for a plan made with diff=False: it was never compared, so neither is the run
+    compared: bool = False  # that plan was made against the server (an offline plan has no diff to compare)
     changes_hash: str = ""
     row_hashes: list[str] | None = None
 
@@ -166,7 +185,14 @@ def _inputs(changes: Any) -> Inputs:
     if is_plan(changes):
         planned = changes.to_dict("records")
         rows = [_wanted_from_plan(p) for p in planned]
-        inputs = Inputs(rows, changes.index, changes.attrs.get("source"), planned, changes.attrs.get("diff", True))
+        inputs = Inputs(
+            rows,
+            changes.index,
+            changes.attrs.get("source"),
+            planned,
+            changes.attrs.get("diff", True),
+            changes.attrs.get("compared", True),
+        )
     else:
         frame = read_changes(changes)
         inputs = Inputs(frame.to_dict("records"), frame.index, frame.attrs.get("source"), None)
@@ -204,7 +230,7 @@ def _plan(
             p = dict(inputs.planned[position])  # a plan's own verdict: its errors cannot be re-derived
         else:
             p = plan_row(wanted, current, where=_where(source, label, wanted.get("line")), version=version)
-        if inputs.planned is not None:
+        if inputs.planned is not None and inputs.compared:
             note = _stale_note(inputs.planned[position], p)
             if note:
                 notes[position] = note

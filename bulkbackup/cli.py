@@ -7,8 +7,12 @@ code — never a traceback for a user's mistake.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,7 +61,27 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--rate", type=_positive_float, help="cap on requests per second (default: the server's own limit only)"
     )
-    apply.add_argument("--results", metavar="OUT.csv", help="where to write the results (default: next to FILE)")
+    apply.add_argument(
+        "--results",
+        metavar="OUT.csv",
+        help="where to write the results (default: next to FILE, named after it and the run's start time); "
+        "an existing file is refused unless --overwrite",
+    )
+    apply.add_argument("--overwrite", action="store_true", help="allow --results to replace an existing file")
+    apply.add_argument(
+        "--journal",
+        metavar="PATH.jsonl",
+        help="the run's journal (default: next to the results, named after FILE and the start time); naming an "
+        "existing journal resumes that run",
+    )
+    apply.add_argument(
+        "--retry-unknown",
+        action="store_true",
+        help="when resuming, send again the backup_now requests whose outcome is unknown",
+    )
+    apply.add_argument(
+        "--force", action="store_true", help="resume a journal even though it was written for different changes"
+    )
     apply.add_argument("--verbose", action="store_true", help="list every row of the plan before asking")
     _no_diff_option(apply)
     _connection_options(apply)
@@ -85,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", metavar="OUT.csv", help="file to write (default: stdout)")
     _connection_options(export)
     export.set_defaults(run=_export)
+
+    undo = commands.add_parser(
+        "undo",
+        help="write the changes that put back what a run changed",
+        description="Read a results CSV or a journal (even of a killed run) and write a changes CSV that "
+        "restores the previous value of every field the run changed; apply it with `bulkbackup apply`. What "
+        "cannot be undone (a started backup, an S3 storage reference) is printed.",
+    )
+    undo.add_argument("source", metavar="RESULTS.csv|JOURNAL.jsonl", help="a results CSV or a journal")
+    undo.add_argument("-o", "--output", metavar="UNDO.csv", help="file to write (default: next to the source)")
+    undo.add_argument("--overwrite", action="store_true", help="allow --output to replace an existing file")
+    undo.set_defaults(run=_undo)
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -190,12 +226,15 @@ def _client(args: argparse.Namespace, **kwargs):
 
 def _apply(args: argparse.Namespace) -> int:
     from .apply import apply
-    from .changes import read_changes
+    from .changes import read_changes, write_csv
     from .plan import plan
 
     changes = read_changes(args.file)
+    outputs = _RunOutputs.choose(args)  # every output path is checked before the first request
     with _client(args, workers=args.workers, rate=args.rate) as client:
         planned = plan(changes, client, diff=not args.no_diff)
+        if outputs.resuming:
+            planned = _without_settled(planned, changes, client, outputs.journal, args)
         print(_describe_plan(planned, args.verbose))
         sending = int(planned["action"].isin(["update", "trigger"]).sum())
         if (
@@ -206,12 +245,135 @@ def _apply(args: argparse.Namespace) -> int:
         ):
             print("aborted: nothing was sent", file=sys.stderr)
             return EXIT_USAGE
-        results = apply(
-            planned, client, dry_run=args.dry_run, workers=args.workers, rate=args.rate, diff=not args.no_diff
+        if args.dry_run:
+            write_csv(planned, outputs.plan)
+            print(f"dry run: {sending} request{'s' * (sending != 1)} would be sent (nothing was sent)")
+            print(f"plan written to {outputs.plan}")
+            return EXIT_OK if not (planned["action"] == "invalid").any() else EXIT_NOT_ALL_OK
+        print(f"journal: {outputs.journal}" + (" (resuming the run it records)" if outputs.resuming else ""))
+        stop = threading.Event()
+        with _ctrl_c_stops(stop):
+            # The changes, not the plan: the journal identifies a run by what it asks for, which a resumed run's
+            # plan (with the finished rows now unchanged) no longer shows. apply reads the server again anyway.
+            results = apply(
+                changes,
+                client,
+                workers=args.workers,
+                rate=args.rate,
+                stop=stop,
+                journal=outputs.journal,
+                retry_unknown=args.retry_unknown,
+                force=args.force,
+                diff=not args.no_diff,
+            )
+    _write_results(results, outputs.results)
+    print(f"to undo this run: bulkbackup undo {outputs.results} -o undo.csv, then bulkbackup apply undo.csv")
+    if stop.is_set():
+        return EXIT_USAGE
+    return _exit_code(results)
+
+
+def _without_settled(planned, changes, client, journal: Path, args: argparse.Namespace):
+    """The plan of a resumed run as it will be sent: without what the journal's earlier run settled. A journal of
+    another run is refused here, before the question."""
+    from .journal import settled_by
+
+    done = settled_by(journal, client, changes, retry_unknown=args.retry_unknown, force=args.force)
+    mask = [key in done for key in zip(planned["database_uuid"], planned["backup_uuid"], strict=True)]
+    print(f"resuming the run recorded in {journal}: {sum(mask)} rows it settled are not sent again")
+    return planned[[not m for m in mask]]
+
+
+class _RunOutputs:
+    """Where a run writes its record, decided and checked before anything is sent."""
+
+    def __init__(self, results: Path, journal: Path, plan: Path, resuming: bool):
+        self.results, self.journal, self.plan, self.resuming = results, journal, plan, resuming
+
+    @classmethod
+    def choose(cls, args: argparse.Namespace) -> _RunOutputs:
+        from .errors import ConfigError
+
+        source = Path(args.file)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        if args.dry_run:
+            if args.results or args.journal:
+                raise ConfigError("a dry run sends nothing: it writes a plan file, not --results or --journal")
+            plan = _fresh(source.with_name(f"{source.stem}.plan-{stamp}.csv"))
+            _check_writable(plan, "plan")
+            return cls(Path(), Path(), plan, False)
+        results = Path(args.results) if args.results else None
+        if results is not None and results.exists() and not args.overwrite:
+            raise ConfigError(
+                f"--results {results} exists: it may be the only record of an earlier run. Choose another name, "
+                "or pass --overwrite"
+            )
+        journal = Path(args.journal) if args.journal else None
+        if results is None or journal is None:
+            # Named after the input and the start time, with -2, -3 … when a run in the same second took it.
+            n = 1
+            while True:
+                suffix = stamp if n == 1 else f"{stamp}-{n}"
+                default_results = source.with_name(f"{source.stem}.results-{suffix}.csv")
+                default_journal = (results or default_results).with_name(f"{source.stem}.journal-{suffix}.jsonl")
+                if not (results is None and default_results.exists()) and not (
+                    journal is None and default_journal.exists()
+                ):
+                    break
+                n += 1
+            results = results or default_results
+            journal = journal or default_journal
+        _check_writable(results, "--results")
+        _check_writable(journal, "--journal")
+        resuming = journal.exists() and journal.stat().st_size > 0
+        return cls(results, journal, Path(), resuming)
+
+
+def _fresh(path: Path) -> Path:
+    """`path`, or with -2, -3 … added when it exists: two runs in the same second must not collide."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+def _check_writable(path: Path, what: str) -> None:
+    from .errors import ConfigError
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"{what} {path}: the folder {folder} does not exist (nothing was sent)")
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{what} {path}: not writable (nothing was sent)")
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event):
+    """First Ctrl-C: say so at once and stop sending; the second stops waiting for requests in flight. Either
+    way the results and the journal are still written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.reason = "interrupted (Ctrl-C)"
+        stop.set()
+        print(
+            "stopping: no new requests; waiting for those in flight (Ctrl-C again to stop waiting)",
+            file=sys.stderr,
+            flush=True,
         )
-    out = Path(args.results) if args.results else _default_results_path(Path(args.file))
-    _write_results(results, out)
-    return _exit_code(results, dry_run=args.dry_run)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -273,6 +435,29 @@ def _doctor(args: argparse.Namespace) -> int:
     for check in checks:
         print(check.line(ok, fail))
     return EXIT_OK if checks and all(c.ok for c in checks) else EXIT_NOT_ALL_OK
+
+
+def _undo(args: argparse.Namespace) -> int:
+    from .changes import write_csv
+    from .errors import ConfigError
+    from .undo import undo
+
+    source = Path(args.source)
+    if args.output:
+        out = Path(args.output)
+        if out.exists() and not args.overwrite:
+            raise ConfigError(f"--output {out} exists: choose another name, or pass --overwrite")
+    else:
+        out = _fresh(source.with_name(f"{source.stem}.undo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.csv"))
+    _check_writable(out, "--output")
+    frame = undo(source)
+    for warning in frame.attrs.get("warnings", []):
+        print(f"cannot undo: {warning}", file=sys.stderr)
+    write_csv(frame, out)
+    print(f"{len(frame)} configuration{'s' * (len(frame) != 1)} to restore written to {out}")
+    if len(frame):
+        print(f"to put them back: bulkbackup apply {out}")
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -370,19 +555,23 @@ def _confirm(question: str) -> bool:
         return False
 
 
-def _default_results_path(source: Path) -> Path:
-    return source.with_name(f"{source.stem}.results.csv")
-
-
 def _write_results(results, out: Path) -> None:
     from .changes import write_csv
     from .results import format_summary
 
     write_csv(results, out)
     print(f"results: {format_summary(results)}")
-    if results.attrs.get("verification_error"):
+    facts = results.attrs.get("run")
+    if facts is not None:
+        for warning in facts.warnings:
+            print(f"warning: {warning}")
+        if facts.verification.startswith(("skipped: the run", "skipped: diff", "failed")):
+            print(f"verification {facts.verification}")
+    elif results.attrs.get("verification_error"):
         print(f"warning: {results.attrs['verification_error']}")
     print(f"results written to {out}")
+    if facts is not None and facts.journal:
+        print(f"journal written to {facts.journal}")
 
 
 def _exit_code(results, *, dry_run: bool = False) -> int:

@@ -47,7 +47,7 @@ def changes_file(sb: Sandbox, path: Path, rows: int = 6) -> Path:
 def test_the_apply_prompt_counts_changes_per_field_and_verbose_lists_rows(env, tmp_path, capsys):
     src = changes_file(env, tmp_path / "changes.csv")
     names = {d["uuid"]: d["name"] for d in env.databases}
-    assert main(["apply", str(src), "--dry-run", "--results", str(tmp_path / "r.csv")]) == 0
+    assert main(["apply", str(src), "--dry-run"]) == 0
     out = capsys.readouterr().out
     enabled = sum(env.config(b["backup_uuid"])["enabled"] for b in env.backups[4:6])
     expected = "changes by field: " + ", ".join(
@@ -56,7 +56,7 @@ def test_the_apply_prompt_counts_changes_per_field_and_verbose_lists_rows(env, t
     assert expected.replace("enabled: 1 rows", "enabled: 1 row") in out
     assert "--verbose lists every row" in out
     assert names[env.backups[0]["database_uuid"]] not in out
-    assert main(["apply", str(src), "--dry-run", "--verbose", "--results", str(tmp_path / "r2.csv")]) == 0
+    assert main(["apply", str(src), "--dry-run", "--verbose"]) == 0
     out = capsys.readouterr().out
     for backup in env.backups[:6]:
         assert f"{names[backup['database_uuid']]} (" in out and backup["backup_uuid"] in out

@@ -33,6 +33,7 @@ def test_all_is_pinned():
             "stagger",
             "style",
             "summary",
+            "undo",
             "write_csv",
         ]
     )

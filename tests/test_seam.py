@@ -192,3 +192,59 @@ def test_a_stale_plan_is_diffed_again_and_before_is_what_was_replaced(sandbox, c
     assert "changed since the plan" in results.loc[1, "message"]
     assert "changed since the plan" in results.loc[2, "message"]
     assert "changed since the plan" not in results.loc[0, "message"]
+
+
+def test_after_a_stop_nothing_waits_for_the_rate_limit():
+    # 6 requests per 60 s window: the run soon waits a whole minute; Stop pressed then must end it now, unverified.
+    with Sandbox(databases=40, seed=3, rate_limit=6, window=60.0, job_delay=0.05) as sb:
+        with bb.Client(sb.endpoint, sb.token) as client:
+            frame = fleet_changes(client, 12, timeout=[3950 + i for i in range(12)])
+            stop = threading.Event()
+
+            def press_stop_on_wait(event):
+                if isinstance(event, Waiting):
+                    stop.set()
+
+            results = bb.apply(frame, client, progress=False, stop=stop, listeners=[press_stop_on_wait])
+    facts = results.attrs["run"]
+    assert facts.stopped == "stopped by the caller"
+    assert facts.verification.startswith("skipped") and "rate-limit" in facts.verification
+    assert {"updated", "skipped"} <= set(results["status"])
+    assert results["verified"].isna().all()
+
+
+def test_an_offline_plan_is_diffed_against_the_server_without_false_alarms(sandbox, client):
+    fleet = bb.inventory(client).head(3)
+    frame = fleet_changes(client, 3, timeout=[3961, 3962, 3963])
+    offline = bb.plan(frame)  # no client: every given value is in the payload, nothing to compare
+    assert (offline["before"] == "").all()
+    results = bb.apply(offline, client, progress=False)
+    assert list(results["status"]) == ["updated"] * 3
+    assert not results["message"].str.contains("changed since the plan").any()
+    assert [json.loads(b)["timeout"] for b in results["before"]] == fleet["timeout"].tolist()
+
+
+def test_whatever_escapes_apply_carries_the_partial_frame(sandbox, client):
+    frame = fleet_changes(client, 4, timeout=[3971 + i for i in range(4)])
+
+    def interrupt_at_the_end(event):
+        if isinstance(event, RunFinished):
+            raise KeyboardInterrupt  # a kernel interrupt landing in the last moment
+
+    with pytest.raises(KeyboardInterrupt) as escaped:
+        bb.apply(frame, client, progress=False, listeners=[interrupt_at_the_end])
+    results = escaped.value.results
+    assert list(results["status"]) == ["updated"] * 4
+    assert results.attrs["run"].counts == {"updated": 4}
+
+
+def test_a_listener_failing_on_run_finished_is_said_in_the_facts(sandbox, client):
+    frame = fleet_changes(client, 2, timeout=[3981, 3982])
+
+    def broken_at_the_end(event):
+        if isinstance(event, RunFinished):
+            raise RuntimeError("panel closed")
+
+    results = bb.apply(frame, client, progress=False, listeners=[broken_at_the_end])
+    assert list(results["status"]) == ["updated"] * 2
+    assert any("broken_at_the_end" in w and "panel closed" in w for w in results.attrs["run"].warnings)
