@@ -29,6 +29,7 @@ import requests.adapters
 import requests.auth
 
 from .errors import ApiError, AuthError, ConfigError
+from .fields import uuid_problem
 from .limiter import RateLimiter
 from .retry import Attempted, RetryPolicy, Stopped
 
@@ -386,6 +387,23 @@ class Client:
         body = self.get_json("/databases")
         if not isinstance(body, list):
             raise ApiError(f"GET /databases: expected a JSON array, got {type(body).__name__}", status=200)
+        return body
+
+    def list_projects(self) -> list[dict]:
+        """The token's team's projects: `id`, `uuid`, `name`, `description` each (one `GET /api/v1/projects`)."""
+        body = self.get_json("/projects")
+        if not isinstance(body, list):
+            raise ApiError(f"GET /projects: expected a JSON array, got {type(body).__name__}", status=200)
+        return body
+
+    def get_project(self, uuid: str) -> dict:
+        """One project with its `environments` (`id`, `uuid`, `name`, …): `GET /api/v1/projects/{uuid}`."""
+        problem = uuid_problem(str(uuid))
+        if problem:
+            raise ValueError(f"project {problem}")
+        body = self.get_json(f"/projects/{uuid}")
+        if not isinstance(body, dict):
+            raise ApiError(f"GET /projects/{uuid}: expected a JSON object, got {type(body).__name__}", status=200)
         return body
 
     def version(self) -> str:

@@ -310,5 +310,7 @@ INVENTORY_COLUMNS: tuple[str, ...] = (
     "latest_status",
     "latest_run_at",
     "latest_size",
+    "project_uuid",
+    "environment_uuid",
 )
 """Read-only columns of `inventory()`: accepted back as input and ignored, so an export can be edited and fed back."""
