@@ -1,7 +1,7 @@
 """bulkbackup: change the scheduled database-backup settings of a Coolify instance in bulk, safely.
 
     import bulkbackup as bb
-    client = bb.Client.from_env()
+    client = bb.connect()                 # environment, coolify-cli config, or (in a notebook) a hidden prompt
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from .apply import apply
 from .changes import read_changes, write_csv
 from .client import Client
+from .credentials import connect
 from .cron import is_valid_frequency
 from .errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
 from .fields import CLEAR, SETTINGS
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "apply",
+    "connect",
     "inventory",
     "is_valid_frequency",
     "plan",
