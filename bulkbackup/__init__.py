@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from ._version import __version__ as __version__
 from .apply import apply
 from .changes import read_changes, write_csv
 from .client import Client
@@ -28,7 +29,6 @@ from .results import STATUSES, summary
 if TYPE_CHECKING:
     from . import sandbox
 
-__version__ = "0.1.0"
 
 __all__ = [
     "CLEAR",

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import requests
 
 from .errors import BulkBackupError
 from .fields import BACKUP_NOW, BY_NAME, uuid_problem
@@ -26,6 +25,8 @@ from .retry import FailureStreak, Outcome, RetryPolicy, Stopped
 from .state import configs_by_key
 
 if TYPE_CHECKING:
+    import requests
+
     from .client import Client
 
 
@@ -320,6 +321,8 @@ def _json_body(response: requests.Response) -> object:
 
 def _verify(rows: list[dict], client: Client) -> str | None:
     """Check that every updated row now holds what was sent; a mismatch is reported on the row."""
+    import requests  # loaded by now: the run has sent its requests
+
     try:
         current = configs_by_key(client.list_databases())
     except (BulkBackupError, requests.RequestException) as error:

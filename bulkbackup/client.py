@@ -21,17 +21,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-import requests.adapters
-import requests.auth
-
+from ._version import __version__
 from .errors import ApiError, AuthError, ConfigError
 from .fields import uuid_problem
 from .limiter import RateLimiter
 from .retry import Attempted, RetryPolicy, Stopped
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["Client", "Stopped", "default_config_path", "normalise_endpoint", "redact"]
 
@@ -43,16 +43,9 @@ API_PATH = "/api/v1"
 MASK = "***"
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        return version("bulkbackup")
-    except (ImportError, PackageNotFoundError):
-        return "0"
-
-
-USER_AGENT = f"bulkbackup/{_version()}"
+# From the package, not importlib.metadata: looking the installed distribution up cost more than the rest of
+# this module's import.
+USER_AGENT = f"bulkbackup/{__version__}"
 
 
 def redact(text: object, token: str | None) -> str:
@@ -71,8 +64,11 @@ _UNSAFE_PATH_CHARS = re.compile(r"[?#\\\x00-\x20\x7f]")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 
-class _BearerAuth(requests.auth.AuthBase):
-    """Adds the bearer header to each request; passing an auth object also keeps requests from using ~/.netrc."""
+class _BearerAuth:
+    """Adds the bearer header to each request; passing an auth object also keeps requests from using ~/.netrc.
+
+    requests only calls it (requests.auth.AuthBase adds nothing else), so it need not import requests to exist.
+    """
 
     __slots__ = ("_token",)
 
@@ -232,6 +228,10 @@ class Client:
 
     @staticmethod
     def _new_session(workers: int) -> requests.Session:
+        # requests is imported with the first client, not with bulkbackup (see retry.py).
+        import requests
+        import requests.adapters
+
         session = requests.Session()
         pool = max(workers, requests.adapters.DEFAULT_POOLSIZE)
         # max_retries=0: urllib3 must not re-send anything behind our back; the retry policy decides what is safe.
@@ -412,6 +412,8 @@ class Client:
 
     def health(self) -> bool:
         """True when the instance answers its health check (no token needed; the API switch does not matter)."""
+        import requests
+
         try:
             # Not through the limiter: this endpoint is throttled by IP, a different budget from the token's.
             response = self.session.get(

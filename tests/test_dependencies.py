@@ -45,6 +45,19 @@ def test_import_bulkbackup_loads_nothing_of_the_notebook_side():
     assert out.strip() == "[]"
 
 
+def test_import_bulkbackup_defers_the_http_stack():
+    """requests and urllib3 are about half of bulkbackup's own import time (benchmarks/bench_import.py); reading and
+    planning a changes file offline never needs them, so they load with the first Client."""
+    code = "import sys, bulkbackup; print('requests' in sys.modules, 'urllib3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"], "a module imports requests at its top: import it where it is used"
+    code = "import sys, bulkbackup; bulkbackup.Client('http://127.0.0.1:9', 'x'); print('requests' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "True"
+    )
+
+
 def test_a_run_in_a_kernel_shows_a_widget_progress_bar(tmp_path):
     """tqdm.auto falls back to text, with an "IProgress not found" warning, when ipywidgets is missing."""
     notebook = nbformat.v4.new_notebook()
