@@ -137,23 +137,17 @@ def bare_server() -> ThreadingHTTPServer:
     return server
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--client", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.client:
-        print(json.dumps(run_client(*json.loads(args.client))))
-        return 0
+SCENARIOS = (("in-process", "requests"), ("separate process", "requests"), ("separate process", "http.client"))
 
-    scenarios = (("in-process", "requests"), ("separate process", "requests"), ("separate process", "http.client"))
+
+def measure_all(seconds: float, threads: int) -> tuple[dict, dict]:
+    """Every scenario against the sandbox, then against the bare server: (sandbox results, bare results)."""
 
     def measure(endpoint: str, token: str, targets: list[tuple[str, str]]) -> dict:
         results = {}
-        for where, kind in scenarios:
+        for where, kind in SCENARIOS:
             run = run_client if where == "in-process" else run_client_process
-            results[where, kind] = run(endpoint, token, targets, args.seconds, args.threads, kind)
+            results[where, kind] = run(endpoint, token, targets, seconds, threads, kind)
         return results
 
     with Sandbox(databases=200, rate_limit=10**9) as sandbox:
@@ -165,11 +159,45 @@ def main() -> int:
     finally:
         bare.shutdown()
         bare.server_close()
+    return sandbox_results, bare_results
 
+
+def figures(quick: bool = False) -> list[dict]:
+    """PATCH/s per scenario for benchmarks/run.py, 4 threads, 3 s a run (1 s with quick)."""
+    sandbox_results, bare_results = measure_all(1.0 if quick else 3.0, 4)
+    result = []
+    for where, kind in SCENARIOS:
+        measured = sandbox_results[where, kind]
+        rate, bare_rate = measured["per_second"], bare_results[where, kind]["per_second"]
+        required = REQUIRED.get((where, kind))
+        result.append(
+            {
+                "name": f"sandbox PATCH/s, {kind} client, {where}",
+                "value": rate,
+                "unit": "/s",
+                "bar": f">= {required}" if required else "",
+                "ok": (rate >= required and set(measured["counts"]) == {200}) if required else None,
+                "note": f"bare http.server: {bare_rate:.0f}/s (ratio {rate / bare_rate:.2f})",
+            }
+        )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        print(json.dumps(run_client(*json.loads(args.client))))
+        return 0
+
+    sandbox_results, bare_results = measure_all(args.seconds, args.threads)
     ok = True
     print(f"PATCH/s, {args.threads} client threads, {args.seconds:g} s per run, 127.0.0.1")
     print(f"  {'client':32} {'sandbox':>9} {'bare':>9} {'ratio':>6}  requirement")
-    for where, kind in scenarios:
+    for where, kind in SCENARIOS:
         result = sandbox_results[where, kind]
         rate, bare_rate = result["per_second"], bare_results[where, kind]["per_second"]
         required = REQUIRED.get((where, kind))
