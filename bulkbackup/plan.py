@@ -31,7 +31,7 @@ def plan(changes: Any, client: Client | None = None) -> pd.DataFrame:
     source = frame.attrs.get("source") or "<DataFrame>"
     rows = [
         plan_row(row, current, where=_where(source, label, row.get("line")))
-        for label, row in zip(frame.index, frame.to_dict("records"), strict=True)
+        for label, row in zip(frame.index, _records(frame), strict=True)
     ]
     result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
     result["line"] = result["line"].astype("Int64")
@@ -100,6 +100,24 @@ def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "") -> 
         "payload": json.dumps(payload) if payload and not errors else "",
         "before": json.dumps(before) if before and not errors else "",
     }
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """`frame.to_dict("records")`, column by column: the same Python values, in a fraction of the time."""
+    names = list(frame.columns)
+    columns = [_values(frame[name]) for name in names]
+    return (
+        [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        if names
+        else [{} for _ in range(len(frame))]
+    )
+
+
+def _values(column: pd.Series) -> list:
+    values = column.tolist()
+    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.hasnans:
+        values = [None if value is pd.NA else value for value in values]  # as to_dict gives a masked array's NA
+    return values
 
 
 def is_plan(frame: object) -> bool:
