@@ -520,6 +520,8 @@ def row_changes(row: Mapping[str, object] | pd.Series) -> dict[str, object]:
         if field.name not in row:
             continue
         value = row[field.name]
+        if value is None:  # what a normalised frame holds for an empty cell: the usual case, decided at once
+            continue
         if isinstance(value, list | tuple | dict) or not is_missing(value):
             changes[field.name] = value
     return changes
@@ -527,6 +529,15 @@ def row_changes(row: Mapping[str, object] | pd.Series) -> dict[str, object]:
 
 def _csv_text(value: object) -> str:
     """One cell of write_csv: spreadsheet-safe text."""
+    kind = value.__class__  # the common cells first, by exact type: a file can have hundreds of thousands
+    if kind is str:
+        return _escape(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if value is None:
+        return ""
     if isinstance(value, list | tuple):
         return _escape("; ".join(v if isinstance(v, str) else _csv_text(v) for v in value))
     if is_missing(value) and not isinstance(value, str):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
-from .state import own_configs
+from .state import gc_paused, own_configs
 
 if TYPE_CHECKING:
     from .client import Client
@@ -32,6 +32,11 @@ def inventory(client: Client) -> pd.DataFrame:
     `s3_storage_uuid` stays empty: the server reports only the numeric `s3_storage_id` and no endpoint maps it to
     a uuid, so an exported file fed back unchanged sends nothing for it.
     """
+    with gc_paused():
+        return _inventory(client)
+
+
+def _inventory(client: Client) -> pd.DataFrame:
     databases = client.list_databases()
     found = [(db, own_configs(db)) for db in databases]
     found = [(db, configs) for db, configs in found if configs]

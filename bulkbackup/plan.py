@@ -14,7 +14,7 @@ import pandas as pd
 from .changes import read_changes, row_changes
 from .fields import BACKUP_NOW, BY_NAME, CLEAR
 from .results import PLAN_COLUMNS
-from .state import Key, configs_by_key
+from .state import Key, configs_by_key, gc_paused
 
 if TYPE_CHECKING:
     from .client import Client
@@ -26,6 +26,11 @@ def plan(changes: Any, client: Client | None = None) -> pd.DataFrame:
     Without a client every given setting goes into the payload (nothing to compare against); with one, a single
     `GET /api/v1/databases` gives the current values and rows naming unknown configurations become invalid.
     """
+    with gc_paused():
+        return _plan(changes, client)
+
+
+def _plan(changes: Any, client: Client | None) -> pd.DataFrame:
     frame = read_changes(changes)
     current = configs_by_key(client.list_databases()) if client is not None else None
     source = frame.attrs.get("source") or "<DataFrame>"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import bulkbackup as bb
 from bulkbackup.plan import _records
@@ -63,3 +64,26 @@ def test_plan_of_an_edited_inventory_matches_row_by_row(sandbox):
     assert len(changed) and set(planned["action"]) <= {"update", "unchanged"}
     assert all(planned.loc[i, "payload"] == '{"timeout": 7200}' for i in changed)
     assert planned.index.equals(fleet.index) and planned["line"].isna().all()
+
+
+def test_collection_is_paused_only_while_state_is_read_and_left_as_the_caller_had_it(sandbox, monkeypatch):
+    import gc
+
+    from bulkbackup import state
+
+    seen = []
+    original = state.own_configs
+    monkeypatch.setattr("bulkbackup.inventory.own_configs", lambda db: seen.append(gc.isenabled()) or original(db))
+    with bb.Client(sandbox.endpoint, sandbox.token) as client:
+        assert gc.isenabled()
+        bb.inventory(client)
+        assert seen and not any(seen) and gc.isenabled()
+        gc.disable()
+        try:
+            bb.inventory(client)
+            assert not gc.isenabled()  # a caller's own choice is not overridden
+        finally:
+            gc.enable()
+        with pytest.raises(bb.ApiError), state.gc_paused():
+            raise bb.ApiError("boom")
+        assert gc.isenabled()
