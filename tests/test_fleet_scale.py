@@ -68,12 +68,14 @@ def test_plan_of_an_edited_inventory_matches_row_by_row(sandbox):
 
 def test_collection_is_paused_only_while_state_is_read_and_left_as_the_caller_had_it(sandbox, monkeypatch):
     import gc
+    import sys
 
     from bulkbackup import state
 
     seen = []
     original = state.own_configs
-    monkeypatch.setattr("bulkbackup.inventory.own_configs", lambda db: seen.append(gc.isenabled()) or original(db))
+    module = sys.modules["bulkbackup.inventory"]  # the package's attribute of that name is the function
+    monkeypatch.setattr(module, "own_configs", lambda db: seen.append(gc.isenabled()) or original(db))
     with bb.Client(sandbox.endpoint, sandbox.token) as client:
         assert gc.isenabled()
         bb.inventory(client)
