@@ -27,6 +27,9 @@ class Kind(Enum):
     TEXT = "string"
 
 
+_BOOL, _INT, _NUMBER = Kind.BOOL, Kind.INT, Kind.NUMBER
+
+
 class CellError(ValueError):
     """One cell cannot be read; the message says why and what to write instead (no location: callers add it)."""
 
@@ -213,11 +216,12 @@ class Field:
         if not self.comparable:
             return False
         desired = self.to_json(desired)
-        if self.kind is Kind.BOOL:
+        kind = self.kind  # compared with module globals: an Enum member looked up on its class costs far more
+        if kind is _BOOL:
             return current is not None and bool(current) == desired
-        if self.kind is Kind.INT:
+        if kind is _INT:
             return current is not None and int(current) == desired
-        if self.kind is Kind.NUMBER:
+        if kind is _NUMBER:
             return current is not None and math.isclose(float(current), desired, rel_tol=0, abs_tol=1e-7)
         # The server stores "" and null alike for nullable text (ConvertEmptyStringsToNull).
         return (current or None) == (desired or None)
