@@ -44,7 +44,7 @@ def notebook(monkeypatch):
 
 
 def assert_hidden(client):
-    for text in (repr(client), str(client), repr(client.__dict__), repr(vars(client._auth).keys())):
+    for text in (repr(client), str(client), repr(client.__dict__), repr(client._auth), str(client._auth)):
         assert SECRET not in text and SECRET.partition("|")[2] not in text
 
 
