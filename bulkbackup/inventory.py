@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .errors import ApiError
 from .fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from .state import gc_paused, own_configs
 
@@ -81,7 +82,7 @@ def _places(client: Client, wanted: set[object]) -> dict[object, Place]:
             if wanted <= places.keys():
                 break
             chunk = projects[start : start + batch]
-            for listed, detail in zip(chunk, pool.map(lambda p: client.get_project(p["uuid"]), chunk), strict=True):
+            for listed, detail in zip(chunk, pool.map(lambda p: _project(client, p["uuid"]), chunk), strict=True):
                 for environment in detail.get("environments") or []:
                     places[environment.get("id")] = (
                         detail.get("name", listed.get("name")),
@@ -90,3 +91,13 @@ def _places(client: Client, wanted: set[object]) -> dict[object, Place]:
                         environment.get("uuid"),
                     )
     return places
+
+
+def _project(client: Client, uuid: str) -> dict:
+    """The project with its environments; {} for one deleted since the listing (its databases went with it)."""
+    try:
+        return client.get_project(uuid)
+    except ApiError as error:
+        if error.status == 404:
+            return {}
+        raise

@@ -139,3 +139,23 @@ def test_unsafe_project_uuid_is_refused_before_sending(sandbox):
             client.get_project("../databases")
         assert sandbox.request_count == before
         assert isinstance(client.get_project(client.list_projects()[0]["uuid"])["environments"], list)
+
+
+def test_a_project_deleted_after_the_listing_is_skipped_and_other_errors_are_not(sandbox, monkeypatch):
+    with bb.Client(sandbox.endpoint, sandbox.token, workers=2) as client:
+        listed = client.list_projects()
+        gone = {"id": 999, "uuid": "deletedproject0000000000", "name": "Deleted", "description": None}
+        monkeypatch.setattr(client, "list_projects", lambda: [gone, *listed])
+        frame = bb.inventory(client)
+        assert frame["project"].notna().all() and "Deleted" not in set(frame["project"])
+        monkeypatch.setattr(client, "list_projects", lambda: [{**gone, "uuid": "bad/uuid"}, *listed])
+        with pytest.raises(ValueError, match="not a usable uuid"):
+            bb.inventory(client)
+        monkeypatch.setattr(client, "list_projects", lambda: listed)
+
+        def failing(uuid):
+            raise bb.ApiError("GET /projects/…: 500 Server Error", status=500)
+
+        monkeypatch.setattr(client, "get_project", failing)
+        with pytest.raises(bb.ApiError, match="500 Server Error"):
+            bb.inventory(client)
