@@ -1,7 +1,7 @@
 """bulkbackup: change the scheduled database-backup settings of a Coolify instance in bulk, safely.
 
     import bulkbackup as bb
-    client = bb.Client.from_env()
+    client = bb.connect()                 # environment, coolify-cli config, or (in a notebook) a hidden prompt
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
@@ -15,9 +15,11 @@ import importlib
 from typing import TYPE_CHECKING
 
 from . import events
+from ._version import __version__ as __version__
 from .apply import apply
 from .changes import read_changes, write_csv
 from .client import Client
+from .credentials import connect
 from .cron import is_valid_frequency
 from .errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
 from .fields import CLEAR, SETTINGS
@@ -32,7 +34,6 @@ from .undo import undo
 if TYPE_CHECKING:
     from . import doctor, sandbox
 
-__version__ = "0.1.0"
 
 __all__ = [
     "CLEAR",
@@ -45,6 +46,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "apply",
+    "connect",
     "doctor",
     "events",
     "inventory",

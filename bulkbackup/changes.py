@@ -195,6 +195,10 @@ def _cell_message(where: str, column: str, value: object, problem: str) -> str:
     return f"{where}: column '{column}', value {value!r}: {problem}"
 
 
+# Cell types whose equal values read alike, so one reading can serve them all.
+_CACHEABLE = frozenset({str, int, float, bool})
+
+
 class _Reader:
     """Turns the cells of one input, column by column, into the normalised frame's columns and row errors."""
 
@@ -221,18 +225,20 @@ class _Reader:
 
     def field(self, field: Field, cells: list[object]) -> list[object]:
         values: list[object] = []
-        # Bulk files repeat the same few cell texts: read and check each distinct text once.
-        seen: dict[str, tuple[object, list[tuple[object, str]]]] = {}
+        # Bulk inputs repeat the same few cells: read and check each distinct one once. Keyed by type too, as
+        # 1, 1.0 and True are equal keys but not the same cell (True is no integer).
+        seen: dict[tuple[type, object], tuple[object, list[tuple[object, str]]]] = {}
         for i, cell in enumerate(cells):
             cell = _unescape(cell)
             if is_missing(cell):
                 values.append(None)
                 continue
-            known = seen.get(cell) if isinstance(cell, str) else None
+            key = (cell.__class__, cell) if cell.__class__ in _CACHEABLE else None
+            known = seen.get(key) if key is not None else None
             if known is None:
                 known = self._read_cell(field, cell)
-                if isinstance(cell, str):
-                    seen[cell] = known
+                if key is not None:
+                    seen[key] = known
             value, problems = known
             values.append(value)
             for shown, problem in problems:
@@ -514,6 +520,8 @@ def row_changes(row: Mapping[str, object] | pd.Series) -> dict[str, object]:
         if field.name not in row:
             continue
         value = row[field.name]
+        if value is None:  # what a normalised frame holds for an empty cell: the usual case, decided at once
+            continue
         if isinstance(value, list | tuple | dict) or not is_missing(value):
             changes[field.name] = value
     return changes
@@ -521,6 +529,15 @@ def row_changes(row: Mapping[str, object] | pd.Series) -> dict[str, object]:
 
 def _csv_text(value: object) -> str:
     """One cell of write_csv: spreadsheet-safe text."""
+    kind = value.__class__  # the common cells first, by exact type: a file can have hundreds of thousands
+    if kind is str:
+        return _escape(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if value is None:
+        return ""
     if isinstance(value, list | tuple):
         return _escape("; ".join(v if isinstance(v, str) else _csv_text(v) for v in value))
     if is_missing(value) and not isinstance(value, str):

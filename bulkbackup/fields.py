@@ -28,6 +28,9 @@ class Kind(Enum):
     TEXT = "string"
 
 
+_BOOL, _INT, _NUMBER = Kind.BOOL, Kind.INT, Kind.NUMBER
+
+
 class CellError(ValueError):
     """One cell cannot be read; the message says why and what to write instead (no location: callers add it)."""
 
@@ -62,6 +65,8 @@ def is_missing(value: object) -> bool:
         return value.strip() == ""
     if isinstance(value, float):
         return math.isnan(value)
+    if isinstance(value, int):  # bool too: most cells of a frame are these, and pd.isna costs 20 times as much
+        return False
     try:
         import pandas as pd
 
@@ -226,11 +231,12 @@ class Field:
         if not self.comparable:
             return False
         desired = self.to_json(desired)
-        if self.kind is Kind.BOOL:
+        kind = self.kind  # compared with module globals: an Enum member looked up on its class costs far more
+        if kind is _BOOL:
             return current is not None and bool(current) == desired
-        if self.kind is Kind.INT:
+        if kind is _INT:
             return current is not None and int(current) == desired
-        if self.kind is Kind.NUMBER:
+        if kind is _NUMBER:
             return current is not None and math.isclose(float(current), desired, rel_tol=0, abs_tol=1e-7)
         # The server stores "" and null alike for nullable text (ConvertEmptyStringsToNull).
         return (current or None) == (desired or None)
@@ -335,5 +341,7 @@ INVENTORY_COLUMNS: tuple[str, ...] = (
     "latest_status",
     "latest_run_at",
     "latest_size",
+    "project_uuid",
+    "environment_uuid",
 )
 """Read-only columns of `inventory()`: accepted back as input and ignored, so an export can be edited and fed back."""

@@ -14,7 +14,7 @@ import pandas as pd
 from .changes import read_changes, row_changes
 from .fields import BACKUP_NOW, BY_NAME, CLEAR, CellError, Field, uuid_problem
 from .results import NAME_COLUMNS, PLAN_COLUMNS
-from .state import Key, configs_by_key, own_configs
+from .state import Key, configs_by_key, gc_paused, own_configs
 from .styling import ATTR
 
 if TYPE_CHECKING:
@@ -30,6 +30,11 @@ def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd
     (for a token without the read ability): every given setting goes into the payload, as without a client.
     With a client, the server's version is read once: a setting newer than the server makes its row invalid.
     """
+    with gc_paused():
+        return _plan(changes, client, diff)
+
+
+def _plan(changes: Any, client: Client | None, diff: bool) -> pd.DataFrame:
     frame = read_changes(changes)
     current = names = None
     version = None
@@ -46,7 +51,7 @@ def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd
     source = frame.attrs.get("source") or "<DataFrame>"
     rows = [
         plan_row(row, current, where=_where(source, label, row.get("line")), version=version)
-        for label, row in zip(frame.index, frame.to_dict("records"), strict=True)
+        for label, row in zip(frame.index, _records(frame), strict=True)
     ]
     result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
     if names is None:
@@ -141,6 +146,24 @@ def _readable(field: Field, value: object) -> bool:
     except CellError:
         return False
     return not field.problems(read)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """`frame.to_dict("records")`, column by column: the same Python values, in a fraction of the time."""
+    names = list(frame.columns)
+    columns = [_values(frame[name]) for name in names]
+    return (
+        [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        if names
+        else [{} for _ in range(len(frame))]
+    )
+
+
+def _values(column: pd.Series) -> list:
+    values = column.tolist()
+    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.hasnans:
+        values = [None if value is pd.NA else value for value in values]  # as to_dict gives a masked array's NA
+    return values
 
 
 def is_plan(frame: object) -> bool:

@@ -21,6 +21,7 @@ def test_all_is_pinned():
             "ConfigError",
             "InputError",
             "apply",
+            "connect",
             "doctor",
             "events",
             "inventory",
