@@ -5,8 +5,8 @@
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
-`bb.sandbox` (a local Coolify-compatible server) is imported on first use, and so will the notebook widgets be:
-`import bulkbackup` never pulls in ipywidgets.
+`bb.sandbox` (a local Coolify-compatible server) and `bb.widgets` (the notebook editor and run panel) are imported
+on first use: `import bulkbackup` never pulls in ipywidgets.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .plan import plan
 from .results import STATUSES, summary
 
 if TYPE_CHECKING:
-    from . import sandbox
+    from . import sandbox, widgets
 
 __version__ = "0.1.0"
 
@@ -46,10 +46,11 @@ __all__ = [
     "read_changes",
     "sandbox",
     "summary",
+    "widgets",
     "write_csv",
 ]
 
-_LAZY = {"sandbox"}
+_LAZY = {"sandbox", "widgets"}
 
 
 def __getattr__(name: str):

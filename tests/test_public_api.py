@@ -27,6 +27,7 @@ def test_all_is_pinned():
             "read_changes",
             "sandbox",
             "summary",
+            "widgets",
             "write_csv",
         ]
     )
