@@ -20,7 +20,7 @@ _INT_MAX = 2**31 - 1
 _NUMBER_MAX = 9_999_999_999.0
 
 _ANY = "(any)"
-_LABEL = w.Layout(width="340px")
+_LABEL = w.Layout(width="370px")
 _FILTER_LABELS = {"project": "Project", "environment": "Environment", "database_type": "Type"}
 
 
@@ -47,11 +47,14 @@ class Editor:
                 options=[(_ANY, None), *((v, v) for v in self.model.options(column))],
                 value=None,
                 description=_FILTER_LABELS[column],
-                layout=w.Layout(width="280px"),
+                style={"description_width": "initial"},
+                layout=w.Layout(width="300px"),
             )
             dropdown.observe(self._on_filter, names="value")
             self.filters[column] = dropdown
-        self.name = w.Text(description="Name", placeholder="contains…", continuous_update=True)
+        self.name = w.Text(
+            description="Name", placeholder="contains…", continuous_update=True, style={"description_width": "initial"}
+        )
         self.name.observe(self._on_filter, names="value")
         self.count = w.HTML()
         self.intents: dict[str, w.ToggleButtons] = {}
@@ -65,7 +68,7 @@ class Editor:
         self.remove_button.on_click(lambda _: self.remove_last())
         self.clear_button.on_click(lambda _: self.clear_all())
         self.status = w.HTML()
-        self.table = w.HTML()
+        self.table = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
         self.widget = w.VBox(
             [
                 w.HBox([*self.filters.values(), self.name]),
@@ -102,8 +105,8 @@ class Editor:
         intent = w.ToggleButtons(
             options=[(i.value, i) for i in self.model.intents(field.name)],
             value=Intent.KEEP,
-            style={"button_width": "52px"},
-            layout=w.Layout(width="190px"),
+            style={"button_width": "56px"},
+            layout=w.Layout(width="200px"),
         )
         value = self._value_widget(field)
         value.disabled = True
@@ -120,7 +123,8 @@ class Editor:
         self.model.set_filter(**{c: d.value for c, d in self.filters.items()}, name=self.name.value)
         self._show_count()
 
-    def _on_intent(self, name: str, intent: Intent) -> None:
+    def _on_intent(self, name: str, intent: Intent | str) -> None:
+        intent = Intent(intent)  # code may set the plain text ("set"); a front-end sends the option's Intent
         self.model.set_intent(name, intent)
         self.values[name].disabled = intent is not Intent.SET
         self._show_problem(name)

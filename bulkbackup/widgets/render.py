@@ -75,5 +75,6 @@ def download_link(text: str, filename: str, label: str) -> str:
     data = base64.b64encode(text.encode("utf-8")).decode("ascii")
     return (
         f'<a download="{html.escape(filename)}" href="data:text/csv;base64,{data}" '
-        f'class="bulkbackup-download">{html.escape(label)}</a>'
+        'class="bulkbackup-download" style="padding:2px 10px;border:1px solid #888;border-radius:4px">'
+        f"{html.escape(label)}</a>"
     )

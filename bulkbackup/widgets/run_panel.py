@@ -90,8 +90,9 @@ class RunPanel:
         self.progress = w.IntProgress(value=0, min=0, max=1, description="sent", layout=w.Layout(width="420px"))
         self.counts = w.HTML()
         self.status = w.HTML()
-        self.plan_view = w.HTML()
-        self.results_view = w.HTML()
+        # Long frames scroll inside the panel instead of pushing the buttons off screen.
+        self.plan_view = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.results_view = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
         self.downloads = w.HTML()
         self.plan_button.on_click(lambda _: self._guard(self.plan))
         self.confirm.observe(lambda _: self._update_buttons(), names="value")
@@ -319,11 +320,11 @@ class RunPanel:
             if name != "journal":
                 links.append(download_link(path.read_text(encoding="utf-8"), f"{name}-{stamp}.csv", f"⬇ {name}.csv"))
         if "undo" not in self.files:
-            links.append("<span>no undo file: this version of bulkbackup has no bb.undo</span>")
+            links.append("<span>(no undo file: this version of bulkbackup has no bb.undo)</span>")
         written = "".join(
             f"<li>{html.escape(n)}: <code>{html.escape(str(p.resolve()))}</code></li>" for n, p in self.files.items()
         )
-        self.downloads.value = " ".join(links) + f"<ul>{written}</ul>"
+        self.downloads.value = " &nbsp; ".join(links) + f"<ul>{written}</ul>"
         self.results_view.value = frame_html(results)
 
     # --- display -------------------------------------------------------------------------------------------
