@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from . import events
 from .apply import apply
 from .changes import read_changes, write_csv
 from .client import Client
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "apply",
+    "events",
     "inventory",
     "is_valid_frequency",
     "plan",

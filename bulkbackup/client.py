@@ -29,7 +29,7 @@ import requests.adapters
 import requests.auth
 
 from .errors import ApiError, AuthError, ConfigError
-from .limiter import RateLimiter
+from .limiter import RateCap, RateLimiter
 from .retry import Attempted, RetryPolicy, Stopped
 
 __all__ = ["Client", "Stopped", "default_config_path", "normalise_endpoint", "redact"]
@@ -286,17 +286,25 @@ class Client:
     # --- sending -----------------------------------------------------------------------------------------------
 
     def send(
-        self, method: str, path: str, *, json: object = None, stop: threading.Event | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        stop: threading.Event | None = None,
+        cap: RateCap | None = None,
+        on_wait: Callable[[float], object] | None = None,
     ) -> requests.Response:
         """One logical attempt: wait for the limiter, send, and send again after each 429 until a real answer.
 
         Transport errors are raised as requests raised them (with the token masked); `Stopped` is raised when
-        `stop` is set while waiting, before the request went out.
+        `stop` is set while waiting, before the request went out. `cap` is a run's own pace on top of the
+        server's; `on_wait(seconds)` hears of each wait for the server's rate-limit window.
         """
         url = self.url(path)
         method = method.upper()
         while True:
-            if not self.limiter.acquire(stop):
+            if (cap is not None and not cap.wait(stop)) or not self.limiter.acquire(stop, on_wait=on_wait):
                 raise Stopped(f"stopped before {method} {path} was sent")
             started = time.monotonic()
             try:
@@ -331,10 +339,12 @@ class Client:
         unsafe: bool,
         stop: threading.Event | None = None,
         policy: RetryPolicy | None = None,
+        cap: RateCap | None = None,
+        on_wait: Callable[[float], object] | None = None,
     ) -> Attempted:
         """`send()` under the retry policy: retried only as far as `classify()` says is safe."""
         return (policy or self.retry).run(
-            lambda: self.send(method, path, json=json, stop=stop), unsafe=unsafe, stop=stop
+            lambda: self.send(method, path, json=json, stop=stop, cap=cap, on_wait=on_wait), unsafe=unsafe, stop=stop
         )
 
     def _get(self, path: str, *, stop: threading.Event | None = None) -> requests.Response:

@@ -38,6 +38,8 @@ class RowRef:
     line: int | None  # the CSV line, when the row came from a file
     database_uuid: str
     backup_uuid: str
+    database_name: str | None = None  # for display: read from the server at the start of the run
+    database_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class RunFacts:
     started_at: str | None = None
     finished_at: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the user should know that is no row's status (e.g. a torn journal line)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,7 @@ from collections import Counter
 import pandas as pd
 
 from .fields import KEY_COLUMNS
-
-STATUSES = ("updated", "triggered", "unchanged", "invalid", "rejected", "failed", "unknown", "skipped", "planned")
-"""Every status a results row can have, in the order summaries list them."""
-
-SUCCESS = frozenset({"updated", "triggered", "unchanged"})
-"""Statuses that need no attention: the CLI exits 0 only when every row has one of these."""
+from .statuses import STATUSES, SUCCESS
 
 PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", "action", "errors", "diff", "payload", "before")
 
@@ -40,6 +35,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = tuple(
 
 def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
     frame = pd.DataFrame(rows, index=index, columns=list(RESULTS_COLUMNS))
+    frame["status"] = [str(s) for s in frame["status"]]  # plain strings: a frame is data, not our enums
     return frame.astype(
         {
             "line": "Int64",

@@ -21,6 +21,7 @@ def test_all_is_pinned():
             "ConfigError",
             "InputError",
             "apply",
+            "events",
             "inventory",
             "is_valid_frequency",
             "plan",
