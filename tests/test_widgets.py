@@ -325,7 +325,9 @@ def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path,
     panel.confirm.value = True
     panel.apply_button.click()
     assert not panel.stop_button.disabled
-    wait_until(lambda: len(sandbox.patch_bodies) >= 2)
+    # The bar moves during the run: the seam's RowFinished events reach it through the refresh loop.
+    wait_until(lambda: panel.progress.value >= 2)
+    assert "updated:" in panel.counts.value and not panel.finished.is_set()
     panel.stop_button.click()
     results = panel.wait(30)
     assert panel.error is None and results is not None

@@ -8,6 +8,7 @@ with one message per row and a slow one still moves.
 from __future__ import annotations
 
 import html
+import importlib
 import inspect
 import threading
 from collections import Counter
@@ -37,7 +38,9 @@ def _apply(planned: pd.DataFrame, client: Any, **options: Any) -> pd.DataFrame:
     """`bb.apply` with the options this version of it takes (the seam and journal arrive with the run branch)."""
     from .. import apply as run
 
-    accepted = inspect.signature(run).parameters
+    accepted = set(inspect.signature(run).parameters)
+    if not hasattr(importlib.import_module("bulkbackup.journal"), "Journal"):
+        accepted.discard("journal")  # apply names the option before the journal itself has landed
     return run(planned, client, **{k: v for k, v in options.items() if k in accepted})
 
 
