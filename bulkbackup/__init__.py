@@ -24,6 +24,8 @@ from .fields import CLEAR, SETTINGS
 from .inventory import inventory
 from .plan import plan
 from .results import STATUSES, summary
+from .styling import install as _install_display
+from .styling import style
 
 if TYPE_CHECKING:
     from . import sandbox, widgets
@@ -47,12 +49,15 @@ __all__ = [
     "plan",
     "read_changes",
     "sandbox",
+    "style",
     "summary",
     "widgets",
     "write_csv",
 ]
 
 _LAZY = {"sandbox", "widgets"}
+
+_install_display()  # inside IPython: plan, results and inventory frames display styled
 
 
 def __getattr__(name: str):

@@ -15,6 +15,7 @@ from .changes import read_changes, row_changes
 from .fields import BACKUP_NOW, BY_NAME, CLEAR
 from .results import PLAN_COLUMNS
 from .state import Key, configs_by_key
+from .styling import ATTR
 
 if TYPE_CHECKING:
     from .client import Client
@@ -37,6 +38,7 @@ def plan(changes: Any, client: Client | None = None) -> pd.DataFrame:
     result["line"] = result["line"].astype("Int64")
     result.attrs["source"] = frame.attrs.get("source")
     result.attrs["compared"] = current is not None
+    result.attrs[ATTR] = "plan"  # displayed styled in a notebook (styling.install)
     return result
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from .fields import KEY_COLUMNS
 from .statuses import STATUSES, SUCCESS
+from .styling import ATTR, RunSummary
 
 PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", "action", "errors", "diff", "payload", "before")
 
@@ -36,6 +37,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = tuple(
 def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
     frame = pd.DataFrame(rows, index=index, columns=list(RESULTS_COLUMNS))
     frame["status"] = [str(s) for s in frame["status"]]  # plain strings: a frame is data, not our enums
+    frame.attrs[ATTR] = "results"
     return frame.astype(
         {
             "line": "Int64",
@@ -47,10 +49,13 @@ def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
     )
 
 
-def summary(results: pd.DataFrame) -> dict[str, int]:
-    """Count of rows per status, in STATUSES order, leaving out statuses no row has."""
+def summary(results: pd.DataFrame) -> RunSummary:
+    """Count of rows per status, in STATUSES order, leaving out statuses no row has: a dict, with `.stopped`.
+
+    In a notebook it displays as a small table with the run's stop reason (see `styling.RunSummary`).
+    """
     counts = Counter(results["status"])
-    return {status: counts[status] for status in STATUSES if counts[status]}
+    return RunSummary.of(results, {status: counts[status] for status in STATUSES if counts[status]})
 
 
 def format_summary(results: pd.DataFrame) -> str:
