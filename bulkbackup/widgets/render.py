@@ -1,4 +1,4 @@
-"""HTML for the frames the widgets show: `bb.style` when this version has it, a plain fallback otherwise.
+"""HTML for what the widgets show: frames through `bb.style`, counts as coloured badges, download links.
 
 Widgets show frames in `HTML` widgets rather than `Output` widgets: setting a value works from any thread and in
 every front-end, and a headless test can read what a user would see.
@@ -11,49 +11,13 @@ import html
 
 import pandas as pd
 
-from ..statuses import ACTION_COLOURS, STATUS_INFO, Action, Status
-
-MAX_ROWS = 500  # beyond this a browser page slows down noticeably; the files and downloads have every row
-
-
-def frame_html(frame: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> str:
-    """A plan, results or changes frame as HTML: `bb.style(frame)` when available, else `fallback_html`."""
-    import bulkbackup
-
-    style = getattr(bulkbackup, "style", None)
-    if style is not None:
-        return style(frame).to_html()
-    return fallback_html(frame, max_rows=max_rows)
+from ..statuses import Status
+from ..styling import style
 
 
-def _cell(column: str, value: object) -> str:
-    if isinstance(value, list | tuple):
-        value = "; ".join(map(str, value))
-    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
-        return "<td></td>"
-    text = html.escape(str(value))
-    colours = None
-    if column == "status" and str(value) in Status.__members__.values():
-        info = STATUS_INFO[Status(str(value))]
-        colours = (info.background, info.foreground)
-    elif column == "action" and str(value) in Action.__members__.values():
-        colours = ACTION_COLOURS[Action(str(value))]
-    if column in ("diff", "errors"):
-        text = text.replace("; ", "<br>")  # one change or error per line, never cut
-    style = f"background:{colours[0]};color:{colours[1]}" if colours else "white-space:pre-wrap"
-    return f'<td style="{style}">{text}</td>'
-
-
-def fallback_html(frame: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> str:
-    """Every cell escaped, status and action cells in their colours, diffs one change per line."""
-    shown = frame.head(max_rows)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "".join(
-        "<tr>" + "".join(_cell(str(c), v) for c, v in zip(shown.columns, values, strict=True)) + "</tr>"
-        for values in shown.itertuples(index=False, name=None)
-    )
-    note = f"<p>showing {len(shown)} of {len(frame)} rows</p>" if len(frame) > len(shown) else ""
-    return f'<table class="bulkbackup-frame"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}'
+def frame_html(frame: pd.DataFrame) -> str:
+    """A plan, results or changes frame as `bb.style` shows it (status colours, one diff line per field, escaped)."""
+    return style(frame).to_html()
 
 
 def counts_html(counts: dict[str, int]) -> str:
