@@ -254,6 +254,16 @@ def test_apply_needs_a_plan_and_a_fresh_tick(client, fleet, tmp_path, sandbox):
     assert not sandbox.patch_bodies
 
 
+def test_an_empty_editor_plans_nothing_and_stop_without_a_run_says_so(client, fleet, tmp_path):
+    panel = bb.widgets.RunPanel(bb.widgets.Editor(fleet), client, folder=tmp_path)
+    panel.plan_button.click()
+    assert "no changes yet" in panel.status.value and panel.planned.empty
+    panel.confirm.value = True
+    assert panel.apply_button.disabled and panel.ready() == "the plan sends nothing"
+    panel.stop_button.click()
+    assert "nothing is running" in panel.status.value and not panel.stop_event.is_set()
+
+
 def test_plan_error_is_shown_not_swallowed(client, tmp_path):
     panel = bb.widgets.RunPanel(pd.DataFrame({"frequency": ["0 3 * * *"]}), client, folder=tmp_path)
     panel.plan_button.click()

@@ -129,10 +129,13 @@ class RunPanel:
         self.planned = planned
         self.confirm.value = False  # a new plan needs its own confirmation
         actions = Counter(planned["action"])
-        self.status.value = html.escape(
-            "plan: " + (", ".join(f"{n} {a}" for a, n in actions.items()) or "no rows") + self._sending_note()
-        )
-        self.plan_view.value = frame_html(planned)
+        if planned.empty:
+            self.status.value = html.escape("no changes yet: add some (in the editor), then press Plan")
+        else:
+            self.status.value = html.escape(
+                "plan: " + ", ".join(f"{n} {a}" for a, n in actions.items()) + self._sending_note()
+            )
+        self.plan_view.value = frame_html(planned) if len(planned) else ""
         self._update_buttons()
         return planned
 
@@ -194,6 +197,9 @@ class RunPanel:
 
     def stop(self) -> None:
         """What Stop does: in-flight requests finish, nothing more is sent, the rest is `skipped`."""
+        if self.finished.is_set():
+            self.status.value = html.escape("nothing is running")
+            return
         self.stop_event.set()
         self.status.value = html.escape("stopping: waiting for the requests in flight")
 
