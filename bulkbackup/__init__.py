@@ -26,6 +26,7 @@ from .plan import plan
 from .results import STATUSES, summary
 from .styling import install as _install_display
 from .styling import style
+from .undo import undo
 
 if TYPE_CHECKING:
     from . import sandbox, widgets
@@ -51,6 +52,7 @@ __all__ = [
     "sandbox",
     "style",
     "summary",
+    "undo",
     "widgets",
     "write_csv",
 ]

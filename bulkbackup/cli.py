@@ -7,8 +7,12 @@ code — never a traceback for a user's mistake.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,7 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--rate", type=_positive_float, help="cap on requests per second (default: the server's own limit only)"
     )
-    apply.add_argument("--results", metavar="OUT.csv", help="where to write the results (default: next to FILE)")
+    apply.add_argument(
+        "--results",
+        metavar="OUT.csv",
+        help="where to write the results (default: next to FILE, named after it and the run's start time); "
+        "an existing file is refused unless --overwrite",
+    )
+    apply.add_argument("--overwrite", action="store_true", help="allow --results to replace an existing file")
+    apply.add_argument(
+        "--journal",
+        metavar="PATH.jsonl",
+        help="the run's journal (default: next to the results, named after FILE and the start time); naming an "
+        "existing journal resumes that run",
+    )
+    apply.add_argument(
+        "--retry-unknown",
+        action="store_true",
+        help="when resuming, send again the backup_now requests whose outcome is unknown",
+    )
+    apply.add_argument(
+        "--force", action="store_true", help="resume a journal even though it was written for different changes"
+    )
     _connection_options(apply)
     apply.set_defaults(run=_apply)
 
@@ -78,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", metavar="OUT.csv", help="file to write (default: stdout)")
     _connection_options(export)
     export.set_defaults(run=_export)
+
+    undo = commands.add_parser(
+        "undo",
+        help="write the changes that put back what a run changed",
+        description="Read a results CSV or a journal (even of a killed run) and write a changes CSV that "
+        "restores the previous value of every field the run changed; apply it with `bulkbackup apply`. What "
+        "cannot be undone (a started backup, an S3 storage reference) is printed.",
+    )
+    undo.add_argument("source", metavar="RESULTS.csv|JOURNAL.jsonl", help="a results CSV or a journal")
+    undo.add_argument("-o", "--output", metavar="UNDO.csv", help="file to write (default: next to the source)")
+    undo.add_argument("--overwrite", action="store_true", help="allow --output to replace an existing file")
+    undo.set_defaults(run=_undo)
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -149,10 +185,11 @@ def _client(args: argparse.Namespace, **kwargs):
 
 def _apply(args: argparse.Namespace) -> int:
     from .apply import apply
-    from .changes import read_changes
+    from .changes import read_changes, write_csv
     from .plan import plan
 
     changes = read_changes(args.file)
+    outputs = _RunOutputs.choose(args)  # every output path is checked before the first request
     with _client(args, workers=args.workers, rate=args.rate) as client:
         planned = plan(changes, client)
         _print_plan(planned)
@@ -165,10 +202,113 @@ def _apply(args: argparse.Namespace) -> int:
         ):
             print("aborted: nothing was sent", file=sys.stderr)
             return EXIT_USAGE
-        results = apply(planned, client, dry_run=args.dry_run, workers=args.workers, rate=args.rate)
-    out = Path(args.results) if args.results else _default_results_path(Path(args.file))
-    _write_results(results, out)
-    return _exit_code(results, dry_run=args.dry_run)
+        if args.dry_run:
+            write_csv(planned, outputs.plan)
+            print(f"dry run: {sending} request{'s' * (sending != 1)} would be sent (nothing was sent)")
+            print(f"plan written to {outputs.plan}")
+            return EXIT_OK if not (planned["action"] == "invalid").any() else EXIT_NOT_ALL_OK
+        print(f"journal: {outputs.journal}" + (" (resuming the run it records)" if outputs.resuming else ""))
+        stop = threading.Event()
+        with _ctrl_c_stops(stop):
+            # The changes, not the plan: the journal identifies a run by what it asks for, which a resumed run's
+            # plan (with the finished rows now unchanged) no longer shows. apply reads the server again anyway.
+            results = apply(
+                changes,
+                client,
+                workers=args.workers,
+                rate=args.rate,
+                stop=stop,
+                journal=outputs.journal,
+                retry_unknown=args.retry_unknown,
+                force=args.force,
+            )
+    _write_results(results, outputs.results)
+    print(f"to undo this run: bulkbackup undo {outputs.results} -o undo.csv, then bulkbackup apply undo.csv")
+    if stop.is_set():
+        return EXIT_USAGE
+    return _exit_code(results)
+
+
+class _RunOutputs:
+    """Where a run writes its record, decided and checked before anything is sent."""
+
+    def __init__(self, results: Path, journal: Path, plan: Path, resuming: bool):
+        self.results, self.journal, self.plan, self.resuming = results, journal, plan, resuming
+
+    @classmethod
+    def choose(cls, args: argparse.Namespace) -> _RunOutputs:
+        from .errors import ConfigError
+
+        source = Path(args.file)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        if args.dry_run:
+            if args.results or args.journal:
+                raise ConfigError("a dry run sends nothing: it writes a plan file, not --results or --journal")
+            plan = _fresh(source.with_name(f"{source.stem}.plan-{stamp}.csv"))
+            _check_writable(plan, "plan")
+            return cls(Path(), Path(), plan, False)
+        if args.results:
+            results = Path(args.results)
+            if results.exists() and not args.overwrite:
+                raise ConfigError(
+                    f"--results {results} exists: it may be the only record of an earlier run. Choose another name, "
+                    "or pass --overwrite"
+                )
+        else:
+            results = _fresh(source.with_name(f"{source.stem}.results-{stamp}.csv"))
+        _check_writable(results, "--results")
+        journal = (
+            Path(args.journal) if args.journal else _fresh(results.with_name(f"{source.stem}.journal-{stamp}.jsonl"))
+        )
+        _check_writable(journal, "--journal")
+        resuming = journal.exists() and journal.stat().st_size > 0
+        return cls(results, journal, Path(), resuming)
+
+
+def _fresh(path: Path) -> Path:
+    """`path`, or with -2, -3 … added when it exists: two runs in the same second must not collide."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+def _check_writable(path: Path, what: str) -> None:
+    from .errors import ConfigError
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"{what} {path}: the folder {folder} does not exist (nothing was sent)")
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{what} {path}: not writable (nothing was sent)")
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event):
+    """First Ctrl-C: say so at once and stop sending; the second stops waiting for requests in flight. Either
+    way the results and the journal are still written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(
+            "stopping: no new requests; waiting for those in flight (Ctrl-C again to stop waiting)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -218,6 +358,29 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _undo(args: argparse.Namespace) -> int:
+    from .changes import write_csv
+    from .errors import ConfigError
+    from .undo import undo
+
+    source = Path(args.source)
+    if args.output:
+        out = Path(args.output)
+        if out.exists() and not args.overwrite:
+            raise ConfigError(f"--output {out} exists: choose another name, or pass --overwrite")
+    else:
+        out = _fresh(source.with_name(f"{source.stem}.undo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.csv"))
+    _check_writable(out, "--output")
+    frame = undo(source)
+    for warning in frame.attrs.get("warnings", []):
+        print(f"cannot undo: {warning}", file=sys.stderr)
+    write_csv(frame, out)
+    print(f"{len(frame)} configuration{'s' * (len(frame) != 1)} to restore written to {out}")
+    if len(frame):
+        print(f"to put them back: bulkbackup apply {out}")
+    return EXIT_OK
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -252,19 +415,23 @@ def _confirm(question: str) -> bool:
         return False
 
 
-def _default_results_path(source: Path) -> Path:
-    return source.with_name(f"{source.stem}.results.csv")
-
-
 def _write_results(results, out: Path) -> None:
     from .changes import write_csv
     from .results import format_summary
 
     write_csv(results, out)
     print(f"results: {format_summary(results)}")
-    if results.attrs.get("verification_error"):
+    facts = results.attrs.get("run")
+    if facts is not None:
+        for warning in facts.warnings:
+            print(f"warning: {warning}")
+        if facts.verification.startswith(("skipped: the run", "failed")):
+            print(f"verification {facts.verification}")
+    elif results.attrs.get("verification_error"):
         print(f"warning: {results.attrs['verification_error']}")
     print(f"results written to {out}")
+    if facts is not None and facts.journal:
+        print(f"journal written to {facts.journal}")
 
 
 def _exit_code(results, *, dry_run: bool = False) -> int:

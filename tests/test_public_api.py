@@ -29,6 +29,7 @@ def test_all_is_pinned():
             "sandbox",
             "style",
             "summary",
+            "undo",
             "widgets",
             "write_csv",
         ]
