@@ -250,6 +250,12 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
         assert set(results["status"]) == {"updated"}
         written = list((root / front_end / "bulkbackup-runs").glob("*/results.csv"))
         assert len(written) == 1 and pd.read_csv(written[0]).equals(results)
+        assert (written[0].parent / "journal.jsonl").exists()
+        with page.expect_download() as download:
+            panel.locator("a.bulkbackup-download", has_text="undo").click()
+        undo = bb.read_changes(download.value.path())  # spreadsheet-safe CSV: read it back the way it was written
+        assert sorted(undo["backup_uuid"]) == sorted(targets["backup_uuid"])
+        assert sorted(undo["frequency"]) == sorted(targets["frequency"])
     finally:
         context.close()
         client.close()

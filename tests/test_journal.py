@@ -109,6 +109,7 @@ def test_resuming_sends_only_what_is_left_and_reports_the_rest_from_the_journal(
 
 def _without_outcomes(journal, backup_uuids):
     """The journal as a run killed after sending these rows' requests, before writing their outcomes, leaves it."""
+
     def keep(record):
         if record["record"] == "end":
             return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import subprocess
 import sys
@@ -301,9 +302,11 @@ def test_apply_runs_in_the_background_and_leaves_results_and_files(client, fleet
     assert downloaded.equals(pd.read_csv(results_file))
     # The plan is spent: applying again needs a new plan and a new tick.
     assert panel.planned is None and not panel.confirm.value and panel.apply_button.disabled
-    if "undo" in panel.files:
-        undo = bb.read_changes(panel.files["undo"])
-        assert list(undo["backup_uuid"]) == uuids
+    undo = bb.read_changes(panel.files["undo"])
+    assert list(undo["backup_uuid"]) == uuids and list(undo["timeout"]) == list(
+        fleet.set_index("backup_uuid").loc[uuids, "timeout"]
+    )
+    assert panel.files["journal"].parent == results_file.parent
 
 
 def test_run_blocking_needs_no_clicks(client, fleet, tmp_path, sandbox):
@@ -352,6 +355,9 @@ def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path,
     sent = set(results.loc[results["status"] == "updated", "backup_uuid"])
     assert all(sandbox.config(u)["timeout"] == 3333 for u in sent)
     assert all(sandbox.config(u)["timeout"] != 3333 for u in skipped["backup_uuid"])
-    if "journal" in panel.files:  # the journal arrives with apply's journal option
-        assert panel.files["journal"].read_text().strip()
+    records = [json.loads(line) for line in panel.files["journal"].read_text().splitlines()]
+    intents = [r["backup_uuid"] for r in records if r["record"] == "intent"]
+    outcomes = {r["backup_uuid"]: r["status"] for r in records if r["record"] == "outcome"}
+    assert sorted(intents) == sorted(sent) and outcomes == dict.fromkeys(sent, "updated")
+    assert records[-1]["record"] == "end" and records[-1]["stopped"]
     assert panel.stop_button.disabled and not panel.plan_button.disabled

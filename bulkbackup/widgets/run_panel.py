@@ -8,8 +8,6 @@ with one message per row and a slow one still moves.
 from __future__ import annotations
 
 import html
-import importlib
-import inspect
 import threading
 from collections import Counter
 from datetime import UTC, datetime
@@ -19,11 +17,13 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from ..apply import apply
 from ..changes import write_csv
 from ..events import RowFinished, RunFinished, RunStarted, Waiting
 from ..plan import plan
 from ..results import summary
 from ..statuses import Action, Status
+from ..undo import undo
 from .render import counts_html, download_link, frame_html
 
 REFRESH_S = 0.25
@@ -32,16 +32,6 @@ DEFAULT_FOLDER = "bulkbackup-runs"
 
 def _error(text: str) -> str:
     return f'<span class="bulkbackup-problem" style="color:#b00020">{html.escape(text)}</span>'
-
-
-def _apply(planned: pd.DataFrame, client: Any, **options: Any) -> pd.DataFrame:
-    """`bb.apply` with the options this version of it takes (the seam and journal arrive with the run branch)."""
-    from .. import apply as run
-
-    accepted = set(inspect.signature(run).parameters)
-    if not hasattr(importlib.import_module("bulkbackup.journal"), "Journal"):
-        accepted.discard("journal")  # apply names the option before the journal itself has landed
-    return run(planned, client, **{k: v for k, v in options.items() if k in accepted})
 
 
 class RunPanel:
@@ -263,7 +253,7 @@ class RunPanel:
         try:
             folder = self._run_folder(datetime.now(UTC))
             journal = self.journal or folder / "journal.jsonl"
-            results = _apply(
+            results = apply(
                 self.planned,
                 self.client,
                 stop=self.stop_event,
@@ -294,20 +284,11 @@ class RunPanel:
     def _write(self, results: pd.DataFrame, folder: Path, journal: Path) -> dict[str, Path]:
         files = {"results": folder / "results.csv"}
         write_csv(results, files["results"])
-        undo = self._undo(results)
-        if undo is not None:
-            files["undo"] = folder / "undo.csv"
-            write_csv(undo, files["undo"])
+        files["undo"] = folder / "undo.csv"
+        write_csv(undo(results), files["undo"])
         if journal.exists():
             files["journal"] = journal
         return files
-
-    @staticmethod
-    def _undo(results: pd.DataFrame) -> pd.DataFrame | None:
-        import bulkbackup
-
-        undo = getattr(bulkbackup, "undo", None)  # arrives with the journal/undo work; until then no undo file
-        return None if undo is None else undo(results)
 
     def _show_results(self, results: pd.DataFrame) -> None:
         # The frame is the record: the bar and counts end on what it says, whatever the listener saw.
@@ -328,8 +309,6 @@ class RunPanel:
         for name, path in self.files.items():
             if name != "journal":
                 links.append(download_link(path.read_text(encoding="utf-8"), f"{name}-{stamp}.csv", f"⬇ {name}.csv"))
-        if "undo" not in self.files:
-            links.append("<span>(no undo file: this version of bulkbackup has no bb.undo)</span>")
         written = "".join(
             f"<li>{html.escape(n)}: <code>{html.escape(str(p.resolve()))}</code></li>" for n, p in self.files.items()
         )
