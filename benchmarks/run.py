@@ -16,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     extra = sys.argv[1:]
     codes = [
-        subprocess.call([sys.executable, str(HERE / name), *extra]) for name in ("bench_sandbox.py", "bench_apply.py")
+        subprocess.call([sys.executable, str(HERE / name), *extra])
+        for name in ("bench_sandbox.py", "bench_apply.py", "bench_display.py")
     ]
     return max(codes)
 

@@ -24,6 +24,7 @@ from .fields import CLEAR, SETTINGS
 from .inventory import inventory
 from .plan import plan
 from .results import STATUSES, summary
+from .schedule import schedule_counts, schedule_map, stagger
 from .styling import install as _install_display
 from .styling import style
 from .undo import undo
@@ -50,6 +51,9 @@ __all__ = [
     "plan",
     "read_changes",
     "sandbox",
+    "schedule_counts",
+    "schedule_map",
+    "stagger",
     "style",
     "summary",
     "undo",

@@ -101,7 +101,7 @@ def firing_times(frequency: str, start: dt.datetime, end: dt.datetime) -> list[d
     return list(compile_frequency(frequency).times(start, end))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65536)
 def compile_frequency(frequency: str) -> Firing:
     """The frequency as the scheduler reads it; raises UnschedulableError (with the reason) when it cannot fire."""
     if not is_valid_frequency(frequency):
@@ -118,7 +118,7 @@ def compile_frequency(frequency: str) -> Firing:
                 "it never starts a backup"
             )
     sets = [_matching(index, part) for index, part in enumerate(parts[:4])]
-    weekdays = frozenset(iso for iso in range(1, 8) if _weekday_matches(iso, parts[4]))
+    weekdays = _weekdays(parts[4])
     return Firing(
         frequency=frequency,
         expression=expression,
@@ -158,14 +158,14 @@ def _php_int(text: str) -> int:
     return int(match.group()) if match else 0
 
 
-def _satisfied(value: int, part: str, index: int) -> bool:
-    """AbstractField::isSatisfied."""
+def _satisfied_by(part: str, index: int) -> set[int]:
+    """The values for which AbstractField::isSatisfied($value, $part) is true."""
     low, high = _BOUNDS[index]
     if "/" in part:
         span, step_text = part.split("/", 1)
         step = _php_int(step_text)
         if step == 0:
-            return False
+            return set()
         if span == "*":
             span = f"{low}-{high}"
         chunks = span.split("-", 1)
@@ -173,31 +173,33 @@ def _satisfied(value: int, part: str, index: int) -> bool:
         end = _php_int(chunks[1]) if len(chunks) > 1 else start
         if step > high:  # dragonmantank's wrap-around for steps beyond the field (unreachable after poliander)
             full = list(range(low, high + 1))
-            values = {full[step % len(full)]}
-        elif step > end - start:
-            values = {start}
-        else:
-            values = set(range(start, end + 1, step))
-        return value in values
+            return {full[step % len(full)]}
+        if step > end - start:
+            return {start}
+        return set(range(start, end + 1, step))
     if "-" in part:
         first, last = (_php_int(_convert(index, p.strip())) for p in part.split("-", 1))
-        return first <= value <= last
-    return part == "*" or value == _php_int(part)
+        return set(range(first, last + 1))
+    if part == "*":
+        return set(range(low, high + 1))
+    return {_php_int(part)}
 
 
 def _matching(index: int, part: str) -> frozenset[int]:
     low, high = _BOUNDS[index]
     if part == "*":
         return frozenset(range(low, high + 1))
-    return frozenset(
-        v for v in range(low, high + 1) if any(_satisfied(v, _convert(index, p), index) for p in _parts(part))
-    )
+    values: set[int] = set()
+    for item in _parts(part):
+        values |= _satisfied_by(_convert(index, item), index)
+    return frozenset(v for v in values if low <= v <= high)
 
 
-def _weekday_matches(iso: int, part: str) -> bool:
-    """DayOfWeekField::isSatisfiedBy for each list part."""
+def _weekdays(part: str) -> frozenset[int]:
+    """ISO weekdays for which DayOfWeekField::isSatisfiedBy holds for some list part."""
     if part == "*":
-        return True
+        return frozenset(range(1, 8))
+    found: set[int] = set()
     for value in _parts(part):
         value = _convert(4, value)
         if "-" in value:
@@ -207,8 +209,8 @@ def _weekday_matches(iso: int, part: str) -> bool:
             elif ends[1] == "0":
                 ends[1] = "7"
             value = "-".join(ends)
+        values = _satisfied_by(value, 4)
         # Sunday is 7 when any character of the part is a 7 ('N' format), else 0 ('w' format).
-        day = iso if "7" in value else iso % 7
-        if _satisfied(day, value, 4):
-            return True
-    return False
+        iso_format = "7" in value
+        found.update(iso for iso in range(1, 8) if (iso if iso_format else iso % 7) in values)
+    return frozenset(found)

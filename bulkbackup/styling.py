@@ -56,7 +56,7 @@ _CELL_CSS = [
 
 
 def kind(frame: pd.DataFrame) -> str | None:
-    """ "plan", "results", "inventory", "changes" or None: what `frame` is, by its mark or else by its columns."""
+    """What `frame` is ("plan", "results", "inventory", "changes" or None): by its mark, else by its columns."""
     marked = frame.attrs.get(ATTR)
     if marked in KINDS:
         return marked
@@ -82,14 +82,18 @@ def style(frame: pd.DataFrame, *, max_rows: int | None = MAX_ROWS) -> Styler:
     shown = frame.iloc[:max_rows] if max_rows is not None and total > max_rows else frame
     view = shown.copy(deep=True)
     view.attrs = {}
-    for column in ("diff",):
-        if column in view.columns:
-            view[column] = view[column].map(_diff_lines)
+    # Styler (and column-wise rewriting) needs unique column names; a frame without them is only escaped.
+    ours = view.columns.is_unique
+    if ours and "diff" in view.columns:
+        view["diff"] = view["diff"].map(_diff_lines)
     for column in ("payload", "before"):
-        if column in view.columns:
+        if ours and column in view.columns:
             view[column] = view[column].map(_json_lines)
-    if "errors" in view.columns:
-        view["errors"] = view["errors"].map(_error_lines)
+    if ours and "errors" in view.columns:
+        # Each error starts with where it is ("file:line: " or "<DataFrame> row 3: "): one per line.
+        where = re.escape(str(frame.attrs.get("source") or "<DataFrame>"))
+        split = re.compile(rf"; (?={where}(?::| row ))")
+        view["errors"] = view["errors"].map(lambda value: _error_lines(value, split))
     labels = None
     if not view.index.is_unique:
         # Styler can colour cells only by unique labels: colour by position, show the frame's own labels.
@@ -101,7 +105,7 @@ def style(frame: pd.DataFrame, *, max_rows: int | None = MAX_ROWS) -> Styler:
     else:
         styler = styler.format_index(lambda position: html.escape(labels[position]), axis=0)
     styler = styler.format_index(escape="html", axis=1)
-    if not view.columns.is_unique:
+    if not ours:
         return _finish(styler, len(view), total)
     for column, colour in (
         ("status", _status_css),
@@ -132,7 +136,7 @@ def _pair(background: str, foreground: str) -> str:
 def _status_css(value: object) -> str:
     try:
         info = STATUS_INFO[Status(value)]
-    except ValueError:
+    except (ValueError, TypeError):
         return ""
     return _pair(info.background, info.foreground)
 
@@ -140,7 +144,7 @@ def _status_css(value: object) -> str:
 def _action_css(value: object) -> str:
     try:
         return _pair(*ACTION_COLOURS[Action(value)])
-    except ValueError:
+    except (ValueError, TypeError):
         return ""
 
 
@@ -171,9 +175,11 @@ def _diff_lines(value: object) -> object:
     return "\n".join(_DIFF_SPLIT.split(value))
 
 
-def _error_lines(value: object) -> object:
+def _error_lines(value: object, split: re.Pattern) -> object:
     if isinstance(value, list | tuple):
         return "\n".join(str(v) for v in value)
+    if isinstance(value, str):
+        return "\n".join(split.split(value))
     return value
 
 
@@ -208,7 +214,7 @@ def _notebook_html(frame: pd.DataFrame, previous=None) -> str | None:
     if frame.attrs.get(ATTR) in KINDS:
         try:
             return style(frame, max_rows=pd.get_option("display.max_rows") or MAX_ROWS).to_html()
-        except ImportError:  # no jinja2: pandas' own table is better than nothing
+        except Exception:  # a display must never fail (no jinja2, an odd edited frame): pandas' table instead
             pass
     if previous is not None:
         return previous(frame)
@@ -228,15 +234,17 @@ def install(shell: Any = None) -> bool:
     if not formatters or "text/html" not in formatters:
         return False
     formatter = formatters["text/html"]
-    previous = formatter.type_printers.get(pd.DataFrame)
-    if getattr(previous, "_bulkbackup", False):
-        return True
+    chained: list = []  # whoever displayed DataFrames before us (another library, or nobody)
 
     def show(frame: pd.DataFrame) -> str | None:
-        return _notebook_html(frame, previous)
+        return _notebook_html(frame, chained[0] if chained else None)
 
     show._bulkbackup = True  # type: ignore[attr-defined]
-    formatter.for_type(pd.DataFrame, show)
+    previous = formatter.for_type(pd.DataFrame, show)
+    if getattr(previous, "_bulkbackup", False):
+        formatter.for_type(pd.DataFrame, previous)  # already installed (a re-import): keep the first
+    elif previous is not None:
+        chained.append(previous)
     return True
 
 

@@ -62,6 +62,12 @@ def test_value_holding_a_semicolon_stays_on_its_line():
     assert "databases_to_backup: a; b → c\ntimeout: 60 → 120" in bb.style(plan).to_html()
 
 
+def test_every_error_on_its_own_line():
+    changes = {"database_uuid": ["d1"], "backup_uuid": ["b1"], "timeout": [5], "enabled": ["maybe"]}
+    html = bb.style(bb.plan(pd.DataFrame(changes))).to_html()
+    assert "(write true/false, yes/no or 1/0)\n&lt;DataFrame&gt; row 0: column &#39;timeout&#39;" in html
+
+
 def test_user_data_is_escaped(client, fleet):
     changes = (
         fleet[["database_uuid", "backup_uuid"]]
@@ -121,6 +127,14 @@ def test_duplicate_index_labels_are_shown_and_coloured():
     html = bb.style(doubled).to_html()
     assert painted(html, *ACTION_COLOURS[Action.INVALID]) >= 1
     assert html.count(">invalid<") == 2
+
+
+def test_odd_frames_are_escaped_not_refused():
+    doubled = pd.DataFrame([["<a>", "update", "x"]], columns=["diff", "action", "action"])
+    html = bb.style(doubled).to_html()
+    assert "&lt;a&gt;" in html and "<a>" not in html
+    odd = pd.DataFrame({"status": [None, float("nan"), "nonsense"], "message": ["", "", ""]})
+    assert bb.style(odd).to_html().count(">nonsense<") == 1
 
 
 def test_kind_by_mark_or_columns(fleet):
@@ -196,6 +210,7 @@ NOTEBOOK_CELLS = [
     "plan = bb.plan(fleet[['database_uuid', 'backup_uuid']].head(3).assign(timeout=7200), client)\nplan",
     "pd.DataFrame({'a': [1, 2]})",
     "results = bb.apply(plan, client, progress=False)\nbb.summary(results)",
+    "bb.schedule_map(fleet, bb.stagger(fleet))",
     "sandbox.__exit__(None, None, None)",
 ]
 
@@ -213,3 +228,5 @@ def test_a_notebook_shows_plans_styled(tmp_path):
     assert 'class="dataframe"' in plain_html and "background-color" not in plain_html
     summary_html = outputs[3][0]["data"]["text/html"]
     assert "bulkbackup-summary" in summary_html and ">updated<" in summary_html
+    # The figure shows once, as the cell's result (schedule_map closes it so the inline backend does not repeat it).
+    assert [o.output_type for o in outputs[4]] == ["execute_result"] and "image/png" in outputs[4][0]["data"]
