@@ -317,6 +317,19 @@ def test_run_blocking_needs_no_clicks(client, fleet, tmp_path, sandbox):
     assert all(sandbox.config(u)["timeout"] == 6543 for u in changes["backup_uuid"])
 
 
+def test_final_counts_include_rows_never_sent(client, fleet, tmp_path):
+    changes = timeout_changes(fleet, 4, timeout=2345)
+    changes["timeout"] = changes["timeout"].astype(object)
+    changes.loc[2, "timeout"] = int(fleet.loc[2, "timeout"])  # already so: unchanged
+    changes.loc[3, "timeout"] = 30  # below the server's minimum: invalid
+    panel = bb.widgets.RunPanel(changes, client, folder=tmp_path)
+    results = panel.run(blocking=True)
+    assert list(results["status"]) == ["updated", "updated", "unchanged", "invalid"]
+    for badge in ("updated: 2", "unchanged: 1", "invalid: 1"):
+        assert badge in panel.counts.value
+    assert (panel.progress.value, panel.progress.max) == (2, 2)
+
+
 def test_counts_come_from_the_seam(client, fleet, tmp_path):
     panel = bb.widgets.RunPanel(timeout_changes(fleet, 3), client, folder=tmp_path)
     ref = RowRef(0, 0, None, "d", "b")

@@ -253,15 +253,20 @@ class RunPanel:
         try:
             folder = self._run_folder(datetime.now(UTC))
             journal = self.journal or folder / "journal.jsonl"
-            results = apply(
-                self.planned,
-                self.client,
-                stop=self.stop_event,
-                listeners=[self.listen],
-                journal=journal,
-                progress=False,
-                **{k: v for k, v in self.options.items() if v is not None},
-            )
+            try:
+                results = apply(
+                    self.planned,
+                    self.client,
+                    stop=self.stop_event,
+                    listeners=[self.listen],
+                    journal=journal,
+                    progress=False,
+                    **{k: v for k, v in self.options.items() if v is not None},
+                )
+            finally:
+                # No refresh may land after the final counts below: the listener saw only the rows sent.
+                done.set()
+                refresher.join()
             self.results = results
             self.files = self._write(results, folder, journal)
             self._show_results(results)
@@ -274,7 +279,7 @@ class RunPanel:
             return None
         finally:
             done.set()
-            refresher.join()
+            refresher.join()  # already stopped unless the run failed before apply was called
             # The plan is spent: another run needs a new plan and a new tick.
             self.planned = None
             self.confirm.value = False
