@@ -196,8 +196,15 @@ class EditorModel:
             return found
         if self.count == 0:
             found.append("no configuration matches the filters")
-        if not self.pending():
+        pending = self.pending()
+        if not pending:
             found.append('every setting is on "keep": choose "set" or "clear" for at least one')
+        if pending.get("save_s3") is True and "s3_storage_uuid" not in pending:
+            # plan() would mark every row of the batch invalid for it: say so before the batch exists.
+            found.append(
+                "save_s3 = true needs s3_storage_uuid in the same change (the server requires it every time): "
+                "set the S3 storage too"
+            )
         return found
 
     def add(self) -> int:

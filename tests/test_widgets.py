@@ -145,6 +145,16 @@ def test_nothing_to_add_says_why(fleet):
         model.add()
 
 
+def test_save_s3_needs_a_storage_in_the_same_batch(fleet, sandbox):
+    model = EditorModel(fleet, s3_storages=sandbox.s3_storages)
+    model.set_intent("save_s3", Intent.SET, True)
+    with pytest.raises(ValueError, match="save_s3 = true needs s3_storage_uuid"):
+        model.add()
+    model.set_intent("s3_storage_uuid", Intent.SET)  # the dropdown starts on the first storage
+    assert model.add() == len(fleet)
+    assert model.changes["s3_storage_uuid"].eq(sandbox.s3_storages[0]["uuid"]).all()
+
+
 def test_backup_now_set_but_unticked_starts_nothing(fleet):
     model = EditorModel(fleet)
     model.set_intent(BACKUP_NOW.name, Intent.SET, False)
