@@ -1,6 +1,6 @@
 """All benchmarks in one command: python benchmarks/run.py [--quick]
 
-Runs the sandbox's own throughput benchmark, then the client benchmarks, each printing its figures and the
+Runs the sandbox's own throughput benchmark, then the client and journal benchmarks, each printing its figures and the
 ratios measured side by side in the same run. Exit code 1 when a target is missed.
 """
 
@@ -17,7 +17,7 @@ def main() -> int:
     extra = sys.argv[1:]
     codes = [
         subprocess.call([sys.executable, str(HERE / name), *extra])
-        for name in ("bench_sandbox.py", "bench_apply.py", "bench_display.py")
+        for name in ("bench_sandbox.py", "bench_apply.py", "bench_display.py", "bench_journal.py")
     ]
     return max(codes)
 

@@ -247,19 +247,28 @@ class _RunOutputs:
             plan = _fresh(source.with_name(f"{source.stem}.plan-{stamp}.csv"))
             _check_writable(plan, "plan")
             return cls(Path(), Path(), plan, False)
-        if args.results:
-            results = Path(args.results)
-            if results.exists() and not args.overwrite:
-                raise ConfigError(
-                    f"--results {results} exists: it may be the only record of an earlier run. Choose another name, "
-                    "or pass --overwrite"
-                )
-        else:
-            results = _fresh(source.with_name(f"{source.stem}.results-{stamp}.csv"))
+        results = Path(args.results) if args.results else None
+        if results is not None and results.exists() and not args.overwrite:
+            raise ConfigError(
+                f"--results {results} exists: it may be the only record of an earlier run. Choose another name, "
+                "or pass --overwrite"
+            )
+        journal = Path(args.journal) if args.journal else None
+        if results is None or journal is None:
+            # Named after the input and the start time, with -2, -3 … when a run in the same second took it.
+            n = 1
+            while True:
+                suffix = stamp if n == 1 else f"{stamp}-{n}"
+                default_results = source.with_name(f"{source.stem}.results-{suffix}.csv")
+                default_journal = (results or default_results).with_name(f"{source.stem}.journal-{suffix}.jsonl")
+                if not (results is None and default_results.exists()) and not (
+                    journal is None and default_journal.exists()
+                ):
+                    break
+                n += 1
+            results = results or default_results
+            journal = journal or default_journal
         _check_writable(results, "--results")
-        journal = (
-            Path(args.journal) if args.journal else _fresh(results.with_name(f"{source.stem}.journal-{stamp}.jsonl"))
-        )
         _check_writable(journal, "--journal")
         resuming = journal.exists() and journal.stat().st_size > 0
         return cls(results, journal, Path(), resuming)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -202,6 +203,10 @@ class Journal:
         self._file: IO[str] | None = None
         self._announced: set[int] = set()
         self._needs_newline = prior is not None and not prior.ends_with_newline
+        self._count_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._written = 0  # records written (and flushed) so far
+        self._synced = 0  # records known to be on disk
 
     @classmethod
     def open(cls, journal: Any, client: Client, inputs: Any, *, retry_unknown: bool = False, force: bool = False):
@@ -260,9 +265,8 @@ class Journal:
                     "payload": dict(event.payload),
                     "before": dict(event.before),
                     "time": _now(),
-                },
-                sync=True,
-            )
+                }
+            )  # fsynced by before_request(), outside the delivery lock, before the request leaves
         elif isinstance(event, RowFinished):
             if event.row.position not in self._announced:
                 return  # nothing was announced, so nothing can have been sent
@@ -292,6 +296,21 @@ class Journal:
                 sync=True,
             )
 
+    def before_request(self, event: RowSending) -> None:
+        """Group commit: the request waits until its intent is on disk, and one fsync serves every worker whose
+        intent was written before it started (an fsync per intent under the delivery lock cost a third of a run)."""
+        with self._count_lock:
+            wanted = self._written
+        with self._sync_lock:
+            if self._synced >= wanted:
+                return  # another worker's fsync covered this intent
+            with self._count_lock:
+                covered = self._written
+                fd = self._file.fileno() if self._file is not None else None
+            if fd is not None:
+                os.fsync(fd)
+            self._synced = covered
+
     def _write(self, record: dict, *, sync: bool = False) -> None:
         if self._file is None:
             # Opened when the run starts, not when checked: a run that fails before it starts leaves no empty file.
@@ -302,8 +321,11 @@ class Journal:
             self._needs_newline = False
         self._file.write(text)
         self._file.flush()
+        with self._count_lock:
+            self._written += 1
         if sync:
             os.fsync(self._file.fileno())
+            self._synced = self._written
 
     # --- resuming ----------------------------------------------------------------------------------------------
 

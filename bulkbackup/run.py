@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -34,6 +33,8 @@ log = logging.getLogger(__name__)
 # A wait for the server's window is announced again only when it ends this much later than the one announced: every
 # worker blocked on the same pause reports it, and one event per pause is what a display needs.
 _WAIT_ANNOUNCE_SLACK = 0.5
+# Rows a worker announces together when a listener makes announcements durable (the journal): one fsync for all.
+_BATCH = 8
 
 
 @dataclass
@@ -81,6 +82,9 @@ class Run:
         self.to_send = list(to_send)
         self.settings = settings
         self.listeners = list(listeners)
+        self._before_request = [
+            hook for hook in (getattr(x, "before_request", None) for x in self.listeners) if callable(hook)
+        ]
         self.caller_stop = caller_stop
         # The run's own stop signal: the caller's event is only read, so the same Stop button serves the next run.
         self.stop = threading.Event()
@@ -90,9 +94,11 @@ class Run:
         self._lock = threading.Lock()  # the run's state below
         self._in_flight: set[int] = set()
         self._finished: set[int] = set()
+        self._announced: set[int] = set()  # rows whose RowSending was delivered
         self._streak = FailureStreak(settings.failure_streak)
         self._wait_until = 0.0
         self._live = 0  # workers still running
+        self._next = 0  # position in to_send of the next row a worker takes
         self._all_done = threading.Event()
 
     # --- the seam ----------------------------------------------------------------------------------------------
@@ -135,11 +141,8 @@ class Run:
         """Send every row `to_send`; returns when all are final, the run stopped, or a second Ctrl-C gave up."""
         if self.caller_stop is not None and self.caller_stop.is_set():
             self.halt("stopped by the caller")  # before anything went out: a pressed Stop sends nothing
-        tasks: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for i in self.to_send:
-            tasks.put(i)
         threads = [
-            threading.Thread(target=self._work, args=(tasks,), name=f"bulkbackup-{n}", daemon=True)
+            threading.Thread(target=self._work, name=f"bulkbackup-{n}", daemon=True)
             for n in range(max(1, min(self.settings.workers, len(self.to_send))))
         ]
         # Waiting on an Event, not Thread.join: a Ctrl-C landing inside join() can leave the thread looking finished
@@ -147,6 +150,7 @@ class Run:
         self._live = len(threads) if not self.stop.is_set() else 0
         if not self._live:
             self._all_done.set()
+        give_up = False
         try:
             if self._live:
                 for t in threads:
@@ -155,12 +159,16 @@ class Run:
                 if self.caller_stop is not None and self.caller_stop.is_set() and not self.stop.is_set():
                     self.halt("stopped by the caller")
         except KeyboardInterrupt:
+            # A Ctrl-C while the run was already stopping (a first Ctrl-C the CLI turned into the stop event, a
+            # Stop button) is the second one: stop waiting for what is in flight.
+            give_up = self.stop.is_set() or (self.caller_stop is not None and self.caller_stop.is_set())
             self.interrupted = True
             self.halt("interrupted (Ctrl-C)")
         finally:
             self.stop.set()  # whatever ended the wait, no worker may start another request
             try:
-                self._all_done.wait()
+                if not give_up:
+                    self._all_done.wait()
             except KeyboardInterrupt:
                 self.interrupted = True  # a second Ctrl-C: stop waiting; what is in flight is recorded below
                 self.halt("interrupted (Ctrl-C)")
@@ -176,32 +184,67 @@ class Run:
             self.halt("stopped by the caller")
         return not self.stop.is_set()
 
-    def _work(self, tasks: queue.SimpleQueue[int]) -> None:
+    def _take(self) -> list[int]:
+        """The next rows for one worker: one, or with a durable listener (the journal) a batch announced together
+        so that one fsync covers them all. A `backup_now` row goes alone, announced right before its request:
+        an announced row that a kill leaves without outcome "may have been sent", which only a harmless,
+        repeatable request can afford."""
+        limit = _BATCH if self._before_request else 1
+        batch: list[int] = []
+        with self._lock:
+            while self._next < len(self.to_send) and len(batch) < limit:
+                i = self.to_send[self._next]
+                unsafe = BACKUP_NOW.name in self.rows[i]["payload"]
+                if batch and unsafe:
+                    break
+                self._next += 1
+                batch.append(i)
+                if unsafe:
+                    break
+        return batch
+
+    def _work(self) -> None:
         try:
-            self._work_on(tasks)
+            while self._running():
+                batch = self._take()
+                if not batch:
+                    return
+                self._send_batch(batch)
         finally:
             with self._lock:
                 self._live -= 1
                 if self._live <= 0:
                     self._all_done.set()
 
-    def _work_on(self, tasks: queue.SimpleQueue[int]) -> None:
-        while self._running():
-            try:
-                i = tasks.get_nowait()
-            except queue.Empty:
+    def _send_batch(self, batch: list[int]) -> None:
+        ready: list[tuple[int, RowSending]] = []
+        current = batch[0]
+        try:
+            for current in batch:
+                sending = self._announce(current)
+                if sending is not None:
+                    ready.append((current, sending))
+                elif self.stop.is_set():
+                    break
+            if ready and not self._durable(ready):
                 return
-            try:
-                self._send(i)
-            except Exception as error:  # noqa: BLE001 - our own failure: recorded on the row, the run stops
-                log.exception("worker failed on row %s", i)
-                reason = f"an internal error stopped the run: {type(error).__name__}: {self.client.redact(error)}"
-                unsafe = BACKUP_NOW.name in json.loads(self.rows[i]["payload"] or "{}")
-                sent = i in self._in_flight
-                status = Status.SKIPPED if not sent else Status.UNKNOWN if unsafe else Status.FAILED
-                self._finish(i, _Sent(status, message=reason, stops_run=reason))
+            for current, sending in ready:
+                self._running()  # a Stop pressed meanwhile: the request below then ends `skipped`, unsent
+                with self._lock:
+                    self._in_flight.add(current)
+                self._finish(current, self._request(self.rows[current], dict(sending.payload)))
+        except Exception as error:  # noqa: BLE001 - our own failure: recorded on the row, the run stops
+            log.exception("worker failed on row %s", current)
+            reason = f"an internal error stopped the run: {type(error).__name__}: {self.client.redact(error)}"
+            unsafe = BACKUP_NOW.name in json.loads(self.rows[current]["payload"] or "{}")
+            sent = current in self._in_flight
+            status = Status.SKIPPED if not sent else Status.UNKNOWN if unsafe else Status.FAILED
+            self._finish(current, _Sent(status, message=reason, stops_run=reason))
+            for i, _ in ready:  # announced, never sent
+                self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}"))
 
-    def _send(self, i: int) -> None:
+    def _announce(self, i: int) -> RowSending | None:
+        """Tell the listeners a row's request is about to go out; None when it must not (then it is finished)."""
         row, ref = self.rows[i], self.refs[i]
         problem = uuid_problem(row["database_uuid"]) or uuid_problem(row["backup_uuid"])
         if problem:
@@ -210,17 +253,31 @@ class Run:
                 self._finished.add(i)
                 _record(row, _Sent(Status.INVALID, message=f"not sent: {problem}"))
             self.emit(RowFinished(ref, _result(row)))
-            return
+            return None
         payload = json.loads(row["payload"])
         before = json.loads(row["before"]) if row["before"] else {}
-        failures = self.deliver(RowSending(ref, payload, before))
+        sending = RowSending(ref, payload, before)
+        failures = self.deliver(sending)
         if failures:
             reason = _listener_failure(failures, "RowSending")
             self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}", stops_run=reason))
-            return
+            return None
         with self._lock:
-            self._in_flight.add(i)
-        self._finish(i, self._request(row, payload))
+            self._announced.add(i)
+        return sending
+
+    def _durable(self, ready: list[tuple[int, RowSending]]) -> bool:
+        """Run the listeners' before_request hooks for the rows announced; on a failure none of them is sent."""
+        for hook in self._before_request:
+            try:
+                for _, sending in ready:
+                    hook(sending)  # after the first, a group commit finds the rest already on disk
+            except Exception as error:  # noqa: BLE001 - as a raise on RowSending: the requests must not go out
+                reason = _listener_failure([(hook, error)], "RowSending")
+                for i, _ in ready:
+                    self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}", stops_run=reason))
+                return False
+        return True
 
     def _request(self, row: dict, payload: dict) -> _Sent:
         unsafe = BACKUP_NOW.name in payload
@@ -291,10 +348,12 @@ class Run:
         self.emit(RowFinished(self.refs[i], _result(self.rows[i])))
 
     def _give_up_in_flight(self) -> None:
-        """After a second Ctrl-C: the requests still out are recorded as such, without waiting for them."""
+        """After a second Ctrl-C: the requests still out are recorded as such, without waiting for them, and the
+        rows announced but not sent yet as skipped (every RowSending gets its RowFinished)."""
         with self._lock:
-            pending = sorted(self._in_flight - self._finished)
-        for i in pending:
+            in_flight = sorted(self._in_flight - self._finished)
+            announced = sorted(self._announced - self._finished - self._in_flight)
+        for i in in_flight:
             unsafe = BACKUP_NOW.name in json.loads(self.rows[i]["payload"])
             self._finish(
                 i,
@@ -303,6 +362,8 @@ class Run:
                     message="interrupted while the request was in flight; check the server before re-sending",
                 ),
             )
+        for i in announced:
+            self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {self.stopped or 'the run stopped'}"))
 
 
 def _listener_failure(failures: list[tuple[Listener, Exception]], event: object) -> str:

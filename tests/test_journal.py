@@ -222,12 +222,13 @@ def test_an_unwritable_journal_keeps_every_request_from_going_out(sandbox, clien
     def full_disk(fd):
         nonlocal calls
         calls += 1
-        if calls == 3:  # header, first intent, then the disk is full
+        if calls == 2:  # the header is written, then the disk is full
             raise OSError(28, "No space left on device")
         real_fsync(fd)
 
     monkeypatch.setattr("bulkbackup.journal.os.fsync", full_disk)
     results = bb.apply(frame, client, progress=False, workers=1, journal=journal)
-    assert list(results["status"]) == ["updated", "skipped", "skipped"]
-    assert len(sandbox.patch_bodies) == 1
+    assert list(results["status"]) == ["skipped"] * 3
+    assert sandbox.patch_bodies == []
     assert "No space left" in results.attrs["stopped"]
+    assert results["message"].str.contains("No space left").all()

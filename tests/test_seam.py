@@ -192,3 +192,22 @@ def test_a_stale_plan_is_diffed_again_and_before_is_what_was_replaced(sandbox, c
     assert "changed since the plan" in results.loc[1, "message"]
     assert "changed since the plan" in results.loc[2, "message"]
     assert "changed since the plan" not in results.loc[0, "message"]
+
+
+def test_after_a_stop_nothing_waits_for_the_rate_limit():
+    # 6 requests per 60 s window: the run soon waits a whole minute; Stop pressed then must end it now, unverified.
+    with Sandbox(databases=40, seed=3, rate_limit=6, window=60.0, job_delay=0.05) as sb:
+        with bb.Client(sb.endpoint, sb.token) as client:
+            frame = fleet_changes(client, 12, timeout=[3950 + i for i in range(12)])
+            stop = threading.Event()
+
+            def press_stop_on_wait(event):
+                if isinstance(event, Waiting):
+                    stop.set()
+
+            results = bb.apply(frame, client, progress=False, stop=stop, listeners=[press_stop_on_wait])
+    facts = results.attrs["run"]
+    assert facts.stopped == "stopped by the caller"
+    assert facts.verification.startswith("skipped") and "rate-limit" in facts.verification
+    assert {"updated", "skipped"} <= set(results["status"])
+    assert results["verified"].isna().all()
