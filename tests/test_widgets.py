@@ -56,6 +56,13 @@ def test_widgets_are_reachable_lazily():
     assert bb.widgets.Editor.__name__ == "Editor" and bb.widgets.RunPanel.__name__ == "RunPanel"
 
 
+def test_editor_and_panel_display_as_their_widget(fleet, client):
+    editor = bb.widgets.Editor(fleet)
+    for shown in (editor, bb.widgets.RunPanel(editor, client)):
+        bundle = shown._repr_mimebundle_()
+        assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == shown.widget.model_id
+
+
 # --- the model, without widgets ----------------------------------------------------------------------------------
 
 

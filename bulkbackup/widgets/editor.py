@@ -175,7 +175,6 @@ class Editor:
         """The changes frame built so far (keys and every setting some batch wrote); see `EditorModel.changes`."""
         return self.model.changes
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        # The widget's own view bundle: a cell ending in `editor` or `panel` shows the widget in every front-end.
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -329,7 +329,6 @@ class RunPanel:
         except Exception as error:
             self.status.value = _error(str(error))
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        # The widget's own view bundle: a cell ending in `editor` or `panel` shows the widget in every front-end.
+        return self.widget._repr_mimebundle_(**kwargs)
