@@ -197,6 +197,9 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
     try:
         page.goto(url + route.format(path=f"{front_end}/{NOTEBOOK.name}"))
         page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        # The settings took: every cell stays in the DOM (no virtual scrolling hides the widgets off screen).
+        windowing = page.evaluate("window.jupyterapp.shell.currentWidget.content.notebookConfig.windowingMode")
+        assert windowing == "none"
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_function(ALL_CELLS_RAN, timeout=180_000)
         page.wait_for_function(KERNEL_IDLE, timeout=60_000)
