@@ -7,12 +7,13 @@ already took effect; `backup_now` is an action and always goes when true.
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .changes import read_changes, row_changes
-from .fields import BACKUP_NOW, BY_NAME, CLEAR
+from .changes import paused_gc, read_changes, row_changes, row_place
+from .fields import BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS
 from .results import PLAN_COLUMNS
 from .state import Key, configs_by_key
 
@@ -28,16 +29,40 @@ def plan(changes: Any, client: Client | None = None) -> pd.DataFrame:
     """
     frame = read_changes(changes)
     current = configs_by_key(client.list_databases()) if client is not None else None
-    source = frame.attrs.get("source") or "<DataFrame>"
-    rows = [
-        plan_row(row, current, where=_where(source, label, row.get("line")))
-        for label, row in zip(frame.index, frame.to_dict("records"), strict=True)
-    ]
+    with paused_gc():
+        return _plan(frame, current)
+
+
+def _plan(frame: pd.DataFrame, current: dict[Key, dict] | None) -> pd.DataFrame:
+    place = row_place(frame)
+    names = list(frame.columns)
+    settings = [n for n in names if n in BY_NAME]
+    # Offline, a valid row's plan depends only on its values, and a bulk file repeats a few rows many times. The
+    # values alone are a safe key: a valid row holds one type per column (bool, int, float or str) or None.
+    same_values: dict[object, dict] | None = {} if current is None else None
+    positions = [names.index(n) for n in settings]
+    key_of = itemgetter(*positions) if positions else (lambda _: ())
+    errors_at = names.index("errors")
+    rows = []
+    for i, values in enumerate(zip(*(frame[n].tolist() for n in names), strict=True)):
+        errors = values[errors_at]
+        key = key_of(values) if same_values is not None and not errors else None
+        planned = same_values.get(key) if key is not None else None
+        if planned is None:
+            planned = plan_row(dict(zip(names, values, strict=True)), current, where=f"{place(i)}: ")
+            if key is not None and planned["action"] != "invalid":  # invalid: its messages name this row
+                same_values[key] = {c: planned[c] for c in _SHARED}
+        rows.append(planned)
     result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
+    for name in ("line", *KEY_COLUMNS):  # the shared rows lack them: they come from the frame, for every row
+        result[name] = frame[name].to_numpy()
     result["line"] = result["line"].astype("Int64")
     result.attrs["source"] = frame.attrs.get("source")
     result.attrs["compared"] = current is not None
     return result
+
+
+_SHARED = ("action", "errors", "diff", "payload", "before")
 
 
 def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "") -> dict:
@@ -108,13 +133,6 @@ def is_plan(frame: object) -> bool:
         and {"action", "payload"} <= set(frame.columns)
         and ("status" not in frame.columns)
     )
-
-
-def _where(source: str, label: object, line: object) -> str:
-    """The same location prefix read_changes puts on its messages."""
-    if line is None or pd.isna(line):
-        return f"{source} row {label}: "
-    return f"{source}:{line}: "
 
 
 def _show(value: object) -> str:

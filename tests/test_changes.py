@@ -221,10 +221,13 @@ def test_not_utf8(read):
     assert caught.value.line == 2
 
 
-def test_unclosed_quote(read):
-    with pytest.raises(InputError, match="never closed") as caught:
-        read(f'database_uuid,backup_uuid,frequency\n{DB},{BK},daily\n{DB},x,"0 3 * * *\n{DB},y,daily\n')
-    assert caught.value.line == 3
+def test_unclosed_quote_is_an_error_of_its_row_and_the_rows_after_it_are_kept(read):
+    frame = read(f'database_uuid,backup_uuid,frequency\n{DB},{BK},daily\n{DB},x,"0 3 * * *\n{DB},y,daily\n')
+    assert frame["line"].tolist() == [2, 3, 4]
+    assert frame["backup_uuid"].tolist() == [BK, "x", "y"]
+    assert frame["errors"].tolist()[0] == [] and frame["errors"].tolist()[2] == []
+    (error,) = frame["errors"][1]
+    assert error.startswith("changes.csv:3: a quote (\") opened on this line is never closed")
 
 
 def test_unsupported_source_type():
