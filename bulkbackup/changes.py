@@ -75,6 +75,7 @@ _SEPARATORS = (",", ";", "\t")
 _ESCAPED = re.compile(r"'+[=+\-@\t\r]")
 _NEEDS_ESCAPE = re.compile(r"'*[=+\-@\t\r]")
 _HEADER_JUNK = re.compile(r"[\s\-_]+")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NORMALISED = "normalised"  # attrs flag of a frame read_changes made
 _SHOWN_DUPLICATES = 3  # a configuration named by thousands of rows: each message names this many, then a count
 _SHOWN_CHARACTERS = 80  # a value longer than this is shown cut, with its length
@@ -581,6 +582,22 @@ def _read_csv(source: object) -> pd.DataFrame:
             )
         elif len(cells) < width:
             rows[i] = cells + [""] * (width - len(cells))
+    # No setting holds a line break: a quoted cell of a used column that runs over lines is a quote left open
+    # that the next quote closed, taking the rows in between with it. Name the lines, so they can be found.
+    used = sorted(positions.values())
+    for i in [i for i in range(len(rows)) if (starts[i + 1] if i + 1 < len(rows) else len(lines) + 1) - starts[i] > 1]:
+        for position in used:
+            cell = rows[i][position]
+            breaks = len(_LINE_BREAK.findall(cell))
+            if breaks:
+                result.errors[i].append(
+                    _RowProblem(
+                        f"{place(i)}: the quoted cell of column '{_shown_text(str(header[position]).strip())}' runs "
+                        f"over lines {starts[i]}-{starts[i] + breaks}, and no setting holds a line break: a quote "
+                        "left open? (the lines in between were read as part of this cell)"
+                    )
+                )
+                break
     # Every row has at least `width` cells now: one transposition gives the columns.
     by_position = list(zip(*rows, strict=False)) if rows else [()] * width
     for position in nameless:

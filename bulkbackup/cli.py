@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import BulkBackupError
+from .errors import BulkBackupError, InputError, printable
 
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_USAGE = 0, 1, 2
 
@@ -152,7 +152,7 @@ def _apply(args: argparse.Namespace) -> int:
     from .changes import read_changes
     from .plan import plan
 
-    changes = read_changes(args.file)
+    changes = _rows_of(read_changes(args.file))
     with _client(args, workers=args.workers, rate=args.rate) as client:
         planned = plan(changes, client)
         _print_plan(planned)
@@ -175,7 +175,7 @@ def _plan(args: argparse.Namespace) -> int:
     from .changes import read_changes, write_csv
     from .plan import plan
 
-    changes = read_changes(args.file)
+    changes = _rows_of(read_changes(args.file))
     if args.offline:
         planned = plan(changes)
     else:
@@ -186,6 +186,16 @@ def _plan(args: argparse.Namespace) -> int:
         write_csv(planned, args.output)
         print(f"plan written to {args.output}")
     return EXIT_NOT_ALL_OK if (planned["action"] == "invalid").any() else EXIT_OK
+
+
+def _rows_of(changes):
+    """The changes, unless there are none: a file with only a header is a mistake to say, not a silent success."""
+    if len(changes) == 0:
+        raise InputError(
+            "no rows: the file has a header line but no rows below it, so there is nothing to do",
+            file=changes.attrs.get("source"),
+        )
+    return changes
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -277,7 +287,24 @@ def _exit_code(results, *, dry_run: bool = False) -> int:
     return EXIT_OK if all_succeeded(results) else EXIT_NOT_ALL_OK
 
 
+def _robust_output() -> None:
+    """Never die on what we print: a cp1252 console cannot show the diff's "→", and a file name that is not UTF-8
+    (Python keeps its bytes as lone surrogates) cannot be encoded at all. Such characters are printed escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream already in use in another way: leave it as it is
+                pass
+
+
+def _one_line(error: BaseException) -> str:
+    return printable(str(error))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _robust_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -289,10 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_USAGE
     except BulkBackupError as error:
-        print(f"bulkbackup {args.command}: error: {error}", file=sys.stderr)
+        print(f"bulkbackup {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:
-        print(f"bulkbackup {args.command}: error: {error}", file=sys.stderr)
+        print(f"bulkbackup {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
 
 
