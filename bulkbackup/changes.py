@@ -183,9 +183,15 @@ def _map_columns(headers: list[object], *, file: str, line: int | None) -> dict[
 
 
 def _unescape(cell: object) -> object:
-    """Remove the apostrophe a spreadsheet-safe export put before a formula character."""
-    if isinstance(cell, str) and cell.startswith("'") and _ESCAPED.match(cell):
-        return cell[1:]
+    """Remove the apostrophe a spreadsheet-safe export put before a formula character.
+
+    Blanks before it do not count (a CSV reader skips the spaces after a separator; a DataFrame cell keeps them),
+    so a file and a frame holding the same cell read the same.
+    """
+    if isinstance(cell, str) and cell and (cell[0] == "'" or cell[0] in SERVER_TRIM):
+        text = cell.lstrip(SERVER_TRIM)
+        if _ESCAPED.match(text):
+            return text[1:]
     return cell
 
 
@@ -582,22 +588,6 @@ def _read_csv(source: object) -> pd.DataFrame:
             )
         elif len(cells) < width:
             rows[i] = cells + [""] * (width - len(cells))
-    # No setting holds a line break: a quoted cell of a used column that runs over lines is a quote left open
-    # that the next quote closed, taking the rows in between with it. Name the lines, so they can be found.
-    used = sorted(positions.values())
-    for i in [i for i in range(len(rows)) if (starts[i + 1] if i + 1 < len(rows) else len(lines) + 1) - starts[i] > 1]:
-        for position in used:
-            cell = rows[i][position]
-            breaks = len(_LINE_BREAK.findall(cell))
-            if breaks:
-                result.errors[i].append(
-                    _RowProblem(
-                        f"{place(i)}: the quoted cell of column '{_shown_text(str(header[position]).strip())}' runs "
-                        f"over lines {starts[i]}-{starts[i] + breaks}, and no setting holds a line break: a quote "
-                        "left open? (the lines in between were read as part of this cell)"
-                    )
-                )
-                break
     # Every row has at least `width` cells now: one transposition gives the columns.
     by_position = list(zip(*rows, strict=False)) if rows else [()] * width
     for position in nameless:
@@ -616,7 +606,28 @@ def _read_csv(source: object) -> pd.DataFrame:
     )
     columns = {f.name: result.field(f, column(positions[f.name])) for f in ALL_FIELDS if f.name in positions}
     result.duplicates(*keys, lambda j: f"line {starts[j]}")
+    _name_swallowed_lines(result, rows, starts, positions, len(lines))
     return _build(result, columns, keys, starts, pd.RangeIndex(len(rows)), name)
+
+
+def _name_swallowed_lines(
+    result: _Reader, rows: list[list[str]], starts: list[int], positions: dict[str, int], n_lines: int
+) -> None:
+    """A quote left open that a later quote closed takes the lines in between into one cell. The cell is then
+    invalid (no setting holds such text); say which lines it took, so the rows hidden in it can be found."""
+    for i in range(len(rows)):
+        if (starts[i + 1] if i + 1 < len(rows) else n_lines + 1) - starts[i] < 2:
+            continue  # a record of one line
+        for name, position in positions.items():
+            breaks = len(_LINE_BREAK.findall(rows[i][position].strip(SERVER_TRIM)))
+            if breaks and any(f"column '{name}'" in message for message in result.errors[i]):
+                result.errors[i].append(
+                    _RowProblem(
+                        f"{result.place(i)}: the quoted cell of column '{name}' runs over lines {starts[i]}-"
+                        f"{starts[i] + breaks}: a quote left open? (the lines in between were read as part of it)"
+                    )
+                )
+                break
 
 
 def _empty(name: str) -> InputError:

@@ -184,7 +184,7 @@ def _plan(args: argparse.Namespace) -> int:
     _print_plan(planned, limit=None)
     if args.output:
         write_csv(planned, args.output)
-        print(f"plan written to {args.output}")
+        print(f"plan written to {printable(args.output)}")
     return EXIT_NOT_ALL_OK if (planned["action"] == "invalid").any() else EXIT_OK
 
 
@@ -206,7 +206,7 @@ def _export(args: argparse.Namespace) -> int:
         frame = inventory(client)
     write_csv(frame, args.output or sys.stdout)
     if args.output:
-        print(f"{len(frame)} backup configurations written to {args.output}", file=sys.stderr)
+        print(f"{len(frame)} backup configurations written to {printable(args.output)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -274,7 +274,7 @@ def _write_results(results, out: Path) -> None:
     print(f"results: {format_summary(results)}")
     if results.attrs.get("verification_error"):
         print(f"warning: {results.attrs['verification_error']}")
-    print(f"results written to {out}")
+    print(f"results written to {printable(str(out))}")
 
 
 def _exit_code(results, *, dry_run: bool = False) -> int:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .changes import paused_gc, read_changes, row_changes, row_place
+from .errors import printable
 from .fields import BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS
 from .results import PLAN_COLUMNS
 from .state import Key, configs_by_key
@@ -142,4 +143,4 @@ def _show(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    return printable(str(value))  # a control character in a value must not reach a terminal raw
