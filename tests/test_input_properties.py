@@ -2,7 +2,7 @@
 
 Few examples in CI (the "ci" profile of tests/conftest.py); many with HYPOTHESIS_PROFILE=thorough:
 
-    HYPOTHESIS_PROFILE=thorough python -m pytest -q -p no:cacheprovider tests/test_input_properties.py
+    HYPOTHESIS_PROFILE=thorough python -m pytest -q -p no:cacheprovider --timeout 0 tests/test_input_properties.py
 """
 
 from __future__ import annotations
