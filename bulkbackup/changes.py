@@ -257,9 +257,11 @@ class _Reader:
         self.errors: list[list[str]] = [[] for _ in range(n_rows)]
 
     def key(self, name: str, cells: list[object]) -> list[str]:
-        # Nearly every key is a plain uuid: those need no reading at all.
-        plain = _UUID.fullmatch
-        values: list[str | None] = [c if type(c) is str and plain(c) else None for c in cells]
+        # Nearly every key is a plain uuid (Coolify's are letters and digits): those need no reading at all.
+        def plain(cell: object) -> bool:
+            return type(cell) is str and (cell.isalnum() and cell.isascii() or _UUID.fullmatch(cell) is not None)
+
+        values: list[str | None] = [c if plain(c) else None for c in cells]
         for i, value in enumerate(values):
             if value is not None:
                 continue
@@ -293,7 +295,8 @@ class _Reader:
             read = {key: self._read_cell(field, key if plain else key[1]) for key in dict.fromkeys(keys)}
         except TypeError:  # an unhashable cell (a list): read every cell on its own
             return self._field_one_by_one(field, cells)
-        values = [read[key][0] for key in keys]
+        value_of = {key: value for key, (value, _) in read.items()}
+        values = list(map(value_of.__getitem__, keys))
         failing = {key for key, (_, problems) in read.items() if problems}
         if failing:
             for i, key in enumerate(keys):
@@ -332,11 +335,10 @@ class _Reader:
 
     def duplicates(self, database_uuids: list[str], backup_uuids: list[str], ref: Callable[[int], str]) -> None:
         """Every row that targets a configuration some other row targets too is invalid."""
-        pairs = list(zip(database_uuids, backup_uuids, strict=True))
-        if len(set(pairs)) == len(pairs):
+        if len(set(zip(database_uuids, backup_uuids, strict=True))) == len(database_uuids):
             return
         rows: dict[tuple[str, str], list[int]] = {}
-        for i, key in enumerate(pairs):
+        for i, key in enumerate(zip(database_uuids, backup_uuids, strict=True)):
             if key[0] and key[1]:
                 rows.setdefault(key, []).append(i)
         for (database_uuid, backup_uuid), found in rows.items():
@@ -615,9 +617,8 @@ def _name_swallowed_lines(
 ) -> None:
     """A quote left open that a later quote closed takes the lines in between into one cell. The cell is then
     invalid (no setting holds such text); say which lines it took, so the rows hidden in it can be found."""
-    for i in range(len(rows)):
-        if (starts[i + 1] if i + 1 < len(rows) else n_lines + 1) - starts[i] < 2:
-            continue  # a record of one line
+    ends = [*starts[1:], n_lines + 1][: len(starts)]
+    for i in [i for i, (start, end) in enumerate(zip(starts, ends, strict=True)) if end - start > 1]:
         for name, position in positions.items():
             breaks = len(_LINE_BREAK.findall(rows[i][position].strip(SERVER_TRIM)))
             if breaks and any(f"column '{name}'" in message for message in result.errors[i]):
@@ -702,7 +703,7 @@ def _read_frame(frame: pd.DataFrame) -> pd.DataFrame:
     result = _Reader(len(frame), place, unescape=not normalised)
     if normalised and "errors" in frame.columns and isinstance(frame.loc[:, "errors"], pd.Series):
         for i, found in enumerate(frame.loc[:, "errors"].tolist()):
-            if isinstance(found, list):
+            if found and isinstance(found, list):
                 result.errors[i].extend(e for e in found if isinstance(e, _RowProblem))
     keys = (result.key(KEY_COLUMNS[0], column(KEY_COLUMNS[0])), result.key(KEY_COLUMNS[1], column(KEY_COLUMNS[1])))
     columns = {f.name: result.field(f, column(f.name)) for f in ALL_FIELDS if f.name in positions}

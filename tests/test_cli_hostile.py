@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 import bulkbackup as bb
@@ -109,3 +110,30 @@ def test_every_cli_command_given_hostile_files_prints_one_line_or_does_the_right
     assert "never closed" in outcomes[b"unclosed.csv", "plan"][1]
     assert "1 update" in outcomes[b"unclosed.csv", "plan"][1]  # the row after the open quote is kept
     assert len(outcomes[b"duplicates.csv", "plan"][1]) < 2_000_000
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names as bytes are a Linux matter")
+def test_apply_of_a_file_whose_name_is_not_utf8_records_what_it_sent(tmp_path, monkeypatch, capsys):
+    from bulkbackup.cli import main
+
+    with Sandbox(databases=3, seed=2, job_delay=0.05) as sandbox:
+        with bb.Client(sandbox.endpoint, sandbox.token) as client:
+            first = bb.inventory(client).iloc[0]
+        monkeypatch.setenv("COOLIFY_ENDPOINT", sandbox.endpoint)
+        monkeypatch.setenv("COOLIFY_TOKEN", sandbox.token)
+        monkeypatch.setenv("HOME", str(tmp_path))
+        path = os.path.join(os.fsencode(tmp_path), b"\xe9t\xe9.csv")
+        with open(path, "wb") as file:
+            file.write(f"{HEADER},timeout\n{first['database_uuid']},{first['backup_uuid']},3700\n".encode())
+        assert main(["apply", "--yes", os.fsdecode(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\\xe9t\\xe9" in out
+    written = [n for n in os.listdir(os.fsencode(tmp_path)) if n.endswith(b".csv") and n != b"\xe9t\xe9.csv"]
+    statuses = [
+        status
+        for name in written
+        for status in pd.read_csv(os.path.join(tmp_path, os.fsdecode(name)))
+        .get("status", pd.Series(dtype=object))
+        .tolist()
+    ]
+    assert statuses == ["updated"]
