@@ -77,6 +77,12 @@ _NEEDS_ESCAPE = re.compile(r"'*[=+\-@\t\r]")
 _HEADER_JUNK = re.compile(r"[\s\-_]+")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NORMALISED = "normalised"  # attrs flag of a frame read_changes made
+
+
+def _ascii_alnum(text: str) -> bool:
+    return text.isascii() and text.isalnum()
+
+
 _SHOWN_DUPLICATES = 3  # a configuration named by thousands of rows: each message names this many, then a count
 _SHOWN_CHARACTERS = 80  # a value longer than this is shown cut, with its length
 _MISSING_KEY_HINT = {"database_uuid": "the database's uuid", "backup_uuid": "the backup configuration's uuid"}
@@ -261,6 +267,8 @@ class _Reader:
         def plain(cell: object) -> bool:
             return type(cell) is str and (cell.isalnum() and cell.isascii() or _UUID.fullmatch(cell) is not None)
 
+        if all(cells) and set(map(type, cells)) == {str} and _ascii_alnum("".join(cells)):
+            return list(cells)  # every key letters and digits only: the common case, checked in one go
         values: list[str | None] = [c if plain(c) else None for c in cells]
         for i, value in enumerate(values):
             if value is not None:
@@ -335,8 +343,9 @@ class _Reader:
 
     def duplicates(self, database_uuids: list[str], backup_uuids: list[str], ref: Callable[[int], str]) -> None:
         """Every row that targets a configuration some other row targets too is invalid."""
-        if len(set(zip(database_uuids, backup_uuids, strict=True))) == len(database_uuids):
-            return
+        n_rows = len(database_uuids)
+        if len(set(backup_uuids)) == n_rows or len(set(zip(database_uuids, backup_uuids, strict=True))) == n_rows:
+            return  # backup uuids are unique across a server: usually the first test settles it
         rows: dict[tuple[str, str], list[int]] = {}
         for i, key in enumerate(zip(database_uuids, backup_uuids, strict=True)):
             if key[0] and key[1]:
