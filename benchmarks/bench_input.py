@@ -35,6 +35,7 @@ CELLS = {
     "database_backup_retention_days_s3": "60",
     "database_backup_retention_max_storage_s3": "10",
     "timeout": "3600",
+    "missing_backup_notification_days": "7",
 }
 
 MEASURED = """

@@ -1,7 +1,8 @@
 """All benchmarks in one command: python benchmarks/run.py [--quick]
 
-Runs the sandbox's own throughput benchmark, then the client benchmarks, then the large-input one, each printing
-its figures and the ratios measured side by side in the same run. Exit code 1 when a target is missed.
+Runs the sandbox's own throughput benchmark, then the client, journal, display and large-input
+benchmarks, each printing its figures and the ratios measured side by side in the same run. Exit code 1
+when a target is missed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def main() -> int:
     extra = sys.argv[1:]
     codes = [
         subprocess.call([sys.executable, str(HERE / name), *extra])
-        for name in ("bench_sandbox.py", "bench_apply.py", "bench_input.py")
+        for name in ("bench_sandbox.py", "bench_apply.py", "bench_display.py", "bench_journal.py", "bench_input.py")
     ]
     return max(codes)
 

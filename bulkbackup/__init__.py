@@ -5,8 +5,8 @@
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
-`bb.sandbox` (a local Coolify-compatible server) is imported on first use, and so will the notebook widgets be:
-`import bulkbackup` never pulls in ipywidgets.
+`bb.sandbox` (a local Coolify-compatible server) and `bb.doctor` (will a run work?) are imported on first use,
+and so will the notebook widgets be: `import bulkbackup` never pulls in ipywidgets.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from . import events
 from .apply import apply
 from .changes import read_changes, write_csv
 from .client import Client
@@ -23,9 +24,13 @@ from .fields import CLEAR, SETTINGS
 from .inventory import inventory
 from .plan import plan
 from .results import STATUSES, summary
+from .schedule import schedule_counts, schedule_map, stagger
+from .styling import install as _install_display
+from .styling import style
+from .undo import undo
 
 if TYPE_CHECKING:
-    from . import sandbox
+    from . import doctor, sandbox
 
 __version__ = "0.1.0"
 
@@ -40,16 +45,25 @@ __all__ = [
     "ConfigError",
     "InputError",
     "apply",
+    "doctor",
+    "events",
     "inventory",
     "is_valid_frequency",
     "plan",
     "read_changes",
     "sandbox",
+    "schedule_counts",
+    "schedule_map",
+    "stagger",
+    "style",
     "summary",
+    "undo",
     "write_csv",
 ]
 
-_LAZY = {"sandbox"}
+_LAZY = {"doctor", "sandbox"}
+
+_install_display()  # inside IPython: plan, results and inventory frames display styled
 
 
 def __getattr__(name: str):

@@ -8,6 +8,7 @@ import pandas as pd
 
 from .fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from .state import own_configs
+from .styling import ATTR
 
 if TYPE_CHECKING:
     from .client import Client
@@ -42,8 +43,9 @@ def inventory(client: Client) -> pd.DataFrame:
                 s3_storage_uuid=None,
             )
             rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return frame.astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
+    frame = pd.DataFrame(rows, columns=list(COLUMNS)).astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
+    frame.attrs[ATTR] = "inventory"  # displayed styled in a notebook (styling.install)
+    return frame
 
 
 def _name(db: dict, what: str) -> str | None:

@@ -14,66 +14,99 @@ import pandas as pd
 
 from .changes import paused_gc, read_changes, row_changes, row_place
 from .errors import printable
-from .fields import BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS
-from .results import PLAN_COLUMNS
-from .state import Key, configs_by_key
+from .fields import BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS, CellError, Field, uuid_problem
+from .results import NAME_COLUMNS, PLAN_COLUMNS
+from .state import Key, configs_by_key, own_configs
+from .styling import ATTR
 
 if TYPE_CHECKING:
     from .client import Client
 
 
-def plan(changes: Any, client: Client | None = None) -> pd.DataFrame:
+def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd.DataFrame:
     """Per row: `action` (update, trigger, unchanged, invalid), `errors`, `diff` and the exact `payload`.
 
     Without a client every given setting goes into the payload (nothing to compare against); with one, a single
-    `GET /api/v1/databases` gives the current values and rows naming unknown configurations become invalid.
+    `GET /api/v1/databases` gives the current values and rows naming unknown configurations become invalid, and
+    the frame names each row's database (`database_name`, `database_type`). `diff=False` reads no configuration
+    (for a token without the read ability): every given setting goes into the payload, as without a client.
+    With a client, the server's version is read once: a setting newer than the server makes its row invalid.
     """
     frame = read_changes(changes)
-    current = configs_by_key(client.list_databases()) if client is not None else None
+    current = names = None
+    version = None
+    if client is not None:
+        version = client.server_version()
+        if diff:
+            databases = client.list_databases()
+            current = configs_by_key(databases)
+            names = {
+                (db.get("uuid"), config.get("uuid")): (db.get("name"), db.get("database_type"))
+                for db in databases
+                for config in own_configs(db)
+            }
     with paused_gc():
-        return _plan(frame, current)
-
-
-def _plan(frame: pd.DataFrame, current: dict[Key, dict] | None) -> pd.DataFrame:
-    place = row_place(frame)
-    names = list(frame.columns)
-    settings = [n for n in names if n in BY_NAME]
-    # Offline, a valid row's plan depends only on its values, and a bulk file repeats a few rows many times. The
-    # values alone are a safe key: a valid row holds one type per column (bool, int, float or str) or None.
-    same_values: dict[object, dict] | None = {} if current is None else None
-    positions = [names.index(n) for n in settings]
-    key_of = itemgetter(*positions) if positions else (lambda _: ())
-    errors_at = names.index("errors")
-    rows = []
-    for i, values in enumerate(zip(*(frame[n].tolist() for n in names), strict=True)):
-        errors = values[errors_at]
-        key = key_of(values) if same_values is not None and not errors else None
-        planned = same_values.get(key) if key is not None else None
-        if planned is None:
-            planned = plan_row(dict(zip(names, values, strict=True)), current, where=f"{place(i)}: ")
-            if key is not None and planned["action"] != "invalid":  # invalid: its messages name this row
-                same_values[key] = {c: planned[c] for c in _SHARED}
-        rows.append(planned)
+        rows = _plan_rows(frame, current, version)
     result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
-    for name in ("line", *KEY_COLUMNS):  # the shared rows lack them: they come from the frame, for every row
+    for name in ("line", *KEY_COLUMNS):  # rows shared between equal rows lack them: from the frame, for every row
         result[name] = frame[name].to_numpy()
+    if names is None:
+        result = result.drop(columns=list(NAME_COLUMNS))
+    else:
+        keys = list(zip(result["database_uuid"], result["backup_uuid"], strict=True))
+        for position, column in enumerate(NAME_COLUMNS):
+            result[column] = [names.get(k, (None, None))[position] for k in keys]
     result["line"] = result["line"].astype("Int64")
     result.attrs["source"] = frame.attrs.get("source")
     result.attrs["compared"] = current is not None
+    result.attrs["diff"] = diff
+    result.attrs["server_version"] = version
+    result.attrs[ATTR] = "plan"  # displayed styled in a notebook (styling.install)
     return result
 
 
 _SHARED = ("action", "errors", "diff", "payload", "before")
 
 
-def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "") -> dict:
+def _plan_rows(frame: pd.DataFrame, current: dict[Key, dict] | None, version: str | None) -> list[dict]:
+    place = row_place(frame)
+    names = list(frame.columns)
+    settings = [n for n in names if n in BY_NAME]
+    # Without the server's state, a valid row's plan depends only on its values, and a bulk file repeats a few
+    # rows many times. The values alone are a safe key: a valid row holds one type per column (bool, int, float
+    # or str) or None. An invalid row is never shared: its messages name it.
+    same_values: dict[object, dict] | None = {} if current is None else None
+    positions = [names.index(n) for n in settings]
+    key_of = itemgetter(*positions) if positions else (lambda _: ())
+    errors_at = names.index("errors")
+    rows = []
+    for i, values in enumerate(zip(*(frame[n].tolist() for n in names), strict=True)):
+        key = key_of(values) if same_values is not None and not values[errors_at] else None
+        planned = same_values.get(key) if key is not None else None
+        if planned is None:
+            planned = plan_row(dict(zip(names, values, strict=True)), current, where=f"{place(i)}: ", version=version)
+            if key is not None and planned["action"] != "invalid":
+                same_values[key] = {c: planned[c] for c in _SHARED}
+        rows.append(planned)
+    return rows
+
+
+def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "", version: str | None = None) -> dict:
     errors = list(row.get("errors") or [])
     wanted = row_changes(row)
+    if errors:
+        # An invalid row is still compared with the server, but only through its readable cells, so that what
+        # is reported besides the bad cells is a real problem (not, say, a save_s3 the server already has).
+        wanted = {name: value for name, value in wanted.items() if _readable(BY_NAME[name], value)}
+    for name in wanted:
+        too_new = BY_NAME[name].missing_on(version)
+        if too_new:
+            errors.append(f"{where}{too_new}")
     key = (row["database_uuid"], row["backup_uuid"])
     config = None
-    if current is not None and not errors:
+    if current is not None:
         config = current.get(key)
-        if config is None:
+        if config is None and not (uuid_problem(str(key[0])) or uuid_problem(str(key[1]))):
             errors.append(
                 f"{where}no backup configuration {key[1]!r} on database {key[0]!r} (or this token's team cannot see it)"
             )
@@ -128,12 +161,28 @@ def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "") -> 
     }
 
 
+def _readable(field: Field, value: object) -> bool:
+    """Whether a normalised cell holds a value that passes every local rule (a row with errors keeps bad cells raw)."""
+    try:
+        read = field.read(value)
+    except CellError:
+        return False
+    return not field.problems(read)
+
+
 def is_plan(frame: object) -> bool:
     return (
         isinstance(frame, pd.DataFrame)
         and {"action", "payload"} <= set(frame.columns)
         and ("status" not in frame.columns)
     )
+
+
+def _where(source: str, label: object, line: object) -> str:
+    """The same location prefix read_changes puts on its messages (for apply's re-diff of one row)."""
+    if line is None or pd.isna(line):
+        return f"{source} row {label}: "
+    return f"{source}:{line}: "
 
 
 def _show(value: object) -> str:
