@@ -413,7 +413,15 @@ def _export(args: argparse.Namespace) -> int:
 
     with _client(args) as client:
         frame = inventory(client)
-    write_csv(frame, args.output or sys.stdout)
+    if args.output:
+        write_csv(frame, args.output)
+    else:
+        # The CSV goes out as UTF-8 bytes whatever the console's encoding: on a cp1252 console the text stream
+        # would escape a name it cannot encode, and the exported file would no longer hold the real name.
+        sys.stdout.flush()
+        out = getattr(sys.stdout, "buffer", sys.stdout)
+        write_csv(frame, out)
+        out.flush()
     if args.output:
         print(f"{len(frame)} backup configurations written to {printable(args.output)}", file=sys.stderr)
     return EXIT_OK

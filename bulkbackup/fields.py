@@ -157,7 +157,7 @@ def read_bool(value: object) -> bool:
     if _is_bool(value):
         return bool(value)
     _refuse_container(value)
-    if isinstance(value, numbers.Number) and not isinstance(value, Decimal) and value in (0, 1):
+    if isinstance(value, numbers.Real) and value in (0, 1):  # not complex: 1+0j is no yes/no answer
         return bool(value)
     if isinstance(value, Decimal) and value.is_finite() and value in (0, 1):
         return bool(value)

@@ -137,3 +137,24 @@ def test_apply_of_a_file_whose_name_is_not_utf8_records_what_it_sent(tmp_path, m
         .tolist()
     ]
     assert statuses == ["updated"]
+
+
+def test_export_to_a_cp1252_console_writes_utf8_that_reads_back(tmp_path, monkeypatch):
+    import io
+
+    from bulkbackup.cli import main
+
+    with Sandbox(databases=3, seed=2) as sandbox:
+        for database in sandbox.fleet.databases:
+            database.name = "データ→db"  # no cp1252 console can show it; the export must keep it all the same
+            database.attributes["name"] = database.name
+            database._views.clear()
+        monkeypatch.setenv("COOLIFY_ENDPOINT", sandbox.endpoint)
+        monkeypatch.setenv("COOLIFY_TOKEN", sandbox.token)
+        monkeypatch.setenv("HOME", str(tmp_path))
+        console = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
+        monkeypatch.setattr(sys, "stdout", console)
+        assert main(["export"]) == 0
+        data = console.buffer.getvalue()
+    exported = bb.read_changes(io.BytesIO(data))
+    assert "データ→db" in data.decode("utf-8") and len(exported) > 0 and not any(exported["errors"])
