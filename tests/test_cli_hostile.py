@@ -1,6 +1,6 @@
 """The CLI over a directory of hostile files (issue 7 §4): one escaped line and a non-zero exit, or the right thing.
 
-Each file is run through `python -m bulkbackup plan --offline` and `apply --dry-run` against a sandbox, in
+Each file is run through `python -m bulkbackup plan --offline`, `apply --dry-run` against a sandbox and `undo`, in
 subprocesses whose output encoding is cp1252 (a Windows console), so an unencodable "→" or file name shows too.
 """
 
@@ -87,7 +87,11 @@ def test_every_cli_command_given_hostile_files_prints_one_line_or_does_the_right
             procs = [
                 (name, argv, run(argv, env))
                 for name in batch
-                for argv in (["plan", "--offline", paths[name]], ["apply", "--dry-run", paths[name]])
+                for argv in (
+                    ["plan", "--offline", paths[name]],
+                    ["apply", "--dry-run", paths[name]],
+                    ["undo", paths[name], "-o", os.path.join(tmp_path, "undo.csv")],
+                )
             ]
             for name, argv, proc in procs:
                 outcomes[name, argv[0]] = check(name, argv, proc)
@@ -110,6 +114,8 @@ def test_every_cli_command_given_hostile_files_prints_one_line_or_does_the_right
     assert "never closed" in outcomes[b"unclosed.csv", "plan"][1]
     assert "1 update" in outcomes[b"unclosed.csv", "plan"][1]  # the row after the open quote is kept
     assert len(outcomes[b"duplicates.csv", "plan"][1]) < 2_000_000
+    for name in names:  # none of these is a results file or a journal: undo refuses each in one line
+        assert rc(name, "undo") == 2, outcomes[name, "undo"]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="file names as bytes are a Linux matter")
