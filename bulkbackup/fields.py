@@ -199,7 +199,7 @@ def read_number(value: object) -> float:
     if _is_bool(value):
         raise CellError(f"{value!r} is not a number")
     _refuse_container(value)
-    if isinstance(value, numbers.Real | Decimal) and not isinstance(value, Decimal):
+    if isinstance(value, numbers.Real):
         if math.isfinite(float(value)):
             return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0: "-0" sends 0
         raise CellError(f"{value!r} is not a finite number")
