@@ -169,7 +169,9 @@ def _map_columns(headers: list[object], *, file: str, line: int | None) -> dict[
         _, shown, normalised = unknown[0]
         message = _unknown_message(shown, normalised)
         if len(unknown) > 1:
-            message += " (also unknown: " + ", ".join(f"'{s}'" for _, s, _ in unknown[1:]) + ")"
+            others = [f"'{s}'" for _, s, _ in unknown[1 : _SHOWN_DUPLICATES + 2]]
+            more = len(unknown) - 1 - len(others)
+            message += " (also unknown: " + ", ".join(others) + (f" and {more:,} more" if more else "") + ")"
         raise InputError(message, file=file, line=line, column=shown)
     missing = [key for key in KEY_COLUMNS if key not in positions]
     if missing:

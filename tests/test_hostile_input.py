@@ -80,6 +80,13 @@ def test_a_header_cell_with_a_line_break_gives_a_one_line_error(tmp_path):
     assert one_line(str(caught.value))
 
 
+def test_thousands_of_unknown_columns_give_a_short_message(tmp_path):
+    header = ",".join(f"col{i}" for i in range(5000))
+    with pytest.raises(InputError, match="and 4,995 more\\)$") as caught:
+        read_changes(write(tmp_path, f"{HEADER},{header}\n{DB},{BK}\n"))
+    assert len(str(caught.value)) < 300
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # §1 The limits of the server's database columns
 
