@@ -121,6 +121,54 @@ def bench_faults(rows: int) -> dict:
     }
 
 
+def figures(quick: bool = False) -> list[dict]:
+    """The three benchmarks as figures for benchmarks/run.py (the same runs and targets as main())."""
+    rows, repeats = (200, 1) if quick else (1000, 3)
+    t = bench_throughput(rows, repeats)
+    r = bench_rate_limited(rows=40, limit=10, window=2.0) if quick else bench_rate_limited(400, 100, 10.0)
+    f = bench_faults(rows)
+    return [
+        {
+            "name": f"apply vs bare requests loop, {rows} rows, 4 workers",
+            "value": t["ratio"],
+            "unit": "x",
+            "bar": ">= 0.85",
+            "ok": t["ratio"] >= 0.85,
+            "note": f"{t['bulkbackup_rows_per_s']:.0f} vs {t['bare_rows_per_s']:.0f} rows/s, median of {repeats}",
+        },
+        {
+            "name": f"rate-limited, {r['rows']} rows: elapsed / minimum",
+            "value": r["ratio"],
+            "unit": "x",
+            "bar": "<= 1.10",
+            "ok": r["ratio"] <= 1.10,
+            "note": f"{r['elapsed_s']:.1f} s for {r['minimum_s']:.0f} s",
+        },
+        {
+            "name": "rate-limited: rows not updated",
+            "value": r["not_updated"],
+            "unit": "",
+            "bar": "0",
+            "ok": r["not_updated"] == 0,
+        },
+        {
+            "name": f"faults (10% 503, 5% drop), {rows} rows: every row final",
+            "value": "yes" if f["all_final"] else "no",
+            "unit": "",
+            "bar": "yes",
+            "ok": f["all_final"],
+            "note": f"{f['share_updated_or_triggered']:.1%} updated or triggered",
+        },
+        {
+            "name": "faults: backup_now sent twice",
+            "value": f["doubled_triggers"],
+            "unit": "",
+            "bar": "0",
+            "ok": f["doubled_triggers"] == 0,
+        },
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test, not the targets)")

@@ -138,6 +138,62 @@ def bare_server() -> ThreadingHTTPServer:
 
 
 STARTUP_LIMIT_S = 3.0  # a 5,000-database fleet must be ready for a notebook user in a moment
+SCENARIOS = (("in-process", "requests"), ("separate process", "requests"), ("separate process", "http.client"))
+
+
+def measure_all(seconds: float, threads: int) -> tuple[dict, dict]:
+    """Every scenario against the sandbox, then against the bare server: (sandbox results, bare results)."""
+
+    def measure(endpoint: str, token: str, targets: list[tuple[str, str]]) -> dict:
+        results = {}
+        for where, kind in SCENARIOS:
+            run = run_client if where == "in-process" else run_client_process
+            results[where, kind] = run(endpoint, token, targets, seconds, threads, kind)
+        return results
+
+    with Sandbox(databases=200, rate_limit=10**9) as sandbox:
+        targets = [(b["database_uuid"], b["backup_uuid"]) for b in sandbox.backups]
+        sandbox_results = measure(sandbox.endpoint, sandbox.token, targets)
+    bare = bare_server()
+    try:
+        bare_results = measure(f"http://127.0.0.1:{bare.server_address[1]}/api/v1", "x", targets)
+    finally:
+        bare.shutdown()
+        bare.server_close()
+    return sandbox_results, bare_results
+
+
+def figures(quick: bool = False) -> list[dict]:
+    """PATCH/s per scenario for benchmarks/run.py, 4 threads, 3 s a run (1 s with quick)."""
+    sandbox_results, bare_results = measure_all(1.0 if quick else 3.0, 4)
+    result = []
+    for where, kind in SCENARIOS:
+        measured = sandbox_results[where, kind]
+        rate, bare_rate = measured["per_second"], bare_results[where, kind]["per_second"]
+        required = REQUIRED.get((where, kind))
+        result.append(
+            {
+                "name": f"sandbox PATCH/s, {kind} client, {where}",
+                "value": rate,
+                "unit": "/s",
+                "bar": f">= {required}" if required else "",
+                "ok": (rate >= required and set(measured["counts"]) == {200}) if required else None,
+                "note": f"bare http.server: {bare_rate:.0f}/s (ratio {rate / bare_rate:.2f})",
+            }
+        )
+    started = time.perf_counter()
+    with Sandbox(databases=5000, seed=3):
+        startup = time.perf_counter() - started
+    result.append(
+        {
+            "name": "Sandbox(databases=5000) start-up",
+            "value": startup,
+            "unit": "s",
+            "bar": f"< {STARTUP_LIMIT_S:g}",
+            "ok": startup < STARTUP_LIMIT_S,
+        }
+    )
+    return result
 
 
 def main() -> int:
@@ -150,25 +206,7 @@ def main() -> int:
         print(json.dumps(run_client(*json.loads(args.client))))
         return 0
 
-    scenarios = (("in-process", "requests"), ("separate process", "requests"), ("separate process", "http.client"))
-
-    def measure(endpoint: str, token: str, targets: list[tuple[str, str]]) -> dict:
-        results = {}
-        for where, kind in scenarios:
-            run = run_client if where == "in-process" else run_client_process
-            results[where, kind] = run(endpoint, token, targets, args.seconds, args.threads, kind)
-        return results
-
-    with Sandbox(databases=200, rate_limit=10**9) as sandbox:
-        targets = [(b["database_uuid"], b["backup_uuid"]) for b in sandbox.backups]
-        sandbox_results = measure(sandbox.endpoint, sandbox.token, targets)
-    bare = bare_server()
-    try:
-        bare_results = measure(f"http://127.0.0.1:{bare.server_address[1]}/api/v1", "x", targets)
-    finally:
-        bare.shutdown()
-        bare.server_close()
-
+    sandbox_results, bare_results = measure_all(args.seconds, args.threads)
     ok = True
     started = time.perf_counter()
     with Sandbox(databases=5000, seed=3):
@@ -178,7 +216,7 @@ def main() -> int:
     print(f"Sandbox(databases=5000) starts in {startup:.2f} s (requirement < {STARTUP_LIMIT_S:g} s: {verdict})")
     print(f"PATCH/s, {args.threads} client threads, {args.seconds:g} s per run, 127.0.0.1")
     print(f"  {'client':32} {'sandbox':>9} {'bare':>9} {'ratio':>6}  requirement")
-    for where, kind in scenarios:
+    for where, kind in SCENARIOS:
         result = sandbox_results[where, kind]
         rate, bare_rate = result["per_second"], bare_results[where, kind]["per_second"]
         required = REQUIRED.get((where, kind))

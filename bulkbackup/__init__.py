@@ -1,12 +1,12 @@
 """bulkbackup: change the scheduled database-backup settings of a Coolify instance in bulk, safely.
 
     import bulkbackup as bb
-    client = bb.Client.from_env()
+    client = bb.connect()                 # environment, coolify-cli config, or (in a notebook) a hidden prompt
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
-`bb.sandbox` (a local Coolify-compatible server) and `bb.doctor` (will a run work?) are imported on first use,
-and so will the notebook widgets be: `import bulkbackup` never pulls in ipywidgets.
+`bb.sandbox` (a local Coolify-compatible server), `bb.doctor` (will a run work?) and `bb.widgets` (the notebook
+editor and run panel) are imported on first use: `import bulkbackup` never pulls in ipywidgets.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import importlib
 from typing import TYPE_CHECKING
 
 from . import events
+from ._version import __version__ as __version__
 from .apply import apply
 from .changes import read_changes, write_csv
 from .client import Client
+from .credentials import connect
 from .cron import is_valid_frequency
 from .errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
 from .fields import CLEAR, SETTINGS
@@ -30,9 +32,8 @@ from .styling import style
 from .undo import undo
 
 if TYPE_CHECKING:
-    from . import doctor, sandbox
+    from . import doctor, sandbox, widgets
 
-__version__ = "0.1.0"
 
 __all__ = [
     "CLEAR",
@@ -45,6 +46,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "apply",
+    "connect",
     "doctor",
     "events",
     "inventory",
@@ -58,10 +60,11 @@ __all__ = [
     "style",
     "summary",
     "undo",
+    "widgets",
     "write_csv",
 ]
 
-_LAZY = {"doctor", "sandbox"}
+_LAZY = {"doctor", "sandbox", "widgets"}
 
 _install_display()  # inside IPython: plan, results and inventory frames display styled
 

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import requests
 
 from .changes import read_changes
 from .errors import BulkBackupError, ConfigError
@@ -317,6 +316,8 @@ def _verification(rows: list[dict], client: Client, run: Run, *, enabled: bool) 
 
 def _verify(rows: list[dict], client: Client) -> str | None:
     """Check that every updated row now holds what was sent; a mismatch is reported on the row."""
+    import requests  # loaded by now: the run has sent its requests
+
     try:
         current = configs_by_key(client.list_databases())
     except (BulkBackupError, requests.RequestException) as error:

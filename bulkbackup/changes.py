@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import gc
 import io
 import math
 import numbers
@@ -39,7 +38,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -62,6 +60,7 @@ from .fields import (
     uuid_problem,
 )
 from .results import OUTPUT_COLUMNS
+from .state import gc_paused
 
 __all__ = ["FRAME_SOURCE", "read_changes", "row_changes", "row_place", "write_csv"]
 
@@ -759,26 +758,11 @@ def read_changes(source: str | os.PathLike[str] | IO[str] | IO[bytes] | pd.DataF
     Raises `InputError` when the input as a whole cannot be used; problems of single rows go into their row's
     ``errors`` list instead. See the module docstring for the frame's columns.
     """
-    with paused_gc():
+    # Millions of cells become lists and tuples, none of them garbage yet: see state.gc_paused.
+    with gc_paused():
         if isinstance(source, pd.DataFrame):
             return _read_frame(source)
         return _read_csv(source)
-
-
-@contextmanager
-def paused_gc():
-    """No cyclic garbage collection while a large input is turned into millions of small lists and tuples.
-
-    None of them is garbage yet, and each collection would walk them all: a third of the reading time of a
-    200,000-row file. Reference counting still frees everything as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def row_changes(row: Mapping[str, object] | pd.Series) -> dict[str, object]:
@@ -792,6 +776,8 @@ def row_changes(row: Mapping[str, object] | pd.Series) -> dict[str, object]:
         if field.name not in row:
             continue
         value = row[field.name]
+        if value is None:  # what a normalised frame holds for an empty cell: the usual case, decided at once
+            continue
         if isinstance(value, list | tuple | dict) or not is_missing(value):
             changes[field.name] = value
     return changes
@@ -799,6 +785,15 @@ def row_changes(row: Mapping[str, object] | pd.Series) -> dict[str, object]:
 
 def _csv_text(value: object) -> str:
     """One cell of write_csv: spreadsheet-safe text."""
+    kind = value.__class__  # the common cells first, by exact type: a file can have hundreds of thousands
+    if kind is str:
+        return _escape(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if value is None:
+        return ""
     if isinstance(value, list | tuple):
         return _escape("; ".join(v if isinstance(v, str) else _csv_text(v) for v in value))
     if is_missing(value) and not isinstance(value, str):

@@ -23,17 +23,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-import requests.adapters
-import requests.auth
-
 from . import versions
+from ._version import __version__
 from .errors import ApiError, AuthError, ConfigError
+from .fields import uuid_problem
 from .limiter import RateCap, RateLimiter
 from .retry import Attempted, RetryPolicy, Stopped
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "ALLOW_HTTP_VARIABLE",
@@ -54,16 +55,9 @@ API_PATH = "/api/v1"
 MASK = "***"
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        return version("bulkbackup")
-    except (ImportError, PackageNotFoundError):
-        return "0"
-
-
-USER_AGENT = f"bulkbackup/{_version()}"
+# From the package, not importlib.metadata: looking the installed distribution up cost more than the rest of
+# this module's import.
+USER_AGENT = f"bulkbackup/{__version__}"
 
 
 def redact(text: object, token: str | None) -> str:
@@ -82,8 +76,11 @@ _UNSAFE_PATH_CHARS = re.compile(r"[?#\\\x00-\x20\x7f]")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 
-class _BearerAuth(requests.auth.AuthBase):
-    """Adds the bearer header to each request; passing an auth object also keeps requests from using ~/.netrc."""
+class _BearerAuth:
+    """Adds the bearer header to each request; passing an auth object also keeps requests from using ~/.netrc.
+
+    requests only calls it (requests.auth.AuthBase adds nothing else), so it need not import requests to exist.
+    """
 
     __slots__ = ("_token",)
 
@@ -276,6 +273,10 @@ class Client:
 
     @staticmethod
     def _new_session(workers: int) -> requests.Session:
+        # requests is imported with the first client, not with bulkbackup (see retry.py).
+        import requests
+        import requests.adapters
+
         session = requests.Session()
         pool = max(workers, requests.adapters.DEFAULT_POOLSIZE)
         # max_retries=0: urllib3 must not re-send anything behind our back; the retry policy decides what is safe.
@@ -492,12 +493,31 @@ class Client:
             raise ApiError(f"GET /databases: expected a JSON array, got {type(body).__name__}", status=200)
         return body
 
+    def list_projects(self) -> list[dict]:
+        """The token's team's projects: `id`, `uuid`, `name`, `description` each (one `GET /api/v1/projects`)."""
+        body = self.get_json("/projects")
+        if not isinstance(body, list):
+            raise ApiError(f"GET /projects: expected a JSON array, got {type(body).__name__}", status=200)
+        return body
+
+    def get_project(self, uuid: str) -> dict:
+        """One project with its `environments` (`id`, `uuid`, `name`, …): `GET /api/v1/projects/{uuid}`."""
+        problem = uuid_problem(str(uuid))
+        if problem:
+            raise ValueError(f"project {problem}")
+        body = self.get_json(f"/projects/{uuid}")
+        if not isinstance(body, dict):
+            raise ApiError(f"GET /projects/{uuid}: expected a JSON object, got {type(body).__name__}", status=200)
+        return body
+
     def version(self) -> str:
         """The Coolify version, e.g. "4.3.11" (needs the read ability and an enabled API)."""
         return self._get("/version").text.strip()
 
     def health(self) -> bool:
         """True when the instance answers its health check (no token needed; the API switch does not matter)."""
+        import requests
+
         try:
             # Not through the limiter: this endpoint is throttled by IP, a different budget from the token's.
             response = self.session.get(
@@ -684,6 +704,8 @@ def describe_transport_error(error: BaseException, endpoint: str | None = None) 
     Replaces urllib3's "Max retries exceeded with url … NewConnectionError(…)" with e.g. "cannot connect to
     coolify.example.com:443 (connection refused) — check the address and port, and that Coolify is running".
     """
+    import requests  # imported here: `import bulkbackup` stays light, and a request was made before this runs
+
     request = getattr(error, "request", None)
     url = getattr(request, "url", None) or endpoint or ""
     parts = urlsplit(url)

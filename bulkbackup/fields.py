@@ -30,6 +30,9 @@ class Kind(Enum):
     TEXT = "string"
 
 
+_BOOL, _INT, _NUMBER = Kind.BOOL, Kind.INT, Kind.NUMBER
+
+
 class CellError(ValueError):
     """One cell cannot be read; the message says why and what to write instead (no location: callers add it)."""
 
@@ -112,6 +115,8 @@ def is_missing(value: object) -> bool:
         return not value.strip(SERVER_TRIM)
     if isinstance(value, float):
         return math.isnan(value)
+    if isinstance(value, int):  # bool too: most cells of a frame are these, and pd.isna costs 20 times as much
+        return False
     if isinstance(value, _CONTAINERS):
         return False
     if isinstance(value, Decimal):
@@ -349,11 +354,12 @@ class Field:
         if not self.comparable:
             return False
         desired = self.to_json(desired)
-        if self.kind is Kind.BOOL:
+        kind = self.kind  # compared with module globals: an Enum member looked up on its class costs far more
+        if kind is _BOOL:
             return current is not None and bool(current) == desired
-        if self.kind is Kind.INT:
+        if kind is _INT:
             return current is not None and int(current) == desired
-        if self.kind is Kind.NUMBER:
+        if kind is _NUMBER:
             return current is not None and math.isclose(float(current), desired, rel_tol=0, abs_tol=1e-7)
         # The server stores "" and null alike for nullable text (ConvertEmptyStringsToNull).
         return (current or None) == (desired or None)
@@ -459,5 +465,7 @@ INVENTORY_COLUMNS: tuple[str, ...] = (
     "latest_status",
     "latest_run_at",
     "latest_size",
+    "project_uuid",
+    "environment_uuid",
 )
 """Read-only columns of `inventory()`: accepted back as input and ignored, so an export can be edited and fed back."""

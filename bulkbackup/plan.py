@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .changes import paused_gc, read_changes, row_changes, row_place
+from .changes import read_changes, row_changes, row_place
 from .errors import printable
 from .fields import BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS, CellError, Field, uuid_problem
 from .results import NAME_COLUMNS, PLAN_COLUMNS
-from .state import Key, configs_by_key, own_configs
+from .state import Key, configs_by_key, gc_paused, own_configs
 from .styling import ATTR
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd
     (for a token without the read ability): every given setting goes into the payload, as without a client.
     With a client, the server's version is read once: a setting newer than the server makes its row invalid.
     """
+    with gc_paused():
+        return _plan(changes, client, diff)
+
+
+def _plan(changes: Any, client: Client | None, diff: bool) -> pd.DataFrame:
     frame = read_changes(changes)
     current = names = None
     version = None
@@ -45,8 +50,7 @@ def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd
                 for db in databases
                 for config in own_configs(db)
             }
-    with paused_gc():
-        rows = _plan_rows(frame, current, version)
+    rows = _plan_rows(frame, current, version)
     result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
     for name in ("line", *KEY_COLUMNS):  # rows shared between equal rows lack them: from the frame, for every row
         result[name] = frame[name].to_numpy()
@@ -80,7 +84,7 @@ def _plan_rows(frame: pd.DataFrame, current: dict[Key, dict] | None, version: st
     key_of = itemgetter(*positions) if positions else (lambda _: ())
     errors_at = names.index("errors")
     rows = []
-    for i, values in enumerate(zip(*(frame[n].tolist() for n in names), strict=True)):
+    for i, values in enumerate(zip(*(_values(frame[n]) for n in names), strict=True)):
         key = key_of(values) if same_values is not None and not values[errors_at] else None
         planned = same_values.get(key) if key is not None else None
         if planned is None:
@@ -168,6 +172,13 @@ def _readable(field: Field, value: object) -> bool:
     except CellError:
         return False
     return not field.problems(read)
+
+
+def _values(column: pd.Series) -> list:
+    values = column.tolist()
+    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.hasnans:
+        values = [None if value is pd.NA else value for value in values]  # as to_dict gives a masked array's NA
+    return values
 
 
 def is_plan(frame: object) -> bool:

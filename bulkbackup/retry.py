@@ -19,16 +19,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
-import requests
 import tenacity
-import urllib3.exceptions
 from tenacity.retry import retry_base
 from tenacity.stop import stop_after_attempt, stop_base, stop_when_event_set
 from tenacity.wait import wait_base
 
 from .errors import BulkBackupError
 from .limiter import header, parse_retry_after
+
+if TYPE_CHECKING:
+    import requests
+
+# requests (and urllib3 under it) is imported where it is first needed, not with bulkbackup: it is about half of
+# the package's import time, and reading, validating and planning a changes file offline never needs it.
 
 __all__ = [
     "Attempted",
@@ -60,8 +66,14 @@ class Outcome(enum.Enum):
 _ALWAYS_RETRY = frozenset({429, 503})
 # Statuses after which the request may or may not have been processed.
 _AMBIGUOUS_STATUS = frozenset({500, 502, 504})
+
+
 # Errors that can only happen before the request is written: the connection was never made.
-_NOT_CONNECTED = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError, ConnectionRefusedError)
+@cache
+def _not_connected() -> tuple[type[BaseException], ...]:
+    import urllib3.exceptions
+
+    return (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError, ConnectionRefusedError)
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
@@ -80,13 +92,18 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 def _not_sent(error: BaseException) -> bool:
     """True when the error proves the request never reached the server."""
+    import requests
+
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return True
-    return any(isinstance(e, _NOT_CONNECTED) for e in _causes(error))
+    not_connected = _not_connected()
+    return any(isinstance(e, not_connected) for e in _causes(error))
 
 
 def classify(response_or_exception: requests.Response | BaseException, *, unsafe: bool) -> Outcome:
     """The outcome of ONE attempt. `unsafe`: repeating the request could do harm (the payload has `backup_now`)."""
+    import requests
+
     item = response_or_exception
     ambiguous = Outcome.UNKNOWN if unsafe else Outcome.RETRY
     if isinstance(item, BaseException):
@@ -173,8 +190,9 @@ class wait_backoff_with_retry_after_floor(wait_base):  # noqa: N801
         backoff = min(backoff + self.jitter * self.random(), self.maximum)
         floor = 0.0
         attempt = _attempt_of(retry_state) if retry_state.outcome is not None else None
-        if isinstance(attempt, requests.Response):
-            floor = parse_retry_after(header(attempt.headers, "Retry-After")) or 0.0
+        headers = None if isinstance(attempt, BaseException) else getattr(attempt, "headers", None)
+        if headers is not None:  # an answer, which may say how long to wait
+            floor = parse_retry_after(header(headers, "Retry-After")) or 0.0
         return max(backoff, min(floor, self.max_retry_after))
 
 
@@ -284,7 +302,8 @@ class RetryPolicy:
 
 def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     attempt = _attempt_of(retry_state)
-    what = f"HTTP {attempt.status_code}" if isinstance(attempt, requests.Response) else type(attempt).__name__
+    code = None if isinstance(attempt, BaseException) else getattr(attempt, "status_code", None)
+    what = type(attempt).__name__ if code is None else f"HTTP {code}"
     log.info("attempt %d got %s; retrying in %.2f s", retry_state.attempt_number, what, retry_state.upcoming_sleep)
 
 

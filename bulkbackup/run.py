@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import requests
-
 from .client import auth_hint, describe_transport_error
 from .events import Event, Listener, RowFinished, RowRef, RowResult, RowSending, Waiting
 from .fields import BACKUP_NOW, uuid_problem
@@ -27,6 +25,8 @@ from .retry import FailureStreak, Outcome, RetryPolicy, Stopped
 from .statuses import Status
 
 if TYPE_CHECKING:
+    import requests
+
     from .client import Client
 
 log = logging.getLogger(__name__)

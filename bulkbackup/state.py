@@ -7,7 +7,9 @@ each database keeps only the configurations whose `database_type` is its own mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 Key = tuple[str, str]
 
@@ -15,6 +17,23 @@ Key = tuple[str, str]
 def model_class(database_type: str) -> str:
     """'standalone-postgresql' (a database's type) → 'App\\Models\\StandalonePostgresql' (a config's type)."""
     return "App\\Models\\" + "".join(part.capitalize() for part in database_type.split("-"))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a fleet's state is decoded and turned into frames.
+
+    GET /databases of 10,000 databases decodes into millions of objects, all alive until the frame is built, and
+    every collection the allocations trigger walks them all: a third of plan()'s client time went into collections
+    that found nothing to free. Reference counting still frees everything as usual; cycles wait for the end.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def own_configs(database: Mapping) -> list[dict]:

@@ -21,6 +21,7 @@ def test_all_is_pinned():
             "ConfigError",
             "InputError",
             "apply",
+            "connect",
             "doctor",
             "events",
             "inventory",
@@ -34,6 +35,7 @@ def test_all_is_pinned():
             "style",
             "summary",
             "undo",
+            "widgets",
             "write_csv",
         ]
     )

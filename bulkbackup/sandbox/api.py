@@ -20,7 +20,7 @@ from ..cron import is_valid_frequency
 from ..fields import ALL_FIELDS, SETTINGS, Field, shell_problem
 from ..versions import DOCUMENTED
 from .auth import Token, TokenStore
-from .fleet import BackupConfig, Database, Fleet
+from .fleet import BackupConfig, Database, Fleet, Project
 from .jobs import BackupJobs
 from .laravel import (
     PHP_ARRAY,
@@ -349,6 +349,44 @@ class CoolifyApi:
             body = {"executions": [e.to_listing() for e in reversed(config.executions)]}
         return json_response(200, body)
 
+    def list_projects(self, request, token, sensitive, params, query) -> ApiResponse:
+        """GET /projects (ProjectController.php:47-57): id, uuid, name, description of every team project."""
+        with self.lock:
+            body = [p.to_listing() for p in self.fleet.team_projects(token.team_id)]
+        return json_response(200, body)
+
+    def _project(self, uuid: object, team_id: int) -> Project | None:
+        """`Project::whereTeamId($teamId)->whereUuid($uuid)->first()`."""
+        if uuid is None or isinstance(uuid, PHP_ARRAY):
+            return None
+        project = self.fleet.projects_by_uuid.get(php_to_string(uuid))
+        return project if project is not None and project.team_id == team_id else None
+
+    def get_project(self, request, token, sensitive, params, query) -> ApiResponse:
+        """GET /projects/{uuid} (ProjectController.php:90-107): 404 "Project not found.", else the project with
+        its environments. `authorize('view')` only asks that the user be in the project's team: always true here."""
+        data = _request_data(request, query)
+        project = self._project(data.get("uuid", params["uuid"]), token.team_id)
+        if project is None:
+            return json_response(404, {"message": "Project not found."})
+        with self.lock:
+            body = project.to_api(self.fleet.environments_by_project.get(project.id, []))
+        return json_response(200, body)
+
+    def list_environments(self, request, token, sensitive, params, query) -> ApiResponse:
+        """GET /projects/{uuid}/environments (ProjectController.php:541-560): 422 when the uuid is empty (only an
+        empty `?uuid=` gets there), 404 "Project not found.", else id, uuid, name of each environment."""
+        data = _request_data(request, query)
+        uuid = data.get("uuid", params["uuid"])
+        if not php_truthy(uuid):
+            return json_response(422, {"message": "Project UUID is required."})
+        project = self._project(uuid, token.team_id)
+        if project is None:
+            return json_response(404, {"message": "Project not found."})
+        with self.lock:
+            body = [e.to_listing() for e in self.fleet.environments_by_project.get(project.id, [])]
+        return json_response(200, body)
+
     def list_storages(self, request, token, sensitive, params, query) -> ApiResponse:
         return json_response(200, [s.to_api(sensitive) for s in self.fleet.storages if s.team_id == token.team_id])
 
@@ -470,4 +508,9 @@ ROUTES = (
     ),
     Route("PATCH", re.compile(rf"/api/v1/databases/{_UUID}/backups/{_SBU}"), "write", CoolifyApi.update_backup),
     Route("GET", re.compile(r"/api/v1/s3-storages"), "read", CoolifyApi.list_storages),
+    # routes/api.php:96-98. Sandbox choice: the environment-details route (/projects/{uuid}/{name_or_uuid},
+    # api.php:107) is not served; it falls to the catch-all 404.
+    Route("GET", re.compile(r"/api/v1/projects"), "read", CoolifyApi.list_projects),
+    Route("GET", re.compile(rf"/api/v1/projects/{_UUID}"), "read", CoolifyApi.get_project),
+    Route("GET", re.compile(rf"/api/v1/projects/{_UUID}/environments"), "read", CoolifyApi.list_environments),
 )
