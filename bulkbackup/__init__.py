@@ -5,8 +5,8 @@
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
-`bb.sandbox` (a local Coolify-compatible server) is imported on first use, and so will the notebook widgets be:
-`import bulkbackup` never pulls in ipywidgets.
+`bb.sandbox` (a local Coolify-compatible server) and `bb.doctor` (will a run work?) are imported on first use,
+and so will the notebook widgets be: `import bulkbackup` never pulls in ipywidgets.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from . import events
 from ._version import __version__ as __version__
 from .apply import apply
 from .changes import read_changes, write_csv
@@ -25,9 +26,13 @@ from .fields import CLEAR, SETTINGS
 from .inventory import inventory
 from .plan import plan
 from .results import STATUSES, summary
+from .schedule import schedule_counts, schedule_map, stagger
+from .styling import install as _install_display
+from .styling import style
+from .undo import undo
 
 if TYPE_CHECKING:
-    from . import sandbox
+    from . import doctor, sandbox
 
 
 __all__ = [
@@ -42,16 +47,25 @@ __all__ = [
     "InputError",
     "apply",
     "connect",
+    "doctor",
+    "events",
     "inventory",
     "is_valid_frequency",
     "plan",
     "read_changes",
     "sandbox",
+    "schedule_counts",
+    "schedule_map",
+    "stagger",
+    "style",
     "summary",
+    "undo",
     "write_csv",
 ]
 
-_LAZY = {"sandbox"}
+_LAZY = {"doctor", "sandbox"}
+
+_install_display()  # inside IPython: plan, results and inventory frames display styled
 
 
 def __getattr__(name: str):

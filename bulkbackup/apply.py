@@ -1,44 +1,39 @@
-"""Send a plan to the server: in parallel, at the server's pace, with only the retries that are safe.
+"""Apply changes to the server: plan against its current state, send through a `Run`, verify, report row by row.
 
-Workers take rows in input order and send them through the client, whose shared limiter follows the server's
-rate-limit budget. The main thread collects outcomes, drives the progress bar, and decides when the whole run
-must stop (401/403, the server gone, Ctrl-C or the caller's stop event); whatever was not attempted by then is
-`skipped`, never lost.
+`apply` always reads the server at the start, also when given a plan frame: `before` must be the value actually
+replaced, whatever happened on the server since the plan was made. Everything that watches a run — the progress
+bar, the journal, a notebook panel, a caller's own code — is a listener on the events of `events.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import queue
+import sys
 import threading
-import time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import BulkBackupError
-from .fields import BACKUP_NOW, BY_NAME, uuid_problem
-from .plan import is_plan, plan
+from .changes import read_changes
+from .errors import BulkBackupError, ConfigError
+from .events import Listener, RowRef, RunFacts, RunFinished, RunStarted
+from .fields import BACKUP_NOW, BY_NAME, CLEAR
+from .limiter import RateCap
+from .plan import _where, is_plan, plan_row
+from .progress import ProgressBar
 from .results import make_results
-from .retry import FailureStreak, Outcome, RetryPolicy, Stopped
-from .state import configs_by_key
+from .retry import RetryPolicy
+from .run import Run, RunSettings, listener_name
+from .state import configs_by_key, own_configs
+from .statuses import Action, Status
 
 if TYPE_CHECKING:
-    import requests
-
     from .client import Client
-
-
-@dataclass
-class _Sent:
-    status: str
-    http_status: int | None = None
-    message: str = ""
-    attempts: int = 0
-    elapsed_s: float = 0.0
-    stops_run: str | None = None  # why the whole run must stop after this row, if it must
-    transport_failure: bool = False
 
 
 def apply(
@@ -53,57 +48,222 @@ def apply(
     stop: threading.Event | None = None,
     retry: RetryPolicy | None = None,
     failure_streak: int = 8,
+    listeners: Iterable[Listener] = (),
+    journal: Any = None,
+    retry_unknown: bool = False,
+    force: bool = False,
+    diff: bool = True,
 ) -> pd.DataFrame:
     """Apply changes (anything `read_changes` takes, or a `plan()` frame) and return the results frame.
 
-    `workers` threads send in parallel (default: the client's, 4); `rate` caps requests per second on top of
-    the server's own limit; `stop` is an Event a caller (a Stop button) may set to end the run cleanly;
+    `workers` threads send in parallel (default: the client's, 4); `rate` caps requests per second for this run
+    on top of the server's own limit; `stop` is an Event a caller (a Stop button) may set to end the run cleanly
+    (a `reason` attribute on it, if any, is the reason reported);
     `progress` False hides the progress bar, True shows it at once, None shows it when the run takes a while.
+    `listeners` are callables given every event of the run (see `bulkbackup.events`). `journal` is a path: the
+    run is written down there before each request goes out, and applying the same changes with the same journal
+    resumes the run (see `bulkbackup.journal`; `retry_unknown`, `force`).
     After the run one more GET checks that every updated row now holds the values sent (`verified`).
+    `diff=False` sends every given field without reading first (a token that cannot read); nothing is verified.
+    The run's facts are in `results.attrs["run"]` (a `RunFacts`).
     """
-    planned = changes if is_plan(changes) else plan(changes, client)
-    rows = [_row_from_plan(r) for r in planned.to_dict("records")]
-    to_send = [i for i, r in enumerate(rows) if r["action"] in ("update", "trigger")]
-    stopped: str | None = None
-    interrupted = False
-    if dry_run:
-        for i in to_send:
-            rows[i].update(status="planned", message="dry run: not sent")
-    else:
-        client_rate = client.limiter.rate
-        if rate is not None:
-            client.limiter.rate = rate  # for this run only
-        try:
-            stopped, interrupted = _send_all(
-                rows,
-                to_send,
-                client,
-                stop,
-                retry or client.retry,
-                workers or client.workers,
-                progress,
-                failure_streak,
+    started_at = _now()
+    if rate is not None and not (isinstance(rate, int | float) and rate > 0):
+        raise ConfigError(f"rate must be a positive number of requests per second, not {rate!r}")
+    inputs = _inputs(changes)
+    keeper = _open_journal(journal, client, inputs, retry_unknown=retry_unknown, force=force)
+    try:
+        diff = diff and inputs.diff
+        databases = client.list_databases() if diff else None
+        rows, refs, notes = _plan(inputs, databases, client.server_version())
+        prior = keeper.resume(rows, refs, notes) if keeper is not None else None
+        to_send = [i for i, r in enumerate(rows) if Action(r["action"]).sends and r["status"] == Status.SKIPPED]
+        bar = ProgressBar(progress)
+        run = Run(
+            client,
+            rows,
+            refs,
+            to_send,
+            RunSettings(
+                retry=retry or client.retry,
+                workers=workers or client.workers,
+                failure_streak=failure_streak,
+                cap=RateCap(rate) if rate is not None else None,
+            ),
+            listeners=[bar, *([keeper] if keeper is not None else []), *listeners],
+            caller_stop=stop,
+        )
+        run.emit(
+            RunStarted(
+                endpoint=client.endpoint,
+                source=inputs.source,
+                changes_hash=inputs.changes_hash,
+                total=len(rows),
+                to_send=0 if dry_run else len(to_send),
+                dry_run=dry_run,
+                server_version=keeper.server_version if keeper is not None else None,
+                started_at=started_at,
             )
+        )
+        verification, verification_error = "skipped: the run did not end", None
+        try:
+            if dry_run:
+                for i in to_send:
+                    rows[i].update(status=Status.PLANNED, message="dry run: not sent")
+            else:
+                run.execute()
+            verification, verification_error = _verification(rows, client, run, enabled=verify and not dry_run)
+            if not diff and verification != "not needed":
+                verification = "skipped: diff=False, nothing is read back"
+                verification_error = f"verification {verification}"
         finally:
-            client.limiter.rate = client_rate
-    verification_error = None
-    if verify and not dry_run and any(r["status"] == "updated" for r in rows):
-        verification_error = _verify(rows, client)
-    results = make_results(rows, planned.index)
-    results.attrs.update(
-        source=planned.attrs.get("source"),
-        stopped=stopped,
-        interrupted=interrupted,
-        verification_error=verification_error,
-        dry_run=dry_run,
-    )
+            for i, note in notes.items():
+                rows[i]["message"] = f"{rows[i]['message']}; {note}" if rows[i]["message"] else note
+            results = make_results(rows, inputs.index)
+            facts = RunFacts(
+                stopped=run.stopped,
+                interrupted=run.interrupted,
+                verification=verification,
+                dry_run=dry_run,
+                journal=keeper.path if keeper is not None else None,
+                started_at=started_at,
+                finished_at=_now(),
+                counts=dict(Counter(str(s) for s in results["status"])),
+                warnings=tuple(prior.warnings) if prior is not None else (),
+            )
+            results.attrs.update(
+                source=inputs.source,
+                stopped=facts.stopped,
+                interrupted=facts.interrupted,
+                verification_error=verification_error,
+                dry_run=dry_run,
+                run=facts,
+            )
+            _attach(sys.exc_info()[1], results)
+            try:
+                failures = run.deliver(RunFinished(facts))
+            except BaseException as error:  # a Ctrl-C in the last moment: the frame still goes with it
+                _attach(error, results)
+                raise
+            if failures:  # too late to stop anything: said in the facts instead
+                failed = f"the listener {listener_name(failures[0][0])} failed on RunFinished: {failures[0][1]!r}"
+                results.attrs["run"] = replace(facts, warnings=(*facts.warnings, failed))
+    finally:
+        if keeper is not None:
+            keeper.close()
     return results
 
 
+def _attach(error: BaseException | None, results: pd.DataFrame) -> None:
+    """Whatever escapes apply carries the partial frame as `error.results`."""
+    if error is not None:
+        with contextlib.suppress(AttributeError):
+            error.results = results
+
+
+# --- the input -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    """The changes of a run, normalised: one dict per row as `plan_row` takes it, and what identifies them."""
+
+    rows: list[dict]
+    index: pd.Index
+    source: str | None
+    planned: list[dict] | None  # the plan frame's rows, when a plan was given: to say what changed since
+    diff: bool = True  # False for a plan made with diff=False: it was never compared, so neither is the run
+    compared: bool = False  # that plan was made against the server (an offline plan has no diff to compare)
+    changes_hash: str = ""
+    row_hashes: list[str] | None = None
+
+
+def _inputs(changes: Any) -> Inputs:
+    from .journal import hash_rows
+
+    if is_plan(changes):
+        planned = changes.to_dict("records")
+        rows = [_wanted_from_plan(p) for p in planned]
+        inputs = Inputs(
+            rows,
+            changes.index,
+            changes.attrs.get("source"),
+            planned,
+            changes.attrs.get("diff", True),
+            changes.attrs.get("compared", True),
+        )
+    else:
+        frame = read_changes(changes)
+        inputs = Inputs(frame.to_dict("records"), frame.index, frame.attrs.get("source"), None)
+    inputs.changes_hash, inputs.row_hashes = hash_rows(inputs.rows)
+    return inputs
+
+
+def _wanted_from_plan(p: dict) -> dict:
+    """A plan row back as a changes row: what it would send is what is wanted (a JSON null is a CLEAR)."""
+    row = {"line": p.get("line"), "database_uuid": p["database_uuid"], "backup_uuid": p["backup_uuid"], "errors": []}
+    if p["action"] == Action.INVALID:
+        row["errors"] = [p.get("errors") or "invalid row"]
+    elif p.get("payload"):
+        for name, value in json.loads(p["payload"]).items():
+            row[name] = CLEAR if value is None else value
+    return row
+
+
+# --- planning against the server as it is now --------------------------------------------------------------------
+
+
+def _plan(
+    inputs: Inputs, databases: list[dict] | None, version: str | None
+) -> tuple[list[dict], list[RowRef], dict[int, str]]:
+    current = configs_by_key(databases) if databases is not None else None
+    names = {
+        (db.get("uuid"), cfg.get("uuid")): (db.get("name"), db.get("database_type"))
+        for db in databases or ()
+        for cfg in own_configs(db)
+    }
+    source = inputs.source or "<DataFrame>"
+    rows, refs, notes = [], [], {}
+    for position, (label, wanted) in enumerate(zip(inputs.index, inputs.rows, strict=True)):
+        if inputs.planned is not None and inputs.planned[position]["action"] == Action.INVALID:
+            p = dict(inputs.planned[position])  # a plan's own verdict: its errors cannot be re-derived
+        else:
+            p = plan_row(wanted, current, where=_where(source, label, wanted.get("line")), version=version)
+        if inputs.planned is not None and inputs.compared:
+            note = _stale_note(inputs.planned[position], p)
+            if note:
+                notes[position] = note
+        rows.append(_row_from_plan(p))
+        name, kind = names.get((p["database_uuid"], p["backup_uuid"]), (None, None))
+        line = p.get("line")
+        refs.append(
+            RowRef(
+                position=position,
+                label=label,
+                line=None if line is None or pd.isna(line) else int(line),
+                database_uuid=p["database_uuid"],
+                backup_uuid=p["backup_uuid"],
+                database_name=name,
+                database_type=kind,
+            )
+        )
+    return rows, refs, notes
+
+
+def _stale_note(planned: dict, now: dict) -> str:
+    if (planned.get("payload") or "") == now["payload"] and (planned.get("before") or "") == now["before"]:
+        return ""
+    was = planned.get("diff") or "nothing to send"
+    return f"the server changed since the plan (planned: {was}; now: {now['diff'] or 'nothing to send'})"
+
+
 def _row_from_plan(p: dict) -> dict:
-    action = p["action"]
-    status = {"unchanged": "unchanged", "invalid": "invalid"}.get(action, "skipped")
-    message = {"unchanged": "already as wanted: nothing sent", "invalid": "not sent: invalid row"}.get(action, "")
+    action = Action(p["action"])
+    status = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVALID}.get(action, Status.SKIPPED)
+    message = {
+        Action.UNCHANGED: "already as wanted: nothing sent",
+        Action.INVALID: "not sent: invalid row",
+    }.get(action, "")
     return {
         "line": p.get("line"),
         "database_uuid": p["database_uuid"],
@@ -121,202 +281,37 @@ def _row_from_plan(p: dict) -> dict:
     }
 
 
-def _send_all(rows, to_send, client, caller_stop, policy, workers, progress, failure_streak) -> tuple[str | None, bool]:
-    """Send the rows `to_send`; returns why the run stopped early (None if it did not) and whether Ctrl-C did it."""
-    from tqdm.auto import tqdm
-
-    # The run's own stop signal: the caller's event is only read, so the same Stop button serves the next run too.
-    stop = threading.Event()
-
-    tasks: queue.Queue[int] = queue.Queue()
-    for i in to_send:
-        tasks.put(i)
-    done: queue.Queue[tuple[int, _Sent]] = queue.Queue()
-    in_flight: dict[int, float] = {}
-    lock = threading.Lock()
-    streak = FailureStreak(failure_streak)
-
-    def work() -> None:
-        while not stop.is_set():
-            try:
-                i = tasks.get_nowait()
-            except queue.Empty:
-                return
-            with lock:
-                in_flight[i] = time.monotonic()
-            outcome = _send_row(rows[i], client, policy, stop)
-            if outcome.stops_run:
-                stop.set()  # at once: no other worker may start a request after a 401/403
-            with lock:
-                in_flight.pop(i, None)
-            done.put((i, outcome))
-
-    threads = [
-        threading.Thread(target=work, name=f"bulkbackup-{n}", daemon=True)
-        for n in range(max(1, min(workers, len(to_send))))
-    ]
-    bar = tqdm(
-        total=len(to_send),
-        unit="row",
-        desc="apply",
-        disable=progress is False or not to_send,
-        delay=0 if progress else 1.0,
-    )
-    stopped: str | None = None
-    interrupted = False
-    received = 0
-    try:
-        for t in threads:
-            t.start()
-        while received < len(to_send):
-            if caller_stop is not None and caller_stop.is_set() and not stop.is_set():
-                stopped = stopped or "stopped by the caller"
-                stop.set()
-            try:
-                i, outcome = done.get(timeout=0.1)
-            except queue.Empty:
-                if not any(t.is_alive() for t in threads) and done.empty():
-                    break
-                continue
-            received += 1
-            _record(rows[i], outcome)
-            bar.update(1)
-            if outcome.stops_run and stopped is None:
-                stopped = outcome.stops_run
-                stop.set()
-            if streak.record(not outcome.transport_failure) and stopped is None:
-                stopped = f"{failure_streak} requests in a row could not reach the server"
-                stop.set()
-    except KeyboardInterrupt:
-        stopped, interrupted = "interrupted (Ctrl-C)", True
-    finally:
-        stop.set()  # whatever ended the loop, no worker may start another request
-        try:
-            for t in threads:
-                t.join()
-        except KeyboardInterrupt:
-            pass  # a second Ctrl-C: stop waiting; what is still in flight is reported as such below
-        while not done.empty():
-            i, outcome = done.get_nowait()
-            _record(rows[i], outcome)
-            bar.update(1)
-        bar.close()
-    with lock:
-        for i in in_flight:
-            unsafe = BACKUP_NOW.name in json.loads(rows[i]["payload"])
-            rows[i].update(
-                status="unknown" if unsafe else "failed",
-                message="interrupted while the request was in flight; check the server before re-sending",
-            )
-    reason = stopped or "the run stopped"
-    for i in to_send:
-        if rows[i]["status"] == "skipped" and not rows[i]["message"]:
-            rows[i]["message"] = f"not sent: {reason}"
-    return stopped, interrupted
+# --- the journal ---------------------------------------------------------------------------------------------------
 
 
-def _record(row: dict, outcome: _Sent) -> None:
-    row.update(
-        status=outcome.status,
-        http_status=outcome.http_status,
-        message=outcome.message,
-        attempts=outcome.attempts,
-        elapsed_s=round(outcome.elapsed_s, 4),
-    )
-
-
-def _send_row(row: dict, client: Client, policy: RetryPolicy, stop: threading.Event) -> _Sent:
-    problem = uuid_problem(row["database_uuid"]) or uuid_problem(row["backup_uuid"])
-    if problem:
-        return _Sent("invalid", message=f"not sent: {problem}")
-    payload = json.loads(row["payload"])
-    unsafe = BACKUP_NOW.name in payload
-    path = f"/databases/{row['database_uuid']}/backups/{row['backup_uuid']}"
-    started = time.monotonic()
-    attempted = client.attempt("PATCH", path, json=payload, unsafe=unsafe, stop=stop, policy=policy)
-    elapsed = time.monotonic() - started
-    sent = attempted.attempts  # requests that went out: a stop while waiting for the limiter sends nothing
-    response = attempted.response
-    if response is not None and attempted.outcome is Outcome.DONE:
-        return _answered(response, payload, sent, elapsed)
-    if isinstance(attempted.error, Stopped):
-        if sent == 0:
-            return _Sent("skipped", attempts=0, elapsed_s=elapsed)
-        # The attempt before the stop was one the policy judged safe to repeat: it changed nothing for certain,
-        # or only set values that a later run sets again.
-        return _Sent(
-            "failed",
-            attempts=sent,
-            elapsed_s=elapsed,
-            message=f"the run stopped before a retry (after {sent} attempt{'s' * (sent != 1)})",
-        )
-    what = _describe(attempted)
-    transport = response is None
-    if attempted.outcome is Outcome.UNKNOWN:
-        return _Sent(
-            "unknown",
-            http_status=_status(response),
-            attempts=sent,
-            elapsed_s=elapsed,
-            transport_failure=transport,
-            message=(
-                f"{what}: the request may have taken effect and was not re-sent because it starts a "
-                f"backup; check GET /api/v1{path}/executions before triggering again"
-            ),
-        )
-    return _Sent(
-        "failed",
-        http_status=_status(response),
-        attempts=sent,
-        elapsed_s=elapsed,
-        transport_failure=transport,
-        message=f"{what} (after {sent} attempt{'s' * (sent != 1)})",
-    )
-
-
-def _answered(response: requests.Response, payload: dict, attempts: int, elapsed: float) -> _Sent:
-    code = response.status_code
-    body = _json_body(response)
-    server_message = _server_message(body)
-    if 200 <= code < 300:
-        triggered_only = list(payload) == [BACKUP_NOW.name]
-        status = "triggered" if triggered_only else "updated"
-        message = server_message or "OK"
-        if BACKUP_NOW.name in payload:
-            message += "; backup started"
-        return _Sent(status, code, message, attempts, elapsed)
-    detail = server_message or response.reason or ""
-    if isinstance(body, dict) and isinstance(body.get("errors"), dict):
-        detail += " " + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in body["errors"].items())
-    elif isinstance(body, dict) and body.get("error"):
-        detail += f" {body['error']}"
-    result = _Sent("rejected", code, f"{code} {detail}".strip(), attempts, elapsed)
-    if code in (401, 403):
-        result.stops_run = f"the server answered {code} {server_message or response.reason}".strip()
-    return result
-
-
-def _describe(attempted) -> str:
-    if attempted.response is not None:
-        text = _server_message(_json_body(attempted.response))
-        return f"server error {attempted.response.status_code} {text}".strip()
-    error = attempted.error
-    return f"could not reach the server ({type(error).__name__})" if error else "no answer"
-
-
-def _status(response: requests.Response | None) -> int | None:
-    return None if response is None else response.status_code
-
-
-def _server_message(body: object) -> str:
-    return body.get("message") or "" if isinstance(body, dict) else ""
-
-
-def _json_body(response: requests.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
+def _open_journal(journal: Any, client: Client, inputs: Inputs, *, retry_unknown: bool, force: bool):
+    if journal is None:
         return None
+    from .journal import Journal
+
+    return Journal.open(journal, client, inputs, retry_unknown=retry_unknown, force=force)
+
+
+# --- verification --------------------------------------------------------------------------------------------------
+
+
+def _verification(rows: list[dict], client: Client, run: Run, *, enabled: bool) -> tuple[str, str | None]:
+    """("verified" | "failed: …" | "skipped: …" | "not needed", the old `verification_error` attr)."""
+    if not enabled or not any(r["status"] == Status.UPDATED for r in rows):
+        return ("skipped: not asked" if not enabled else "not needed"), None
+    if run.stopped is not None and (run.interrupted or client.limiter.decision().action != "go"):
+        # After a stop nothing may wait for the rate limit: a stopped run ends now, unverified, and says so.
+        return "skipped: the run was stopped and the server's rate-limit budget is spent", None
+    try:
+        error = _verify(rows, client)
+    except KeyboardInterrupt:
+        run.interrupted = True
+        return "skipped: interrupted (Ctrl-C)", None
+    if error:
+        return f"failed: {error}", error
+    if all(r["verified"] is not False for r in rows):
+        return "verified", None
+    return "failed: some rows do not hold the values sent", None
 
 
 def _verify(rows: list[dict], client: Client) -> str | None:
@@ -328,7 +323,7 @@ def _verify(rows: list[dict], client: Client) -> str | None:
     except (BulkBackupError, requests.RequestException) as error:
         return f"could not verify: {error}"
     for row in rows:
-        if row["status"] != "updated":
+        if row["status"] != Status.UPDATED or not row["payload"]:
             continue
         config = current.get((row["database_uuid"], row["backup_uuid"]))
         payload = json.loads(row["payload"])
@@ -343,3 +338,7 @@ def _verify(rows: list[dict], client: Client) -> str | None:
         if mismatches:
             row["message"] += "; verification failed: " + "; ".join(mismatches)
     return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -17,6 +17,8 @@ import logging
 import math
 import os
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,21 +26,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from . import versions
 from ._version import __version__
 from .errors import ApiError, AuthError, ConfigError
 from .fields import uuid_problem
-from .limiter import RateLimiter
+from .limiter import RateCap, RateLimiter
 from .retry import Attempted, RetryPolicy, Stopped
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["Client", "Stopped", "default_config_path", "normalise_endpoint", "redact"]
+__all__ = [
+    "ALLOW_HTTP_VARIABLE",
+    "Client",
+    "Stopped",
+    "default_config_path",
+    "describe_transport_error",
+    "normalise_endpoint",
+    "redact",
+]
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_VARIABLE = "COOLIFY_ENDPOINT"
 TOKEN_VARIABLE = "COOLIFY_TOKEN"
+ALLOW_HTTP_VARIABLE = "BULKBACKUP_ALLOW_HTTP"
 API_PATH = "/api/v1"
 MASK = "***"
 
@@ -125,7 +137,8 @@ def normalise_endpoint(endpoint: str, *, allow_http: bool = False) -> str:
     if scheme == "http" and not allow_http and not _is_loopback(host):
         raise ConfigError(
             f"refusing to send the API token over plain http:// to {host}: anyone on the way can read it. Use "
-            "https://, or allow it explicitly (allow_http=True) if the network is trusted"
+            f"https://, or if the network is trusted allow it explicitly: --allow-http on the command line, "
+            f"{ALLOW_HTTP_VARIABLE}=1 in the environment, or allow_http=True in Python"
         )
     path = re.sub(r"/+", "/", parts.path).rstrip("/")
     if path.endswith(API_PATH):
@@ -138,6 +151,32 @@ def normalise_endpoint(endpoint: str, *, allow_http: bool = False) -> str:
     if port is not None:
         netloc += f":{port}"
     return urlunsplit((scheme, netloc, path, "", ""))
+
+
+def allow_http_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether BULKBACKUP_ALLOW_HTTP asks for plain http to be allowed (1, true, yes or on)."""
+    env = os.environ if environ is None else environ
+    return (env.get(ALLOW_HTTP_VARIABLE) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+_warned_http: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_plain_http(endpoint: str) -> None:
+    """Say once per process and host what allowing plain http costs: the token travels readable."""
+    host = urlsplit(endpoint).hostname or ""
+    if _is_loopback(host):
+        return
+    with _warned_lock:
+        if host in _warned_http:
+            return
+        _warned_http.add(host)
+    log.warning(
+        "warning: plain http:// to %s is allowed: the API token and every request cross the network unencrypted, "
+        "so anyone on the path can read the token and act as you until it is revoked; use https:// where you can",
+        host,
+    )
 
 
 def _check_token(token: object) -> str:
@@ -207,6 +246,8 @@ class Client:
         retry: RetryPolicy | None = None,
     ):
         self.endpoint = normalise_endpoint(endpoint, allow_http=allow_http)
+        if self.endpoint.startswith("http://"):
+            _warn_plain_http(self.endpoint)
         self._auth = _BearerAuth(_check_token(token))
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ConfigError("workers must be a whole number of at least 1")
@@ -225,6 +266,10 @@ class Client:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
         }
+        self._version: str | None = None
+        self._version_problem: str | None = None
+        self._version_read = False
+        self._version_lock = threading.Lock()
 
     @staticmethod
     def _new_session(workers: int) -> requests.Session:
@@ -287,17 +332,25 @@ class Client:
     # --- sending -----------------------------------------------------------------------------------------------
 
     def send(
-        self, method: str, path: str, *, json: object = None, stop: threading.Event | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        stop: threading.Event | None = None,
+        cap: RateCap | None = None,
+        on_wait: Callable[[float], object] | None = None,
     ) -> requests.Response:
         """One logical attempt: wait for the limiter, send, and send again after each 429 until a real answer.
 
         Transport errors are raised as requests raised them (with the token masked); `Stopped` is raised when
-        `stop` is set while waiting, before the request went out.
+        `stop` is set while waiting, before the request went out. `cap` is a run's own pace on top of the
+        server's; `on_wait(seconds)` hears of each wait for the server's rate-limit window.
         """
         url = self.url(path)
         method = method.upper()
         while True:
-            if not self.limiter.acquire(stop):
+            if (cap is not None and not cap.wait(stop)) or not self.limiter.acquire(stop, on_wait=on_wait):
                 raise Stopped(f"stopped before {method} {path} was sent")
             started = time.monotonic()
             try:
@@ -332,10 +385,12 @@ class Client:
         unsafe: bool,
         stop: threading.Event | None = None,
         policy: RetryPolicy | None = None,
+        cap: RateCap | None = None,
+        on_wait: Callable[[float], object] | None = None,
     ) -> Attempted:
         """`send()` under the retry policy: retried only as far as `classify()` says is safe."""
         return (policy or self.retry).run(
-            lambda: self.send(method, path, json=json, stop=stop), unsafe=unsafe, stop=stop
+            lambda: self.send(method, path, json=json, stop=stop, cap=cap, on_wait=on_wait), unsafe=unsafe, stop=stop
         )
 
     def _get(self, path: str, *, stop: threading.Event | None = None) -> requests.Response:
@@ -345,22 +400,71 @@ class Client:
         response = attempted.response
         if attempted.error is not None or response is None:
             error = attempted.error
-            raise ApiError(
-                f"could not reach {self.endpoint} (GET {path}, {attempted.attempts} attempt"
-                f"{'s' * (attempted.attempts != 1)}): {self.redact(error)}"
-            ) from error
+            what = describe_transport_error(error, self.endpoint) if error is not None else "no answer"
+            tries = f"{attempted.attempts} attempt{'s' * (attempted.attempts != 1)}"
+            raise ApiError(self.redact(f"GET {path}: {what} ({tries})")) from error
+        problem = self.api_answer_problem(response, text=path == "/version")
+        if problem:
+            raise ApiError(self.redact(f"GET {path}: {problem}"), status=response.status_code)
         if 200 <= response.status_code < 300:
             return response
         raise self.error_for(response, f"GET {path}")
+
+    def api_answer_problem(self, response: requests.Response, *, text: bool = False) -> str | None:
+        """Why an answer cannot have come from the Coolify API (an HTML page, a redirect), or None if it can.
+
+        The API answers every /api/v1 request with JSON, 2xx, 4xx and redirects included (GET /version: plain
+        text), so an HTML 200 is a web UI or a login proxy in front of it, and its "success" means nothing.
+        Proxy errors (502, 503) and rate-limit answers are left to the status code.
+        """
+        code = response.status_code
+        if code in (429,) or code >= 500:
+            return None
+        if 300 <= code < 400:
+            location = response.headers.get("Location") or "elsewhere"
+            seen = f"a {code} redirect to {location}"
+        else:
+            kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if text and 200 <= code < 300:
+                if versions.parse(response.text.strip()) is not None:
+                    return None
+                seen = f"a {kind or 'page without a content type'} instead of a version number"
+            elif "json" in kind and _json_decodes(response):
+                return None
+            else:
+                seen = f"a {kind or 'body without a content type'} answer ({code}), not JSON"
+        return (
+            f"{self.endpoint} does not look like the Coolify API: it answered with {seen}. Use the address of the "
+            "Coolify instance itself (e.g. https://coolify.example.com; /api/v1 is added), not the web UI behind a "
+            "login page or proxy, and make sure nothing in between redirects /api/v1"
+        )
+
+    def server_version(self) -> str | None:
+        """The Coolify version (GET /api/v1/version), read once and kept; None when it cannot be read, with the
+        reason in `server_version_problem` (a token without the read ability, the API disabled, …)."""
+        with self._version_lock:
+            if not self._version_read:
+                try:
+                    self._version = self.version()
+                except ApiError as error:
+                    self._version_problem = str(error)
+                    log.debug("server version unknown: %s", self._version_problem)
+                self._version_read = True
+            return self._version
+
+    @property
+    def server_version_problem(self) -> str | None:
+        """Why `server_version()` returned None (None before it was called, or when it has a version)."""
+        return self._version_problem
 
     def error_for(self, response: requests.Response, what: str = "") -> ApiError:
         """The exception for a non-2xx answer: AuthError (with a hint) for the token and access problems."""
         code = response.status_code
         message = _server_message(response)
         prefix = f"{what}: " if what else ""
-        hint = _auth_hint(code, message)
+        hint = auth_hint(code, message)
         if hint is not None:
-            return AuthError(self.redact(f"{prefix}{code} {message} ({hint})"), status=code)
+            return AuthError(self.redact(f"{prefix}{code} {message} ({hint})"), status=code, hint=hint)
         if 300 <= code < 400:
             location = response.headers.get("Location", "")
             text = f"{prefix}{code} redirect to {location or 'elsewhere'}: redirects are not followed; use the final "
@@ -426,7 +530,8 @@ class Client:
         except requests.RequestException as error:
             log.debug("health check of %s failed: %s", self.endpoint, self.redact(error))
             return False
-        return response.status_code == 200
+        # A web UI or login page answers 200 too; Coolify's health check answers exactly "OK".
+        return response.status_code == 200 and response.text.strip() == "OK"
 
     # --- configuration from the environment ----------------------------------------------------------------------
 
@@ -445,6 +550,8 @@ class Client:
         sets it inside every app it deploys, to that app's own address.
         """
         env = os.environ if environ is None else environ
+        if kwargs.get("allow_http") is None:
+            kwargs["allow_http"] = allow_http_from_env(env)
         endpoint = (env.get(ENDPOINT_VARIABLE) or "").strip()
         token = (env.get(TOKEN_VARIABLE) or "").strip()
         if context is None and endpoint and token:
@@ -537,15 +644,26 @@ _HINTS = (
     ("Unauthenticated", "the token is unknown, expired or revoked: create a new one in Coolify under Keys & Tokens"),
     ("Invalid token", "the token has no team, or its user is no longer in the team: create a new token"),
     ("API is disabled", "the API is disabled in Coolify's settings: enable API access there"),
-    ("not allowed to access the API", "this machine's address is not in Coolify's API allowlist"),
+    (
+        "not allowed to access the API",
+        "this is the server's API IP allowlist, not the token: add this machine's address to the allowed IPs "
+        "in Coolify's settings (0.0.0.0 allows every address)",
+    ),
     ("Missing required team role", "the token's user must be an admin or owner of the team for this token"),
-    ("Missing required permissions: read", "the token lacks the read ability"),
-    ("Missing required permissions: write", "the token lacks the write ability"),
+    (
+        "Missing required permissions: read",
+        "the token cannot read: give it the read ability, or send without reading first with diff=False "
+        "(--no-diff on the command line)",
+    ),
+    (
+        "Missing required permissions: write",
+        "a read-only or deploy-only token: create one with the write ability in Coolify under Keys & Tokens",
+    ),
     ("Missing required permissions", "the token lacks an ability this request needs"),
 )
 
 
-def _auth_hint(code: int, message: str) -> str | None:
+def auth_hint(code: int, message: str) -> str | None:
     """A hint for an answer about the token or access, None when the answer is not one."""
     if code not in (400, 401, 403):
         return None
@@ -557,3 +675,70 @@ def _auth_hint(code: int, message: str) -> str | None:
     if code == 403:
         return "the token is not allowed to do this"
     return None  # a 400 that is not about the token
+
+
+def _json_decodes(response: requests.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and everything it wraps: requests wraps urllib3, which wraps the socket or ssl error."""
+    found: list[BaseException] = []
+    pending: list[object] = [error]
+    while pending:
+        item = pending.pop(0)
+        if not isinstance(item, BaseException) or any(item is f for f in found) or len(found) > 20:
+            continue
+        found.append(item)
+        pending.extend((item.__cause__, item.__context__, getattr(item, "reason", None), *item.args))
+    return found
+
+
+def describe_transport_error(error: BaseException, endpoint: str | None = None) -> str:
+    """One line for a request that got no answer: what happened, to which HOST:PORT, and what to check.
+
+    Replaces urllib3's "Max retries exceeded with url … NewConnectionError(…)" with e.g. "cannot connect to
+    coolify.example.com:443 (connection refused) — check the address and port, and that Coolify is running".
+    """
+    import requests  # not with bulkbackup (see retry.py); an error from a request means it is loaded
+
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None) or endpoint or ""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = "?"
+    where = f"{parts.hostname}:{port}" if parts.hostname else "the server"
+    causes = _causes(error)
+    texts = " ".join(str(c) for c in causes).lower()
+
+    def has(*kinds: type) -> bool:
+        return any(isinstance(c, kinds) for c in causes)
+
+    certificate = next((c for c in causes if isinstance(c, ssl.SSLCertVerificationError)), None)
+    if certificate is not None or has(requests.exceptions.SSLError, ssl.SSLError):
+        problem = getattr(certificate, "verify_message", None) or (
+            str(certificate) if certificate else "handshake failed"
+        )
+        return (
+            f"cannot connect to {where} (TLS error: {problem}) — check that the endpoint uses the instance's "
+            "certificate; for a private CA give its bundle (ca_bundle=PATH)"
+        )
+    if has(ConnectionRefusedError) or "connection refused" in texts:
+        return (
+            f"cannot connect to {where} (connection refused) — check the address and port, and that Coolify is running"
+        )
+    if has(socket.gaierror) or "nameresolutionerror" in texts or "name or service not known" in texts:
+        return f"cannot connect to {where} (name not found) — check the host name in the endpoint and your DNS"
+    if has(requests.exceptions.ConnectTimeout):
+        return f"cannot connect to {where} (no answer in time) — check the address, a firewall or the network"
+    if has(requests.exceptions.ReadTimeout):
+        return f"no answer from {where} in time (read timeout) — the server is slow or stuck; try again later"
+    if has(ConnectionResetError, ConnectionAbortedError) or "remotedisconnected" in texts or "aborted" in texts:
+        return f"the connection to {where} was closed before an answer — check a proxy in between, or try again"
+    return f"cannot connect to {where} ({type(error).__name__}) — check the address and the network"

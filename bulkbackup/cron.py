@@ -76,7 +76,36 @@ def _php_int(text: str) -> int:
     return int(value) if abs(value) < 2**63 else (2**63 - 1 if value > 0 else -(2**63))
 
 
-def _parse(expression: str) -> list[set[int]]:
+_MONTHS = tuple(calendar.month_name)  # "", "January", …
+
+
+def impossible_date(text: object) -> str | None:
+    """Why a well-formed cron expression can never fire ("February has no day 31"), or None when it can, or when
+    it is not well formed in the first place (then the grammar is what to explain)."""
+    if not isinstance(text, str) or text.strip() in KEYWORDS:
+        return None
+    try:
+        registers = _parse(text.strip(), check_dates=False)
+    except _Invalid:
+        return None
+    try:
+        _check_some_date_matches(registers)
+    except _Invalid:
+        pass
+    else:
+        return None
+    days, months = registers[2], registers[3]
+    # The longest each month ever gets (February: 29, in leap years).
+    longest = {m: calendar.monthrange(2024, m)[1] for m in months}
+    if all(min(days) > longest[m] for m in months):
+        names = [_MONTHS[m] for m in sorted(months)]
+        subject = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        verb = "has" if len(names) == 1 else "have"
+        return f"{subject} {verb} no day {min(days)}"
+    return "no date matches its day of month, month and weekday together"
+
+
+def _parse(expression: str, *, check_dates: bool = True) -> list[set[int]]:
     segments = _PCRE_SPACE.split(expression.strip(_PHP_TRIM))
     if len(segments) != 5:
         raise _Invalid("invalid number of segments")
@@ -89,7 +118,8 @@ def _parse(expression: str) -> list[set[int]]:
             continue
         for element in segment.split(","):
             _parse_element(registers[index], index, element)
-    _check_some_date_matches(registers)
+    if check_dates:
+        _check_some_date_matches(registers)
     if 7 in registers[4]:
         registers[4].add(0)
     return registers

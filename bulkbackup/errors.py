@@ -41,8 +41,9 @@ class ConfigError(BulkBackupError):
 class ApiError(BulkBackupError):
     """The server answered in a way that stops the whole operation."""
 
-    def __init__(self, message: str, *, status: int | None = None):
+    def __init__(self, message: str, *, status: int | None = None, hint: str = ""):
         self.status = status
+        self.hint = hint  # what to do about it, when known (also at the end of the message, in parentheses)
         super().__init__(message)
 
 

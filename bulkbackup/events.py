@@ -14,6 +14,9 @@ Guarantees (a listener may rely on them):
 - `RowSending` is delivered before the row's request goes out, in the thread that will send it; when a listener
   raises on it, that request is not sent, the row is `skipped` and the run stops (the record is sacred: nothing
   goes out that could not be written down first).
+- A listener may also have a `before_request(event)` method: called with each `RowSending` after its delivery, in
+  the sending thread but outside the delivery lock, so slow work of several workers can overlap (the journal's
+  group-committed fsync); the request waits for it, and a raise there counts as a raise on `RowSending`.
 - Every `RowSending` is followed by exactly one `RowFinished` for the same row, unless the process dies.
 - `RunStarted` comes first and `RunFinished` last, also when the run is stopped, interrupted or a worker fails.
 - An exception from a listener on any other event stops the run cleanly (the reason names the listener); it is
@@ -38,6 +41,8 @@ class RowRef:
     line: int | None  # the CSV line, when the row came from a file
     database_uuid: str
     backup_uuid: str
+    database_name: str | None = None  # for display: read from the server at the start of the run
+    database_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class RunFacts:
     started_at: str | None = None
     finished_at: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the user should know that is no row's status (e.g. a torn journal line)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from .cron import is_valid_frequency
+from . import versions
+from .cron import impossible_date, is_valid_frequency
 
 CLEAR = "<clear>"
 """Cell text that clears a nullable setting (`databases_to_backup`). Case-insensitive."""
@@ -135,6 +136,10 @@ def read_text(value: object) -> str:
 def frequency_problem(text: str) -> str | None:
     if is_valid_frequency(text):
         return None
+    never = impossible_date(text)
+    if never:
+        # Well formed but no date matches: saying "use 5 cron fields" would send the user looking in the wrong place.
+        return f"{text!r} can never run: {never}"
     return (
         f"{text!r} is not a valid frequency: use 5 cron fields (e.g. '0 3 * * *') or one of every_minute, "
         "hourly, daily, weekly, monthly, yearly, @hourly, @daily, @weekly, @monthly, @yearly"
@@ -184,6 +189,16 @@ class Field:
     comparable: bool = True  # the server returns the stored value under the same name
     check: Callable[[str], str | None] | None = None  # extra rule for text values
     unclearable_because: str = ""  # said when someone tries the CLEAR token on a field that can't be cleared
+    since: str | None = None  # the first Coolify version that accepts it; older ones answer "not allowed"
+    absent_in: tuple[str, ...] = ()  # later versions that still lack it (a release branch cut before it landed)
+
+    def missing_on(self, version: str | None) -> str | None:
+        """Why a server running `version` cannot take this field, or None (also when the version is unknown)."""
+        if self.since is None or version is None:
+            return None
+        if versions.older(version, self.since) or any(versions.same(version, v) for v in self.absent_in):
+            return f"{self.name} needs Coolify {self.since} or newer; this server runs {version}"
+        return None
 
     def read(self, value: object) -> object:
         """A spreadsheet cell or DataFrame value → the JSON value to send (or CLEAR). Raises CellError."""
@@ -287,8 +302,18 @@ SETTINGS: tuple[Field, ...] = (
     _retention("database_backup_retention_days_s3", Kind.INT, "Days backups are kept in S3 (0 = no limit)."),
     _retention("database_backup_retention_max_storage_s3", Kind.NUMBER, "GB kept in S3 (0 = no limit)."),
     Field("timeout", Kind.INT, "Backup job timeout in seconds (60..36000).", minimum=60, maximum=36000),
+    Field(
+        "missing_backup_notification_days",
+        Kind.INT,
+        "Alert when no backup ran for this many days (0 = off; Coolify 4.3.18 and newer).",
+        minimum=0,
+        maximum=365,
+        since="4.3.18",
+        absent_in=("4.4.0-rc.1",),
+    ),
 )
-"""The thirteen settings PATCH accepts, in the column order of SPEC "Input" (the order users see)."""
+"""The settings PATCH accepts, in the column order of SPEC "Input" (the order users see); those with `since` only
+on servers of that version or newer."""
 
 BACKUP_NOW = Field(
     "backup_now",

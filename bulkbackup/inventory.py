@@ -10,6 +10,7 @@ import pandas as pd
 from .errors import ApiError
 from .fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from .state import gc_paused, own_configs
+from .styling import ATTR
 
 if TYPE_CHECKING:
     from .client import Client
@@ -68,7 +69,9 @@ def _inventory(client: Client) -> pd.DataFrame:
             append["latest_size"](latest.get("size"))
             append["s3_storage_uuid"](None)
     frame = pd.DataFrame(columns) if found else pd.DataFrame(columns=list(COLUMNS), dtype=object)
-    return frame.astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
+    frame = frame.astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
+    frame.attrs[ATTR] = "inventory"  # displayed styled in a notebook (styling.install)
+    return frame
 
 
 def _places(client: Client, wanted: set[object]) -> dict[object, Place]:

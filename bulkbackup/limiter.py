@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-__all__ = ["Decision", "LimiterStats", "RateLimiter", "header", "parse_retry_after"]
+__all__ = ["Decision", "LimiterStats", "RateCap", "RateLimiter", "header", "parse_retry_after"]
 
 # How long a waiter blocks on the condition before looking at its stop event again: the stop event cannot wake a
 # Condition, so this bounds how late a stopped worker notices.
@@ -194,8 +194,12 @@ class RateLimiter:
 
     # --- the two calls every attempt makes -------------------------------------------------------------------
 
-    def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Block until this request may go and reserve it; False at once when `stop` is set while waiting."""
+    def acquire(self, stop: threading.Event | None = None, *, on_wait: Callable[[float], object] | None = None) -> bool:
+        """Block until this request may go and reserve it; False at once when `stop` is set while waiting.
+
+        `on_wait(seconds)` is called (without the lock held) before each wait for the server's window to reopen,
+        so a progress display can say why nothing moves; the short waits of a `rate` cap are not reported.
+        """
         with self._cond:
             while True:
                 if stop is not None and stop.is_set():
@@ -207,8 +211,14 @@ class RateLimiter:
                     return True
                 if decision.action == "probe_in_flight":
                     self._cond.wait(_STOP_POLL if stop is not None else _IDLE_POLL)
-                else:
-                    self._sleep_unlocked(decision.wait, stop)
+                    continue
+                if decision.action == "paused" and on_wait is not None:
+                    self._cond.release()
+                    try:
+                        on_wait(decision.wait)
+                    finally:
+                        self._cond.acquire()
+                self._sleep_unlocked(decision.wait, stop)
 
     def observe(self, status: int | None, headers: Mapping[str, str] | None) -> None:
         """Record the answer to an acquired attempt (None, None for a transport error) and release its slot."""
@@ -320,3 +330,43 @@ class RateLimiter:
                 self._sleep(seconds)
         finally:
             self._cond.acquire()
+
+
+class RateCap:
+    """A cap of `rate` requests per second, evenly spaced, for one run only.
+
+    It sits in front of the client's shared `RateLimiter`, so a run's `rate=` never changes the pace of the client
+    (which another run, or a notebook's next cell, may be using at the same time).
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ):
+        if not (rate > 0 and math.isfinite(rate)):
+            raise ValueError(f"rate must be a positive number of requests per second, not {rate!r}")
+        self.rate = float(rate)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_slot = -math.inf
+
+    def wait(self, stop: threading.Event | None = None) -> bool:
+        """Take the next slot, waiting for it; False (and no slot taken) when `stop` is set first."""
+        with self._lock:
+            now = self._clock()
+            slot = max(self._next_slot, now)  # a late caller earns no burst of catch-up slots
+            self._next_slot = slot + 1.0 / self.rate
+        delay = slot - now
+        if delay > 0:
+            if self._sleep is time.sleep and stop is not None:
+                stop.wait(delay)
+            else:
+                self._sleep(delay)
+        return not (stop is not None and stop.is_set())
+
+    def __repr__(self) -> str:
+        return f"RateCap(rate={self.rate!r})"

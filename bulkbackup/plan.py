@@ -12,47 +12,79 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .changes import read_changes, row_changes
-from .fields import BACKUP_NOW, BY_NAME, CLEAR
-from .results import PLAN_COLUMNS
-from .state import Key, configs_by_key, gc_paused
+from .fields import BACKUP_NOW, BY_NAME, CLEAR, CellError, Field, uuid_problem
+from .results import NAME_COLUMNS, PLAN_COLUMNS
+from .state import Key, configs_by_key, gc_paused, own_configs
+from .styling import ATTR
 
 if TYPE_CHECKING:
     from .client import Client
 
 
-def plan(changes: Any, client: Client | None = None) -> pd.DataFrame:
+def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd.DataFrame:
     """Per row: `action` (update, trigger, unchanged, invalid), `errors`, `diff` and the exact `payload`.
 
     Without a client every given setting goes into the payload (nothing to compare against); with one, a single
-    `GET /api/v1/databases` gives the current values and rows naming unknown configurations become invalid.
+    `GET /api/v1/databases` gives the current values and rows naming unknown configurations become invalid, and
+    the frame names each row's database (`database_name`, `database_type`). `diff=False` reads no configuration
+    (for a token without the read ability): every given setting goes into the payload, as without a client.
+    With a client, the server's version is read once: a setting newer than the server makes its row invalid.
     """
     with gc_paused():
-        return _plan(changes, client)
+        return _plan(changes, client, diff)
 
 
-def _plan(changes: Any, client: Client | None) -> pd.DataFrame:
+def _plan(changes: Any, client: Client | None, diff: bool) -> pd.DataFrame:
     frame = read_changes(changes)
-    current = configs_by_key(client.list_databases()) if client is not None else None
+    current = names = None
+    version = None
+    if client is not None:
+        version = client.server_version()
+        if diff:
+            databases = client.list_databases()
+            current = configs_by_key(databases)
+            names = {
+                (db.get("uuid"), config.get("uuid")): (db.get("name"), db.get("database_type"))
+                for db in databases
+                for config in own_configs(db)
+            }
     source = frame.attrs.get("source") or "<DataFrame>"
     rows = [
-        plan_row(row, current, where=_where(source, label, row.get("line")))
+        plan_row(row, current, where=_where(source, label, row.get("line")), version=version)
         for label, row in zip(frame.index, _records(frame), strict=True)
     ]
     result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
+    if names is None:
+        result = result.drop(columns=list(NAME_COLUMNS))
+    else:
+        keys = list(zip(result["database_uuid"], result["backup_uuid"], strict=True))
+        for position, column in enumerate(NAME_COLUMNS):
+            result[column] = [names.get(k, (None, None))[position] for k in keys]
     result["line"] = result["line"].astype("Int64")
     result.attrs["source"] = frame.attrs.get("source")
     result.attrs["compared"] = current is not None
+    result.attrs["diff"] = diff
+    result.attrs["server_version"] = version
+    result.attrs[ATTR] = "plan"  # displayed styled in a notebook (styling.install)
     return result
 
 
-def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "") -> dict:
+def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "", version: str | None = None) -> dict:
     errors = list(row.get("errors") or [])
     wanted = row_changes(row)
+    if errors:
+        # An invalid row is still compared with the server, but only through its readable cells, so that what
+        # is reported besides the bad cells is a real problem (not, say, a save_s3 the server already has).
+        wanted = {name: value for name, value in wanted.items() if _readable(BY_NAME[name], value)}
+    for name in wanted:
+        too_new = BY_NAME[name].missing_on(version)
+        if too_new:
+            errors.append(f"{where}{too_new}")
     key = (row["database_uuid"], row["backup_uuid"])
     config = None
-    if current is not None and not errors:
+    if current is not None:
         config = current.get(key)
-        if config is None:
+        if config is None and not (uuid_problem(str(key[0])) or uuid_problem(str(key[1]))):
             errors.append(
                 f"{where}no backup configuration {key[1]!r} on database {key[0]!r} (or this token's team cannot see it)"
             )
@@ -123,6 +155,15 @@ def _values(column: pd.Series) -> list:
     if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.hasnans:
         values = [None if value is pd.NA else value for value in values]  # as to_dict gives a masked array's NA
     return values
+
+
+def _readable(field: Field, value: object) -> bool:
+    """Whether a normalised cell holds a value that passes every local rule (a row with errors keeps bad cells raw)."""
+    try:
+        read = field.read(value)
+    except CellError:
+        return False
+    return not field.problems(read)
 
 
 def is_plan(frame: object) -> bool:

@@ -7,14 +7,13 @@ from collections import Counter
 import pandas as pd
 
 from .fields import KEY_COLUMNS
+from .statuses import STATUSES, SUCCESS
+from .styling import ATTR, RunSummary
 
-STATUSES = ("updated", "triggered", "unchanged", "invalid", "rejected", "failed", "unknown", "skipped", "planned")
-"""Every status a results row can have, in the order summaries list them."""
+NAME_COLUMNS = ("database_name", "database_type")
+"""What names a row's configuration for people: in plan frames made with a client (uuids alone say nothing)."""
 
-SUCCESS = frozenset({"updated", "triggered", "unchanged"})
-"""Statuses that need no attention: the CLI exits 0 only when every row has one of these."""
-
-PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", "action", "errors", "diff", "payload", "before")
+PLAN_COLUMNS = ("line", "database_uuid", "backup_uuid", *NAME_COLUMNS, "action", "errors", "diff", "payload", "before")
 
 RESULTS_COLUMNS = (
     "line",
@@ -40,6 +39,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = tuple(
 
 def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
     frame = pd.DataFrame(rows, index=index, columns=list(RESULTS_COLUMNS))
+    frame["status"] = [str(s) for s in frame["status"]]  # plain strings: a frame is data, not our enums
+    frame.attrs[ATTR] = "results"
     return frame.astype(
         {
             "line": "Int64",
@@ -51,10 +52,13 @@ def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
     )
 
 
-def summary(results: pd.DataFrame) -> dict[str, int]:
-    """Count of rows per status, in STATUSES order, leaving out statuses no row has."""
+def summary(results: pd.DataFrame) -> RunSummary:
+    """Count of rows per status, in STATUSES order, leaving out statuses no row has: a dict, with `.stopped`.
+
+    In a notebook it displays as a small table with the run's stop reason (see `styling.RunSummary`).
+    """
     counts = Counter(results["status"])
-    return {status: counts[status] for status in STATUSES if counts[status]}
+    return RunSummary.of(results, {str(status): counts[status] for status in STATUSES if counts[status]})
 
 
 def format_summary(results: pd.DataFrame) -> str:

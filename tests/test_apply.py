@@ -327,11 +327,20 @@ def test_latency_beyond_the_read_timeout(sb):
 # --- stopping the run ----------------------------------------------------------------------------------------------
 
 
-def _slow_run(sb, client, n, action, *, after=0.25, workers=1, stop=None):
+def _slow_run(sb, client, n, action, *, after_rows=5, workers=1, stop=None):
+    """Run n rows; `action` fires when the `after_rows`-th row has finished (an event, not a timer: under load a
+    timer can fire before the run has even started)."""
     fleet = targets(client, n)
     sb.set_faults({"latency": 0.03})
-    timer = threading.Timer(after, action)
-    timer.start()
+    finished = 0
+
+    def fire_after_rows(event):
+        nonlocal finished
+        if isinstance(event, bb.events.RowFinished):
+            finished += 1
+            if finished == after_rows:
+                action()
+
     try:
         return bb.apply(
             changes(fleet, timeout=[2000 + i for i in range(n)]),
@@ -340,9 +349,9 @@ def _slow_run(sb, client, n, action, *, after=0.25, workers=1, stop=None):
             workers=workers,
             verify=False,
             stop=stop,
+            listeners=[fire_after_rows],
         )
     finally:
-        timer.cancel()
         sb.set_faults({})
 
 

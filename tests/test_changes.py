@@ -482,7 +482,7 @@ RULES = [
     ("enabled", "2", "'2' is not a yes/no value"),
     ("save_s3", "sure", "'sure' is not a yes/no value"),
     ("backup_now", "now", "'now' is not a yes/no value"),
-    ("frequency", "0 0 31 2 *", "'0 0 31 2 *' is not a valid frequency"),
+    ("frequency", "0 0 31 2 *", "'0 0 31 2 *' can never run: February has no day 31"),
     ("frequency", "@midnight", "'@midnight' is not a valid frequency"),
     ("frequency", "Daily", "'Daily' is not a valid frequency"),
     ("frequency", "0", "'0' is not a valid frequency"),

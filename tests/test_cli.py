@@ -81,7 +81,7 @@ def test_apply_exit_code_1_when_a_row_is_not_ok(env, tmp_path, capsys):
     assert main(["apply", str(src), "--yes"]) == 1
     captured = capsys.readouterr()
     assert "changes.csv:2" in captured.out and "timeout" in captured.out
-    assert (tmp_path / "changes.results.csv").exists()
+    assert len(list(tmp_path.glob("changes.results-*.csv"))) == 1
 
 
 def test_apply_without_a_terminal_asks_and_aborts_with_2(env, tmp_path, capsys, monkeypatch):
@@ -103,8 +103,10 @@ def test_apply_confirmed_at_the_prompt(env, tmp_path, monkeypatch):
 def test_dry_run_sends_nothing(env, tmp_path, capsys):
     src = write_changes(env, tmp_path / "changes.csv")
     assert main(["apply", str(src), "--dry-run"]) == 0
-    assert "3 planned" in capsys.readouterr().out
+    assert "3 requests would be sent" in capsys.readouterr().out
     assert env.patch_bodies == []
+    assert len(list(tmp_path.glob("changes.plan-*.csv"))) == 1
+    assert not list(tmp_path.glob("*results*")) and not list(tmp_path.glob("*journal*"))
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,17 @@ LARAVEL_RULES = {
     "database_backup_retention_max_storage_locally": "numeric|min:0",
     "database_backup_retention_max_storage_s3": "numeric|min:0",
     "timeout": "integer|min:60|max:36000",
+    "missing_backup_notification_days": "integer|min:0|max:365",  # UPSTREAM.md, v4.3.18
 }
+
+# The version API-RULES and the OpenAPI document describe; UPSTREAM.md lists what later versions added.
+DOCUMENTED_VERSION = "4.3.11"
+UPSTREAM_ADDITIONS = {"missing_backup_notification_days": "4.3.18"}
+
+
+def documented_settings() -> list[str]:
+    """The settings a server of the documented version takes: the table's, minus what is marked as newer."""
+    return [f.name for f in SETTINGS if f.missing_on(DOCUMENTED_VERSION) is None]
 
 
 def patch_schema() -> dict:
@@ -87,12 +97,24 @@ def one_of(kind: Kind) -> Field:
 def test_settings_are_exactly_the_patch_keys_of_the_openapi_document():
     properties = patch_schema()
     assert BACKUP_NOW.name in properties
-    assert sorted(SETTING_NAMES) == sorted(set(properties) - {BACKUP_NOW.name})
-    assert len(SETTINGS) == 13
+    assert sorted(documented_settings()) == sorted(set(properties) - {BACKUP_NOW.name})
 
 
 def test_settings_are_the_server_keys():
-    assert sorted(SETTING_NAMES) == sorted(SERVER_KEYS)
+    assert sorted(documented_settings()) == sorted(SERVER_KEYS)
+
+
+def test_newer_settings_say_which_version_added_them():
+    assert {f.name: f.since for f in SETTINGS if f.since} == UPSTREAM_ADDITIONS
+    field = BY_NAME["missing_backup_notification_days"]
+    assert (
+        field.missing_on("4.3.11")
+        == "missing_backup_notification_days needs Coolify 4.3.18 or newer; this server runs 4.3.11"
+    )
+    assert field.missing_on("4.4.0-rc.1") is not None  # UPSTREAM: the 4.4 release candidate lacks it
+    assert field.missing_on("4.3.18") is None and field.missing_on("4.3.23") is None
+    assert field.missing_on(None) is None  # unknown version: the server decides
+    assert BY_NAME["timeout"].missing_on("4.3.11") is None
 
 
 SPEC_ORDER = [
@@ -109,6 +131,7 @@ SPEC_ORDER = [
     "database_backup_retention_days_s3",
     "database_backup_retention_max_storage_s3",
     "timeout",
+    "missing_backup_notification_days",
 ]
 
 
@@ -120,7 +143,8 @@ def test_settings_are_in_the_order_spec_lists_them():
 def test_kinds_match_the_openapi_types():
     properties = patch_schema()
     for field in ALL_FIELDS:
-        assert field.kind.value == properties[field.name]["type"], field.name
+        if field.name not in UPSTREAM_ADDITIONS:
+            assert field.kind.value == properties[field.name]["type"], field.name
 
 
 def test_laravel_rules_match_the_server_rule_table():
@@ -130,7 +154,7 @@ def test_laravel_rules_match_the_server_rule_table():
 def test_derived_tables():
     assert ALL_FIELDS == (*SETTINGS, BACKUP_NOW)
     assert SETTING_NAMES == tuple(f.name for f in SETTINGS)
-    assert BY_NAME == {f.name: f for f in ALL_FIELDS} and len(BY_NAME) == 14
+    assert BY_NAME == {f.name: f for f in ALL_FIELDS} and len(BY_NAME) == len(SETTINGS) + 1
     assert KEY_COLUMNS == ("database_uuid", "backup_uuid")
     assert KEY_ALIASES == {"uuid": "database_uuid", "scheduled_backup_uuid": "backup_uuid"}
 
@@ -326,7 +350,7 @@ def test_problems(name, value, expected):
 @pytest.mark.parametrize(
     ("name", "value", "start"),
     [
-        ("frequency", "0 0 31 2 *", "frequency: '0 0 31 2 *' is not a valid frequency"),
+        ("frequency", "0 0 31 2 *", "frequency: '0 0 31 2 *' can never run: February has no day 31"),
         ("frequency", "every hour", "frequency: 'every hour' is not a valid frequency"),
         ("databases_to_backup", "a;b", "databases_to_backup: Invalid database name: contains forbidden character ';'"),
         ("s3_storage_uuid", "a/b", "s3_storage_uuid: 'a/b' is not a usable uuid"),

@@ -501,3 +501,49 @@ def test_four_threads_spend_windows_without_losing_track():
     assert limiter.stats.throttled == 5
     # The run takes exactly the time the server's limit allows: 5 full windows, then the sixth.
     assert clock.t - 1000.0 == pytest.approx(50.0)
+
+
+# --- telling a display about waits, and a run's own cap --------------------------------------------------------------
+
+
+def test_on_wait_hears_of_each_wait_for_the_window_and_not_of_going(limiter, clock):
+    learn(limiter, 5)
+    heard: list[float] = []
+    assert limiter.acquire(on_wait=heard.append)
+    assert heard == []  # budget left: no wait to report
+    limiter.observe(429, too_many("7"))
+    assert limiter.acquire(on_wait=heard.append)
+    assert heard == [7.0]
+    assert clock.sleeps == [7.0]
+
+
+def test_on_wait_is_not_told_of_the_short_waits_of_a_rate_cap(clock):
+    limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep)
+    heard: list[float] = []
+    for _ in range(3):
+        assert limiter.acquire(on_wait=heard.append)
+        limiter.observe(200, ok(100))
+    assert heard == []
+    assert clock.sleeps  # it did wait, for the cap
+
+
+def test_on_wait_is_called_without_the_lock_held(limiter, clock):
+    learn(limiter, 5)
+    limiter.acquire()
+    limiter.observe(429, too_many("2"))
+    seen: list[float | None] = []
+    assert limiter.acquire(on_wait=lambda s: seen.append(limiter.budget))  # would deadlock if the lock were held
+    assert seen == [0]
+
+
+def test_a_run_cap_spaces_its_own_requests_only(clock):
+    from bulkbackup.limiter import RateCap
+
+    cap = RateCap(4.0, clock=clock, sleep=clock.sleep)
+    assert all(cap.wait() for _ in range(5))
+    assert clock.sleeps == [0.25, 0.25, 0.25, 0.25]
+    stop = threading.Event()
+    stop.set()
+    assert cap.wait(stop) is False
+    with pytest.raises(ValueError):
+        RateCap(0)

@@ -22,12 +22,19 @@ def test_all_is_pinned():
             "InputError",
             "apply",
             "connect",
+            "doctor",
+            "events",
             "inventory",
             "is_valid_frequency",
             "plan",
             "read_changes",
             "sandbox",
+            "schedule_counts",
+            "schedule_map",
+            "stagger",
+            "style",
             "summary",
+            "undo",
             "write_csv",
         ]
     )
@@ -45,6 +52,13 @@ def test_import_is_light():
     code = "import sys, bulkbackup; print('ipywidgets' in sys.modules, 'bulkbackup.sandbox' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_import_pulls_in_no_drawing_or_notebook_code():
+    heavy = ("matplotlib", "ipywidgets", "IPython", "jinja2", "tqdm.notebook", "tqdm.auto")
+    code = f"import sys, bulkbackup; print([m for m in sys.modules if m.startswith({heavy!r})])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_sandbox_is_reachable_lazily():

@@ -50,7 +50,7 @@ def test_mistakes_are_each_reported_with_line_and_column_and_the_good_row_still_
         7: "column 'enabled': 'maybe' is not a yes/no value",
         8: "also targeted by line 7",
         9: "no backup configuration 'doesnotexist000000000000'",
-        10: "column 'frequency': '0 5 31 2 *' is not a valid frequency",
+        10: "column 'frequency': '0 5 31 2 *' can never run: February has no day 31",
     }
     for line, message in expected.items():
         assert planned.loc[line, "action"] == "invalid"

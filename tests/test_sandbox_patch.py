@@ -388,13 +388,25 @@ def test_unknown_keys_are_each_listed_query_string_included(sandbox):
     assert errors == {key: ["This field is not allowed."] for key in ("description", "disable_local_backup", "foo")}
 
 
-def test_every_field_of_the_table_is_allowed(sandbox):
-    target = first_backup(sandbox, running=False)
-    storage = sandbox.s3_storages[0]["uuid"]
-    values = {"boolean": False, "integer|min:0": 3, "numeric|min:0": 1.5, "integer|min:60|max:36000": 600}
-    body = {f.name: values.get(f.laravel_rules.split("|nullable")[0], "daily") for f in ALL_FIELDS}
-    body.update(s3_storage_uuid=storage, databases_to_backup="app", backup_now=False)
-    assert patch(sandbox, body, target=target).status_code == 200
+@pytest.mark.parametrize("version", ["4.3.11", "4.3.18"])
+def test_every_field_of_the_table_that_the_version_has_is_allowed(version):
+    with Sandbox(databases=10, version=version) as sandbox:
+        target = first_backup(sandbox, running=False)
+        storage = sandbox.s3_storages[0]["uuid"]
+        values = {
+            "boolean": False,
+            "integer|min:0": 3,
+            "numeric|min:0": 1.5,
+            "integer|min:60|max:36000": 600,
+            "integer|min:0|max:365": 7,
+        }
+        fields = [f for f in ALL_FIELDS if f.missing_on(version) is None]
+        body = {f.name: values.get(f.laravel_rules.split("|nullable")[0], "daily") for f in fields}
+        body.update(s3_storage_uuid=storage, databases_to_backup="app", backup_now=False)
+        assert patch(sandbox, body, target=target).status_code == 200
+        newer = [f.name for f in ALL_FIELDS if f.missing_on(version) is not None]
+        for name in newer:  # what a server of that version does not know yet is an extra key
+            assert validation_errors(patch(sandbox, {name: 1}, target=target)) == {name: ["This field is not allowed."]}
 
 
 def test_silently_dropped_keys(sandbox):

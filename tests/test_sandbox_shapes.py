@@ -6,7 +6,6 @@ import copy
 import json
 import pathlib
 import re
-import time
 
 import jsonschema
 import pytest
@@ -256,10 +255,9 @@ def test_the_fleet_is_realistic(sandbox):
     assert statuses == {"success", "failed"}
 
 
-def test_a_large_fleet_starts_quickly():
-    started = time.perf_counter()
+def test_a_large_fleet_is_served_whole():
+    # How fast it starts is measured in benchmarks/bench_sandbox.py: a loaded machine must not fail a test.
     with Sandbox(databases=5000, seed=3) as sb:
-        assert time.perf_counter() - started < 3.0
         assert len(sb.databases) == 5000
         response = get(sb, "/databases")
         assert len(response.json()) == 5000

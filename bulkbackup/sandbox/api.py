@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, unquote_plus
 
 from ..cron import is_valid_frequency
-from ..fields import ALL_FIELDS, SETTINGS, shell_problem
+from ..fields import ALL_FIELDS, SETTINGS, Field, shell_problem
+from ..versions import DOCUMENTED
 from .auth import Token, TokenStore
 from .fleet import BackupConfig, Database, Fleet, Project
 from .jobs import BackupJobs
@@ -43,13 +44,20 @@ from .limiter import FixedWindowLimiter, Refusal
 from .model import ColumnOverflow, prepare_update
 from .shapes import S3_ID_COLUMN, S3_UUID_FIELD, laravel_timestamp
 
-VERSION = "4.3.11"
+VERSION = DOCUMENTED
+"""The version the sandbox answers as by default: the one API-RULES describes."""
 JSON = "application/json"
 HTML = "text/html; charset=UTF-8"
 
+
+def patch_fields(version: str) -> tuple[Field, ...]:
+    """The fields update_backup accepts on that version (a field newer than it is an extra key there)."""
+    return tuple(f for f in ALL_FIELDS if f.missing_on(version) is None)
+
+
 # The validator of update_backup (DC 1068-1083), rule strings straight from bulkbackup.fields.
-PATCH_RULES: dict[str, str] = {f.name: f.laravel_rules for f in ALL_FIELDS}
-ALLOWED_KEYS = frozenset(f.name for f in ALL_FIELDS)
+PATCH_RULES: dict[str, str] = {f.name: f.laravel_rules for f in patch_fields(VERSION)}
+ALLOWED_KEYS = frozenset(f.name for f in patch_fields(VERSION))
 SETTING_NAMES = frozenset(f.name for f in SETTINGS)
 # The fields update_backup treats specially, by the server's own names.
 FREQUENCY, SAVE_S3, DATABASES_TO_BACKUP, BACKUP_NOW = "frequency", "save_s3", "databases_to_backup", "backup_now"
@@ -182,6 +190,7 @@ class CoolifyApi:
         job_delay: float,
         seed: int,
         lock: threading.Lock,
+        version: str = VERSION,
     ):
         if rate_limit < 1:
             raise ValueError("rate_limit must be at least 1 request per window")
@@ -191,8 +200,13 @@ class CoolifyApi:
         self.rate_limit = int(rate_limit)
         self.limiter = FixedWindowLimiter(window)
         self.jobs = BackupJobs(fleet, lock, job_delay, seed)
-        self.validator = Validator(PATCH_RULES, self._storage_exists)
+        self.version = version
+        fields = patch_fields(version)
+        self.allowed_keys = frozenset(f.name for f in fields)
+        self.setting_names = frozenset(f.name for f in fields if f in SETTINGS)
+        self.validator = Validator({f.name: f.laravel_rules for f in fields}, self._storage_exists)
         self.api_enabled = True  # Sandbox choice: on, where a fresh Coolify install starts with the API off
+        self.allowed_ips: frozenset[str] | None = None  # the API IP allow-list; None (or 0.0.0.0 in it) allows all
 
     # --- routing ---------------------------------------------------------------------------------------------
 
@@ -260,6 +274,9 @@ class CoolifyApi:
             return json_response(403, {"message": "Missing required team role."})
         if not self.api_enabled:
             return json_response(403, {"success": True, "message": "API is disabled."})
+        allowed = self.allowed_ips
+        if allowed is not None and "0.0.0.0" not in allowed and request.client_ip not in allowed:
+            return json_response(403, {"success": True, "message": "You are not allowed to access the API."})
         sensitive = (token.can("root") or token.can("read:sensitive")) and token.user.is_admin(token.team_id)
         if not (token.can("root") or token.can(route.ability)):
             return json_response(403, {"message": f"Missing required permissions: {route.ability}"})
@@ -294,7 +311,7 @@ class CoolifyApi:
     # --- controllers -----------------------------------------------------------------------------------------
 
     def version(self, request, token, sensitive, params, query) -> ApiResponse:
-        return ApiResponse(200, VERSION.encode(), HTML)
+        return ApiResponse(200, self.version.encode(), HTML)
 
     def list_databases(self, request, token, sensitive, params, query) -> ApiResponse:
         team = token.team_id
@@ -426,11 +443,11 @@ class CoolifyApi:
         if config is None:
             return json_response(404, {"message": "Backup config not found."})
         # 12. every other key, query-string parameters included
-        extra = [key for key in data if key not in ALLOWED_KEYS]
+        extra = [key for key in data if key not in self.allowed_keys]
         if extra:
             return _validation_failed({key: ["This field is not allowed."] for key in extra})
         # 13. $request->only(fields); s3_storage_uuid → s3_storage_id when set (null or "" is silently dropped)
-        values = {name: value for name, value in data.items() if name in SETTING_NAMES}
+        values = {name: value for name, value in data.items() if name in self.setting_names}
         if values.pop(S3_UUID_FIELD, None) is not None:
             values[S3_ID_COLUMN] = storage.id
         # 14. the shell-character check of databases_to_backup

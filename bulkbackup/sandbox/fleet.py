@@ -770,6 +770,19 @@ def _make_config(s: _Seeder, database: Database, storages: list[S3Storage]) -> B
     return config
 
 
+def add_missing_backup_columns(fleet: Fleet) -> None:
+    """The columns Coolify 4.3.18 added (shapes.MISSING_BACKUP_COLUMNS), as its migration leaves existing rows:
+    alerts off, none sent, and the time of the newest execution. Added after seeding, so a fleet's seeded
+    values are the same on every version."""
+    for config in fleet.configs:
+        latest = config.executions[-1].columns["created_at"] if config.executions else None
+        config.columns.update(
+            missing_backup_notification_days=0,
+            missing_backup_notification_sent_at=None,
+            last_execution_at=latest,
+        )
+
+
 _INTERVALS = {
     "hourly": 3600,
     "@hourly": 3600,

@@ -79,6 +79,11 @@ class BackupJobs:
             )
             self.fleet.next_execution_id += 1
         config.executions.extend(executions)
+        if executions and "last_execution_at" in config.columns:
+            # 4.3.18+: creating an execution stamps the configuration, which also moves its updated_at.
+            stamp = executions[-1].columns["created_at"]
+            config.columns["last_execution_at"] = stamp
+            config.columns["updated_at"] = stamp
         self._running[config.id] = executions
         heapq.heappush(self._due, (time.monotonic() + self.delay, next(self._order), config))
         self._changed.notify_all()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import socket
 import sys
 import threading
@@ -23,11 +24,15 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
-from .api import ApiRequest, ApiResponse, CoolifyApi, exception_response
+from ..fields import BY_NAME
+from ..versions import parse as parse_version
+from .api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
 from .auth import TokenStore
 from .faults import BEFORE_PROCESSING, draw, normalize_faults, parse_fault
-from .fleet import Fleet, build_fleet
+from .fleet import Fleet, add_missing_backup_columns, build_fleet
+from .shapes import MISSING_BACKUP_COLUMNS
 
+MISSING_BACKUP_FIELD = BY_NAME[MISSING_BACKUP_COLUMNS[0]]
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _date_cache: tuple[int, str] = (0, "")
 
@@ -190,6 +195,10 @@ class Sandbox:
     databases and S3 storage), `member_token` (write, held by a team member who is not an admin: every request
     gets 403 "Missing required team role."). All but the other team's belong to one user, so they share one
     rate-limit bucket.
+
+    `version` is what `GET /version` answers and decides which Coolify it behaves like: before 4.3.18 (the
+    default, 4.3.11) `missing_backup_notification_days` is "not allowed" and the configurations lack its columns;
+    from 4.3.18 it is a setting, and starting a backup stamps `last_execution_at` (see coolify/UPSTREAM.md).
     """
 
     def __init__(
@@ -202,13 +211,19 @@ class Sandbox:
         *,
         port: int = 0,
         job_delay: float = 0.3,
+        version: str = VERSION,
     ):
+        if parse_version(version) is None:
+            raise ValueError(f"version must be a Coolify version such as 4.3.11 or 4.3.18, got {version!r}")
+        self.version = version
         self.seed = seed
         self._port = port
         self._lock = threading.Lock()
         self._faults = normalize_faults(faults)
         self._fault_rng = random.Random(f"faults-{seed}")
         self.fleet: Fleet = build_fleet(databases, seed)
+        if MISSING_BACKUP_FIELD.missing_on(version) is None:
+            add_missing_backup_columns(self.fleet)
         self._tokens = TokenStore()
         owner, other_owner, member = (self.fleet.users[i] for i in (1, 2, 3))
         self.token = self._tokens.create(owner, 1, ("root",)).plain
@@ -224,6 +239,7 @@ class Sandbox:
             job_delay=_job_delay(job_delay),
             seed=seed,
             lock=self._lock,
+            version=version,
         )
         # PATCH bodies as received, decoded into `patch_bodies` only when someone reads it: only tests do, and
         # parsing each one on the request path cost more than the rest of reading the request.
@@ -282,6 +298,11 @@ class Sandbox:
     def set_api_enabled(self, enabled: bool) -> None:
         """The instance's API switch: off → every protected route answers 403 "API is disabled."."""
         self.api.api_enabled = bool(enabled)
+
+    def set_allowed_ips(self, addresses: Iterable[str] | None) -> None:
+        """The instance's API IP allow-list: requests from other addresses get 403 "You are not allowed to access
+        the API." (ApiAllowed, after the API switch). None, or "0.0.0.0" in the list, allows every address."""
+        self.api.allowed_ips = None if addresses is None else frozenset(addresses)
 
     def revoke(self, token: str) -> bool:
         """Delete a token: it gets 401 Unauthenticated. afterwards. False if it was unknown."""
@@ -466,6 +487,7 @@ def serve(
     window: float = 60.0,
     faults: Mapping[object, object] | Iterable[str] | None = None,
     out: TextIO | None = None,
+    version: str = VERSION,
 ) -> None:
     """Run a sandbox until Ctrl-C, after printing its endpoint and tokens one per line (`out`: default stdout).
 
@@ -474,12 +496,17 @@ def serve(
     out = out if out is not None else sys.stdout
     if faults is not None and not isinstance(faults, Mapping):
         faults = dict(parse_fault(text) for text in faults)
-    with Sandbox(databases, seed, rate_limit, window, faults, port=port) as sandbox:
+    with Sandbox(databases, seed, rate_limit, window, faults, port=port, version=version) as sandbox:
         print(f"endpoint: {sandbox.endpoint}", file=out)
         print(f"root token: {sandbox.token}", file=out)
         print(f"read token: {sandbox.read_token}", file=out)
         print(f"write token: {sandbox.write_token}", file=out)
         print(f"other team token: {sandbox.other_team_token}", file=out)
+        print(f"Coolify version: {sandbox.version}", file=out)
+        # Quoted for a shell: the token's "|" would otherwise start a pipeline when pasted.
+        print("\nto use it from another shell, paste:", file=out)
+        print(f"export COOLIFY_ENDPOINT={shlex.quote(sandbox.endpoint)}", file=out)
+        print(f"export COOLIFY_TOKEN={shlex.quote(sandbox.token)}", file=out)
         out.flush()
         try:
             while True:

@@ -38,6 +38,12 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "timeout",
     "disable_local_backup",
 )
+# Coolify 4.3.18 added these after disable_local_backup (UPSTREAM.md); only the first is writable.
+MISSING_BACKUP_COLUMNS: tuple[str, ...] = (
+    "missing_backup_notification_days",
+    "missing_backup_notification_sent_at",
+    "last_execution_at",
+)
 S3_UUID_FIELD = "s3_storage_uuid"
 S3_ID_COLUMN = "s3_storage_id"
 SETTING_COLUMNS: tuple[str, ...] = tuple(f.name for f in SETTINGS if f.name != S3_UUID_FIELD)
@@ -49,7 +55,7 @@ COLUMN_KIND: dict[str, Kind] = {name: BY_NAME[name].kind for name in SETTING_COL
 INT4_MAX = 2**31 - 1
 DECIMAL_17_7_LIMIT = 10**10
 
-missing = set(SETTING_COLUMNS) - set(CONFIG_COLUMNS)
+missing = set(SETTING_COLUMNS) - set(CONFIG_COLUMNS) - set(MISSING_BACKUP_COLUMNS)
 assert not missing, f"bulkbackup.fields has settings the backup table lacks: {sorted(missing)}"
 
 EXECUTION_COLUMNS: tuple[str, ...] = (
