@@ -22,8 +22,8 @@ from bulkbackup.sandbox import Sandbox
 TARGET = 1.10
 
 
-def measure(rows: int, pairs: int) -> tuple[float, float]:
-    """(median seconds with the journal off, with it on), runs alternating."""
+def measure(rows: int, pairs: int) -> dict[bool, list[float]]:
+    """Seconds of every run, by whether the journal was on; runs alternate."""
     timings: dict[bool, list[float]] = {False: [], True: []}
     with (
         Sandbox(databases=2 * rows, seed=0, rate_limit=10**9) as sb,
@@ -46,13 +46,14 @@ def measure(rows: int, pairs: int) -> tuple[float, float]:
                 if journal_on:
                     assert journal.read_text().count('"record": "intent"') == rows
                 run += 1
-    return statistics.median(timings[False]), statistics.median(timings[True])
+    return timings
 
 
 def figures(quick: bool = False) -> list[dict]:
     """For benchmarks/run.py: the journal's cost as the ratio of the medians."""
     rows, pairs = (200, 3) if quick else (1000, 7)
-    off, on = measure(rows, pairs)
+    timings = measure(rows, pairs)
+    off, on = statistics.median(timings[False]), statistics.median(timings[True])
     return [
         {
             "name": f"journal on/off, {rows} rows, 4 workers (median of {pairs} alternating)",
@@ -72,7 +73,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=7)
     args = parser.parse_args()
     rows, pairs = (200, 3) if args.quick else (args.rows, args.pairs)
-    off, on = measure(rows, pairs)
+    timings = measure(rows, pairs)
+    off, on = statistics.median(timings[False]), statistics.median(timings[True])
     ratio = on / off
     print(f"journal benchmark: {rows} rows, {pairs} runs each, 4 workers, alternating")
     print(f"  journal off: median {off:.3f} s ({rows / off:.0f} rows/s)")

@@ -704,7 +704,7 @@ def describe_transport_error(error: BaseException, endpoint: str | None = None) 
     Replaces urllib3's "Max retries exceeded with url … NewConnectionError(…)" with e.g. "cannot connect to
     coolify.example.com:443 (connection refused) — check the address and port, and that Coolify is running".
     """
-    import requests  # imported here: `import bulkbackup` stays light, and a request was made before this runs
+    import requests  # not with bulkbackup (see retry.py); an error from a request means it is loaded
 
     request = getattr(error, "request", None)
     url = getattr(request, "url", None) or endpoint or ""

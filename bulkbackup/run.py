@@ -25,7 +25,7 @@ from .retry import FailureStreak, Outcome, RetryPolicy, Stopped
 from .statuses import Status
 
 if TYPE_CHECKING:
-    import requests
+    import requests  # for annotations only: requests loads with the first Client (see retry.py)
 
     from .client import Client
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 
 Key = tuple[str, str]
 
 
+@cache
 def model_class(database_type: str) -> str:
     """'standalone-postgresql' (a database's type) → 'App\\Models\\StandalonePostgresql' (a config's type)."""
     return "App\\Models\\" + "".join(part.capitalize() for part in database_type.split("-"))

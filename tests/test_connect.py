@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 
@@ -156,3 +157,38 @@ def test_notebook_detection_needs_a_kernel_and_never_imports_ipython(monkeypatch
     assert credentials.in_notebook() is False
     fake.get_ipython = lambda: _Shell(kernel=object())  # a Jupyter kernel
     assert credentials.in_notebook() is True
+
+
+def test_in_a_real_kernel_the_token_prompt_is_a_password_field_and_never_shows(sandbox, tmp_path):
+    """ipykernel turns getpass into an input_request with password=True: the front-end masks it, and it is no output."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COOLIFY_")}
+    env["HOME"] = str(tmp_path)  # no coolify-cli config there
+    manager, kernel = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    try:
+        code = "import bulkbackup as bb\nclient = bb.connect()\nprint(len(bb.inventory(client)), repr(client))"
+        message_id = kernel.execute(code, allow_stdin=True)
+        requests = []
+        for answer in (sandbox.url, sandbox.token):
+            request = kernel.get_stdin_msg(timeout=60)["content"]
+            requests.append(request)
+            kernel.input(answer)
+        reply = kernel.get_shell_msg(timeout=60)
+        assert reply["parent_header"]["msg_id"] == message_id and reply["content"]["status"] == "ok", reply
+        assert [r["password"] for r in requests] == [False, True]
+        assert "token" in requests[1]["prompt"].lower()
+        shown = []
+        while True:
+            message = kernel.get_iopub_msg(timeout=10)
+            if message["parent_header"].get("msg_id") != message_id:
+                continue
+            shown.append(json.dumps(message["content"]))
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                break
+        outputs = "".join(shown)
+        assert f"{len(sandbox.backups)} Client(endpoint=" in outputs
+        assert sandbox.token.partition("|")[2] not in outputs
+    finally:
+        kernel.stop_channels()
+        manager.shutdown_kernel(now=True)
