@@ -16,7 +16,7 @@ from .changes import read_changes, row_changes, row_place
 from .errors import printable
 from .fields import BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS, CellError, Field, uuid_problem
 from .results import NAME_COLUMNS, PLAN_COLUMNS
-from .state import Key, configs_by_key, gc_paused, own_configs
+from .state import Key, configs_by_key, gc_paused, names_by_key
 from .styling import ATTR
 
 if TYPE_CHECKING:
@@ -45,11 +45,7 @@ def _plan(changes: Any, client: Client | None, diff: bool) -> pd.DataFrame:
         if diff:
             databases = client.list_databases()
             current = configs_by_key(databases)
-            names = {
-                (db.get("uuid"), config.get("uuid")): (db.get("name"), db.get("database_type"))
-                for db in databases
-                for config in own_configs(db)
-            }
+            names = names_by_key(databases)
     rows = _plan_rows(frame, current, version)
     result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
     for name in ("line", *KEY_COLUMNS):  # rows shared between equal rows lack them: from the frame, for every row
