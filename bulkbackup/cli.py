@@ -269,8 +269,8 @@ def _apply(args: argparse.Namespace) -> int:
                 force=args.force,
                 diff=not args.no_diff,
             )
-    _write_results(results, outputs.results)
     _say_what_changed_since_the_plan(planned, results)
+    _write_results(results, outputs.results)
     undo = f"bulkbackup undo {printable(str(outputs.results))} -o undo.csv"
     print(f"to undo this run: {undo}, then bulkbackup apply undo.csv")
     if stop.is_set():
@@ -279,24 +279,30 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _say_what_changed_since_the_plan(planned, results) -> None:
-    """apply() read the server again after the question: say when what was sent is not what was shown."""
+    """apply() read the server again after the question: when what was sent is not what was shown, the rows'
+    messages say so (before the results are written) and one line says how many."""
 
     def seen(row) -> tuple[str, str]:
         return (row.payload or "", row.before or "") if isinstance(row.payload, str) else ("", "")
 
     shown = {(row.database_uuid, row.backup_uuid): seen(row) for row in planned.itertuples()}
     changed = [
-        f"{row.database_uuid}/{row.backup_uuid}"
-        for row in results.itertuples()
+        (label, f"{row.database_uuid}/{row.backup_uuid}")
+        for label, row in zip(results.index, results.itertuples(), strict=True)
         if (row.database_uuid, row.backup_uuid) in shown
         and shown[(row.database_uuid, row.backup_uuid)] != seen(row)
         and "earlier run" not in str(row.message)
     ]
     if changed:
-        listed = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        note = "the server changed since the plan shown: payload is what was sent, before what it replaced"
+        for label, _ in changed:
+            message = results.at[label, "message"]
+            results.at[label, "message"] = f"{message}; {note}" if message else note
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        listed = ", ".join(name for _, name in changed[:5]) + more
         print(
             f"warning: {len(changed)} row{'s' * (len(changed) != 1)} changed on the server between the plan shown "
-            f"and the run ({listed}): their results say what was sent, and `before` what it replaced"
+            f"and the run ({listed}): their results say so"
         )
 
 
