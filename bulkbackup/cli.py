@@ -270,11 +270,34 @@ def _apply(args: argparse.Namespace) -> int:
                 diff=not args.no_diff,
             )
     _write_results(results, outputs.results)
+    _say_what_changed_since_the_plan(planned, results)
     undo = f"bulkbackup undo {printable(str(outputs.results))} -o undo.csv"
     print(f"to undo this run: {undo}, then bulkbackup apply undo.csv")
     if stop.is_set():
         return EXIT_USAGE
     return _exit_code(results)
+
+
+def _say_what_changed_since_the_plan(planned, results) -> None:
+    """apply() read the server again after the question: say when what was sent is not what was shown."""
+
+    def seen(row) -> tuple[str, str]:
+        return (row.payload or "", row.before or "") if isinstance(row.payload, str) else ("", "")
+
+    shown = {(row.database_uuid, row.backup_uuid): seen(row) for row in planned.itertuples()}
+    changed = [
+        f"{row.database_uuid}/{row.backup_uuid}"
+        for row in results.itertuples()
+        if (row.database_uuid, row.backup_uuid) in shown
+        and shown[(row.database_uuid, row.backup_uuid)] != seen(row)
+        and "earlier run" not in str(row.message)
+    ]
+    if changed:
+        listed = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        print(
+            f"warning: {len(changed)} row{'s' * (len(changed) != 1)} changed on the server between the plan shown "
+            f"and the run ({listed}): their results say what was sent, and `before` what it replaced"
+        )
 
 
 def _without_settled(planned, changes, client, journal: Path, args: argparse.Namespace):

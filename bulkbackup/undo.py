@@ -147,11 +147,18 @@ def _is_journal(path: str) -> bool:
 
 
 def _read_results_csv(path: str) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
-    except (ValueError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise InputError(f"not a readable results CSV: {error}", file=path) from None
-    return frame.replace({"": None})
+    # bulkbackup writes commas; a spreadsheet may have saved it again with semicolons or tabs.
+    problem: object = "no status, payload and before columns"
+    for sep in (",", ";", "\t"):
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
+        except (ValueError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            problem = error
+            continue
+        if {"status", "payload", "before"} <= set(frame.columns):
+            return frame.replace({"": None})
+        problem = "no status, payload and before columns"
+    raise InputError(f"not a readable results CSV: {problem}", file=path)
 
 
 def _label(line: object, label: object, backup_uuid: str, status: str) -> str:
