@@ -91,7 +91,9 @@ def bench_rate_limited(rows: int, limit: int, window: float) -> dict:
             results = bb.apply(planned, client, progress=False, verify=False)
             elapsed = time.perf_counter() - started
             stats = dict(vars(client.limiter.stats)) if hasattr(client.limiter.stats, "__dict__") else {}
-    full_windows = -(-rows // limit) - 1  # every window but the last must be waited out
+    # apply() reads the server once at the start (the plan may be stale), so the run needs rows + 1 requests; every
+    # window but the last must be waited out.
+    full_windows = -(-(rows + 1) // limit) - 1
     minimum = full_windows * window
     return {
         "rows": rows,

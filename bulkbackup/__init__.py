@@ -5,8 +5,8 @@
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
-`bb.sandbox` (a local Coolify-compatible server) and `bb.doctor` (will a run work?) are imported on first use,
-and so will the notebook widgets be: `import bulkbackup` never pulls in ipywidgets.
+`bb.sandbox` (a local Coolify-compatible server), `bb.doctor` (will a run work?) and `bb.widgets` (the notebook
+editor and run panel) are imported on first use: `import bulkbackup` never pulls in ipywidgets.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .styling import style
 from .undo import undo
 
 if TYPE_CHECKING:
-    from . import doctor, sandbox
+    from . import doctor, sandbox, widgets
 
 
 __all__ = [
@@ -60,10 +60,11 @@ __all__ = [
     "style",
     "summary",
     "undo",
+    "widgets",
     "write_csv",
 ]
 
-_LAZY = {"doctor", "sandbox"}
+_LAZY = {"doctor", "sandbox", "widgets"}
 
 _install_display()  # inside IPython: plan, results and inventory frames display styled
 

@@ -29,7 +29,7 @@ from .progress import ProgressBar
 from .results import make_results
 from .retry import RetryPolicy
 from .run import Run, RunSettings, listener_name
-from .state import configs_by_key, own_configs
+from .state import configs_by_key, names_by_key
 from .statuses import Action, Status
 
 if TYPE_CHECKING:
@@ -217,11 +217,7 @@ def _plan(
     inputs: Inputs, databases: list[dict] | None, version: str | None
 ) -> tuple[list[dict], list[RowRef], dict[int, str]]:
     current = configs_by_key(databases) if databases is not None else None
-    names = {
-        (db.get("uuid"), cfg.get("uuid")): (db.get("name"), db.get("database_type"))
-        for db in databases or ()
-        for cfg in own_configs(db)
-    }
+    names = names_by_key(databases or ())
     source = inputs.source or "<DataFrame>"
     rows, refs, notes = [], [], {}
     for position, (label, wanted) in enumerate(zip(inputs.index, inputs.rows, strict=True)):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .client import ALLOW_HTTP_VARIABLE
-from .errors import BulkBackupError
+from .errors import BulkBackupError, InputError, printable
 from .statuses import Action
 from .versions import DOCUMENTED as SANDBOX_VERSION
 from .versions import parse as parse_version
@@ -229,7 +229,7 @@ def _apply(args: argparse.Namespace) -> int:
     from .changes import read_changes, write_csv
     from .plan import plan
 
-    changes = read_changes(args.file)
+    changes = _rows_of(read_changes(args.file))
     outputs = _RunOutputs.choose(args)  # every output path is checked before the first request
     with _client(args, workers=args.workers, rate=args.rate) as client:
         planned = plan(changes, client, diff=not args.no_diff)
@@ -248,9 +248,12 @@ def _apply(args: argparse.Namespace) -> int:
         if args.dry_run:
             write_csv(planned, outputs.plan)
             print(f"dry run: {sending} request{'s' * (sending != 1)} would be sent (nothing was sent)")
-            print(f"plan written to {outputs.plan}")
+            print(f"plan written to {printable(str(outputs.plan))}")
             return EXIT_OK if not (planned["action"] == "invalid").any() else EXIT_NOT_ALL_OK
-        print(f"journal: {outputs.journal}" + (" (resuming the run it records)" if outputs.resuming else ""))
+        print(
+            f"journal: {printable(str(outputs.journal))}"
+            + (" (resuming the run it records)" if outputs.resuming else "")
+        )
         stop = threading.Event()
         with _ctrl_c_stops(stop):
             # The changes, not the plan: the journal identifies a run by what it asks for, which a resumed run's
@@ -266,11 +269,41 @@ def _apply(args: argparse.Namespace) -> int:
                 force=args.force,
                 diff=not args.no_diff,
             )
+    _say_what_changed_since_the_plan(planned, results)
     _write_results(results, outputs.results)
-    print(f"to undo this run: bulkbackup undo {outputs.results} -o undo.csv, then bulkbackup apply undo.csv")
+    undo = f"bulkbackup undo {printable(str(outputs.results))} -o undo.csv"
+    print(f"to undo this run: {undo}, then bulkbackup apply undo.csv")
     if stop.is_set():
         return EXIT_USAGE
     return _exit_code(results)
+
+
+def _say_what_changed_since_the_plan(planned, results) -> None:
+    """apply() read the server again after the question: when what was sent is not what was shown, the rows'
+    messages say so (before the results are written) and one line says how many."""
+
+    def seen(row) -> tuple[str, str]:
+        return (row.payload or "", row.before or "") if isinstance(row.payload, str) else ("", "")
+
+    shown = {(row.database_uuid, row.backup_uuid): seen(row) for row in planned.itertuples()}
+    changed = [
+        (label, f"{row.database_uuid}/{row.backup_uuid}")
+        for label, row in zip(results.index, results.itertuples(), strict=True)
+        if (row.database_uuid, row.backup_uuid) in shown
+        and shown[(row.database_uuid, row.backup_uuid)] != seen(row)
+        and "earlier run" not in str(row.message)
+    ]
+    if changed:
+        note = "the server changed since the plan shown: payload is what was sent, before what it replaced"
+        for label, _ in changed:
+            message = results.at[label, "message"]
+            results.at[label, "message"] = f"{message}; {note}" if message else note
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        listed = ", ".join(name for _, name in changed[:5]) + more
+        print(
+            f"warning: {len(changed)} row{'s' * (len(changed) != 1)} changed on the server between the plan shown "
+            f"and the run ({listed}): their results say so"
+        )
 
 
 def _without_settled(planned, changes, client, journal: Path, args: argparse.Namespace):
@@ -280,7 +313,7 @@ def _without_settled(planned, changes, client, journal: Path, args: argparse.Nam
 
     done = settled_by(journal, client, changes, retry_unknown=args.retry_unknown, force=args.force)
     mask = [key in done for key in zip(planned["database_uuid"], planned["backup_uuid"], strict=True)]
-    print(f"resuming the run recorded in {journal}: {sum(mask)} rows it settled are not sent again")
+    print(f"resuming the run recorded in {printable(str(journal))}: {sum(mask)} rows it settled are not sent again")
     return planned[[not m for m in mask]]
 
 
@@ -380,7 +413,7 @@ def _plan(args: argparse.Namespace) -> int:
     from .changes import read_changes, write_csv
     from .plan import plan
 
-    changes = read_changes(args.file)
+    changes = _rows_of(read_changes(args.file))
     if args.offline:
         planned = plan(changes)
     else:
@@ -389,8 +422,18 @@ def _plan(args: argparse.Namespace) -> int:
     _print_plan(planned)
     if args.output:
         write_csv(planned, args.output)
-        print(f"plan written to {args.output}")
+        print(f"plan written to {printable(args.output)}")
     return EXIT_NOT_ALL_OK if (planned["action"] == "invalid").any() else EXIT_OK
+
+
+def _rows_of(changes):
+    """The changes, unless there are none: a file with only a header is a mistake to say, not a silent success."""
+    if len(changes) == 0:
+        raise InputError(
+            "no rows: the file has a header line but no rows below it, so there is nothing to do",
+            file=changes.attrs.get("source"),
+        )
+    return changes
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -399,9 +442,17 @@ def _export(args: argparse.Namespace) -> int:
 
     with _client(args) as client:
         frame = inventory(client)
-    write_csv(frame, args.output or sys.stdout)
     if args.output:
-        print(f"{len(frame)} backup configurations written to {args.output}", file=sys.stderr)
+        write_csv(frame, args.output)
+    else:
+        # The CSV goes out as UTF-8 bytes whatever the console's encoding: on a cp1252 console the text stream
+        # would escape a name it cannot encode, and the exported file would no longer hold the real name.
+        sys.stdout.flush()
+        out = getattr(sys.stdout, "buffer", sys.stdout)
+        write_csv(frame, out)
+        out.flush()
+    if args.output:
+        print(f"{len(frame)} backup configurations written to {printable(args.output)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -454,9 +505,9 @@ def _undo(args: argparse.Namespace) -> int:
     for warning in frame.attrs.get("warnings", []):
         print(f"cannot undo: {warning}", file=sys.stderr)
     write_csv(frame, out)
-    print(f"{len(frame)} configuration{'s' * (len(frame) != 1)} to restore written to {out}")
+    print(f"{len(frame)} configuration{'s' * (len(frame) != 1)} to restore written to {printable(str(out))}")
     if len(frame):
-        print(f"to put them back: bulkbackup apply {out}")
+        print(f"to put them back: bulkbackup apply {printable(str(out))}")
     return EXIT_OK
 
 
@@ -569,9 +620,9 @@ def _write_results(results, out: Path) -> None:
             print(f"verification {facts.verification}")
     elif results.attrs.get("verification_error"):
         print(f"warning: {results.attrs['verification_error']}")
-    print(f"results written to {out}")
+    print(f"results written to {printable(str(out))}")
     if facts is not None and facts.journal:
-        print(f"journal written to {facts.journal}")
+        print(f"journal written to {printable(str(facts.journal))}")
 
 
 def _exit_code(results, *, dry_run: bool = False) -> int:
@@ -584,7 +635,24 @@ def _exit_code(results, *, dry_run: bool = False) -> int:
     return EXIT_OK if all_succeeded(results) else EXIT_NOT_ALL_OK
 
 
+def _robust_output() -> None:
+    """Never die on what we print: a cp1252 console cannot show the diff's "→", and a file name that is not UTF-8
+    (Python keeps its bytes as lone surrogates) cannot be encoded at all. Such characters are printed escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream already in use in another way: leave it as it is
+                pass
+
+
+def _one_line(error: BaseException) -> str:
+    return printable(str(error))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _robust_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -602,10 +670,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_USAGE
     except BulkBackupError as error:
-        print(f"bulkbackup {args.command}: error: {error}", file=sys.stderr)
+        print(f"bulkbackup {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:
-        print(f"bulkbackup {args.command}: error: {error}", file=sys.stderr)
+        print(f"bulkbackup {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -13,6 +13,21 @@ Row-level problems (a bad cell, a rejected PATCH) are not raised: they end up in
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """`text` as one printable line: line breaks, control characters and the undecodable bytes of a file name
+    (Python keeps them as lone surrogates) escaped the way Python writes them; everything else unchanged."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's surrogateescape: show the byte the name really has
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(char)[1:-1]
+
+
 class BulkBackupError(Exception):
     """Base class of every error bulkbackup raises on purpose."""
 
@@ -30,7 +45,7 @@ class InputError(BulkBackupError, ValueError):
         value: object = None,
     ):
         self.file, self.line, self.column, self.value = file, line, column, value
-        where = ":".join(str(p) for p in (file, line) if p is not None)
+        where = ":".join(printable(str(p)) for p in (file, line) if p is not None)
         super().__init__(f"{where}: {message}" if where else message)
 
 

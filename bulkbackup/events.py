@@ -13,7 +13,8 @@ Guarantees (a listener may rely on them):
 - Events are delivered one at a time, never concurrently: a listener needs no lock of its own.
 - `RowSending` is delivered before the row's request goes out, in the thread that will send it; when a listener
   raises on it, that request is not sent, the row is `skipped` and the run stops (the record is sacred: nothing
-  goes out that could not be written down first).
+  goes out that could not be written down first). With a journal, a worker announces up to eight settings rows
+  together before sending them one by one (one fsync for all); a `backup_now` row is always announced alone.
 - A listener may also have a `before_request(event)` method: called with each `RowSending` after its delivery, in
   the sending thread but outside the delivery lock, so slow work of several workers can overlap (the journal's
   group-committed fsync); the request waits for it, and a raise there counts as a raise on `RowSending`.

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 
 from . import versions
@@ -35,10 +37,58 @@ class CellError(ValueError):
     """One cell cannot be read; the message says why and what to write instead (no location: callers add it)."""
 
 
+SERVER_TRIM = (
+    " \t\n\x0b\x0c\r\0\x85\xa0\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u200b\u200e\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+"""What the server strips from both ends of every string it is sent (Laravel's TrimStrings, i.e. `Str::trim`: PCRE
+`\\s` with /u is Unicode white space, non-breaking spaces included, plus NUL, zero-width space, BOM and LRM). Every
+cell is trimmed the same way, so a comparison sees what the server would store, and a cell holding only these
+characters is empty."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """The server's database column behind a setting (API-RULES §5): a value it cannot hold is a 500, not a 422."""
+
+    sql: str
+    limit: int | None = None  # integer: -limit-1..limit; decimal: below limit once rounded to `places`; text: length
+    places: int | None = None
+
+    def problem(self, value: object) -> str | None:
+        if self.limit is None or isinstance(value, bool):
+            return None
+        if isinstance(value, str):
+            if len(value) <= self.limit:
+                return None
+            return f"is {len(value)} characters long; the server's {self.sql} column holds at most {self.limit}"
+        if not isinstance(value, int | float):
+            return None
+        if self.places is None:
+            if -self.limit - 1 <= value <= self.limit:
+                return None
+            return f"must be at most {self.limit}, the largest value the server's {self.sql} column holds"
+        if abs(round(value, self.places)) < self.limit:
+            return None
+        return f"must be below {self.limit}: the server's {self.sql} column keeps {len(str(self.limit)) - 1} digits"
+
+
+INTEGER_COLUMN = Column("integer", 2**31 - 1)
+"""PostgreSQL `integer` (int4): every integer setting. 2147483648 passes Laravel's `integer` rule, then the UPDATE
+fails."""
+DECIMAL_COLUMN = Column("decimal(17,7)", 10**10, 7)
+"""`decimal(17,7)`: the storage sizes; 10 digits before the point, so a value must round (7 places) below 10^10."""
+VARCHAR_COLUMN = Column("varchar(255)", 255)
+"""Laravel's `string()` column (frequency): a valid cron expression can be longer than that."""
+BOOLEAN_COLUMN = Column("boolean")
+TEXT_COLUMN = Column("text")
+
 _TRUE = {"true", "yes", "y", "1", "1.0", "on", "t"}
 _FALSE = {"false", "no", "n", "0", "0.0", "off", "f"}
-_INT_TEXT = re.compile(r"[+-]?\d+(\.0*)?")
-_NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# re.ASCII: \d would also match other scripts' digits, which int() accepts but the rule below does not.
+_INT_TEXT = re.compile(r"[+-]?\d+(\.0*)?", re.ASCII)
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_CONTAINERS = (list, tuple, dict, set, frozenset, bytes, bytearray, memoryview)
 # Characters that the server's validateShellSafePath rejects, in its own order and with its own wording.
 _SHELL_CHARS = (
     ("`", "backtick (command substitution)"),
@@ -58,46 +108,88 @@ _UUID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 def is_missing(value: object) -> bool:
-    """True for what means "no value": None, NaN, pandas NA/NaT, and blank text."""
+    """True for what means "no value": None, NaN, pandas NA/NaT, and text the server trims to nothing."""
     if value is None:
         return True
     if isinstance(value, str):
-        return value.strip() == ""
+        return not value.strip(SERVER_TRIM)
     if isinstance(value, float):
         return math.isnan(value)
     if isinstance(value, int):  # bool too: most cells of a frame are these, and pd.isna costs 20 times as much
         return False
+    if isinstance(value, _CONTAINERS):
+        return False
+    if isinstance(value, Decimal):
+        # A signalling NaN is not "no value": reading it is an error of its row (pd.isna would raise here).
+        return value.is_qnan()
     try:
         import pandas as pd
 
-        return bool(pd.isna(value)) if not isinstance(value, list | tuple | dict) else False
-    except (TypeError, ValueError):
+        return bool(pd.isna(value))
+    except (TypeError, ValueError, ArithmeticError):
         return False
+
+
+def _refuse_container(value: object) -> None:
+    if isinstance(value, _CONTAINERS):
+        kind = type(value).__name__
+        raise CellError(f"a {kind} is not a cell value: give one value per cell (it would be sent as its Python repr)")
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
+def _plain_text(value: object) -> str:
+    """The text of a yes/no or number cell: server-trimmed, full-width and other compatibility forms folded (NFKC).
+
+    One rule for every number and yes/no cell: what NFKC turns into ASCII (full-width "１２", "ｙｅｓ") is read,
+    digits of other scripts ("١٢") are not, though Python's int() would take them.
+    """
+    text = str(value)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return text.strip(SERVER_TRIM)
+
+
+def _digit_hint(text: str) -> str:
+    if any(c.isdigit() and not c.isascii() for c in text):
+        return " (write the digits 0-9)"
+    return ""
 
 
 def read_bool(value: object) -> bool:
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if _is_bool(value):
         return bool(value)
-    if isinstance(value, numbers.Number) and value in (0, 1):
+    _refuse_container(value)
+    if isinstance(value, numbers.Real) and value in (0, 1):  # not complex: 1+0j is no yes/no answer
         return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
+    if isinstance(value, Decimal) and value.is_finite() and value in (0, 1):
+        return bool(value)
+    text = _plain_text(value)
+    lowered = text.lower()
+    if lowered in _TRUE:
         return True
-    if text in _FALSE:
+    if lowered in _FALSE:
         return False
-    raise CellError(f"{value!r} is not a yes/no value (write true/false, yes/no or 1/0)")
+    raise CellError(f"{value!r} is not a yes/no value (write true/false, yes/no or 1/0){_digit_hint(text)}")
 
 
 def read_int(value: object) -> int:
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if _is_bool(value):
         raise CellError(f"{value!r} is not a whole number")
+    _refuse_container(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
-        if float(value).is_integer():
+        if math.isfinite(float(value)) and float(value).is_integer():
             return int(value)
         raise CellError(f"{value!r} is not a whole number")
-    text = str(value).strip()
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+        raise CellError(f"{value!r} is not a whole number")
+    text = _plain_text(value)
     if _INT_TEXT.fullmatch(text):
         return int(text.partition(".")[0])  # exact for any length: never through float
     if "," in text:
@@ -105,32 +197,38 @@ def read_int(value: object) -> int:
             f"{text!r} is not a whole number (a comma is neither a decimal point nor allowed "
             "as a thousands separator here)"
         )
-    raise CellError(f"{text!r} is not a whole number")
+    raise CellError(f"{text!r} is not a whole number{_digit_hint(text)}")
 
 
 def read_number(value: object) -> float:
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if _is_bool(value):
         raise CellError(f"{value!r} is not a number")
+    _refuse_container(value)
     if isinstance(value, numbers.Real):
         if math.isfinite(float(value)):
-            return float(value)
+            return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0: "-0" sends 0
         raise CellError(f"{value!r} is not a finite number")
-    text = str(value).strip()
+    if isinstance(value, Decimal):
+        if value.is_finite() and math.isfinite(float(value)):
+            return float(value) + 0.0
+        raise CellError(f"{value!r} is not a finite number")
+    text = _plain_text(value)
     if _NUMBER_TEXT.fullmatch(text):
         number = float(text)
         if math.isfinite(number):
-            return number
+            return number + 0.0
         raise CellError(f"{text!r} is too large a number")
     if "," in text:
         raise CellError(f"{text!r} is not a number: write the decimal point as '.', e.g. {text.replace(',', '.')!r}")
-    raise CellError(f"{text!r} is not a number")
+    raise CellError(f"{text!r} is not a number{_digit_hint(text)}")
 
 
 def read_text(value: object) -> str:
     # The server trims every string (Laravel's TrimStrings), so the comparison must see what it stores.
+    _refuse_container(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    return str(value).strip(SERVER_TRIM)
 
 
 def frequency_problem(text: str) -> str | None:
@@ -189,8 +287,29 @@ class Field:
     comparable: bool = True  # the server returns the stored value under the same name
     check: Callable[[str], str | None] | None = None  # extra rule for text values
     unclearable_because: str = ""  # said when someone tries the CLEAR token on a field that can't be cleared
+    column: Column | None = None  # the server's database column; None: the usual one for the kind
     since: str | None = None  # the first Coolify version that accepts it; older ones answer "not allowed"
     absent_in: tuple[str, ...] = ()  # later versions that still lack it (a release branch cut before it landed)
+
+    def __post_init__(self):
+        if self.column is None:
+            default = {Kind.BOOL: BOOLEAN_COLUMN, Kind.INT: INTEGER_COLUMN, Kind.NUMBER: DECIMAL_COLUMN}
+            object.__setattr__(self, "column", default.get(self.kind, TEXT_COLUMN))
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """(lowest, highest) value the server takes, its database column included: for range checks and widgets."""
+        column = self.column
+        low, high = self.minimum, self.maximum
+        if self.kind is Kind.INT and column.limit is not None:
+            low = -column.limit - 1 if low is None else max(low, -column.limit - 1)
+            high = column.limit if high is None else min(high, column.limit)
+        elif self.kind is Kind.NUMBER and column.limit is not None:
+            largest = math.nextafter(float(column.limit), 0.0)
+            while round(largest, column.places) >= column.limit:  # the largest float the column still takes
+                largest = math.nextafter(largest, 0.0)
+            high = largest if high is None else min(high, largest)
+        return low, high
 
     def missing_on(self, version: str | None) -> str | None:
         """Why a server running `version` cannot take this field, or None (also when the version is unknown)."""
@@ -202,7 +321,7 @@ class Field:
 
     def read(self, value: object) -> object:
         """A spreadsheet cell or DataFrame value → the JSON value to send (or CLEAR). Raises CellError."""
-        if isinstance(value, str) and value.strip().lower() == CLEAR:
+        if isinstance(value, str) and value.strip(SERVER_TRIM).lower() == CLEAR:
             if self.clearable:
                 return CLEAR
             raise CellError(f"{self.name} cannot be cleared{self.unclearable_because}; leave the cell empty")
@@ -217,6 +336,10 @@ class Field:
             found.append(f"{self.name} must be at least {_num(self.minimum)} (got {_num(value)})")
         if self.maximum is not None and value > self.maximum:
             found.append(f"{self.name} must be at most {_num(self.maximum)} (got {_num(value)})")
+        if not found and self.column is not None:
+            problem = self.column.problem(value)
+            if problem:
+                found.append(f"{self.name} {problem}" + ("" if isinstance(value, str) else f" (got {_num(value)})"))
         if self.check is not None and isinstance(value, str):
             problem = self.check(value)
             if problem:
@@ -285,6 +408,7 @@ SETTINGS: tuple[Field, ...] = (
         Kind.TEXT,
         "Cron expression (5 fields) or every_minute/hourly/daily/weekly/monthly/yearly.",
         check=frequency_problem,
+        column=VARCHAR_COLUMN,
     ),
     Field(
         "databases_to_backup",

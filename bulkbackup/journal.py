@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .client import Client
 
 JOURNAL_VERSION = 1
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # one encoder: json.dumps with options builds one per call
 
 
 def _plain(value: object) -> object:
@@ -343,7 +344,7 @@ class Journal:
         if self._file is None:
             # Opened when the run starts, not when checked: a run that fails before it starts leaves no empty file.
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held for the whole run
-        text = json.dumps(record, default=str, ensure_ascii=False) + "\n"
+        text = _ENCODER.encode(record) + "\n"
         if self._needs_newline:
             text = "\n" + text  # end the line a killed run tore, so this record starts on its own
             self._needs_newline = False

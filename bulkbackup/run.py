@@ -194,9 +194,11 @@ class Run:
         so that one fsync covers them all. A `backup_now` row goes alone, announced right before its request:
         an announced row that a kill leaves without outcome "may have been sent", which only a harmless,
         repeatable request can afford."""
-        limit = _BATCH if self._before_request else 1
         batch: list[int] = []
         with self._lock:
+            # Smaller batches towards the end, so that no worker is left sending a whole batch while others idle.
+            left = len(self.to_send) - self._next
+            limit = max(1, min(_BATCH, left // self.settings.workers)) if self._before_request else 1
             while self._next < len(self.to_send) and len(batch) < limit:
                 i = self.to_send[self._next]
                 unsafe = BACKUP_NOW.name in self.rows[i]["payload"]

@@ -46,3 +46,12 @@ def own_configs(database: Mapping) -> list[dict]:
 def configs_by_key(databases: Iterable[Mapping]) -> dict[Key, dict]:
     """(database_uuid, backup_uuid) → the configuration as the server reports it."""
     return {(db["uuid"], cfg["uuid"]): cfg for db in databases for cfg in own_configs(db)}
+
+
+def names_by_key(databases: Iterable[Mapping]) -> dict[Key, tuple[str | None, str | None]]:
+    """(database_uuid, backup_uuid) → (database name, database type): what names a row for people."""
+    return {
+        (db.get("uuid"), cfg.get("uuid")): (db.get("name"), db.get("database_type"))
+        for db in databases
+        for cfg in own_configs(db)
+    }

@@ -13,6 +13,7 @@ reference (the server reports only its numeric `s3_storage_id`; pass `s3_uuids={
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ def undo(source: Any, *, s3_uuids: Mapping[int, str] | None = None) -> pd.DataFr
     elif isinstance(source, str | os.PathLike):
         path = os.fspath(source)
         if not os.path.exists(path):
-            raise InputError(f"{path}: no such file")
+            raise InputError("no such file", file=path)
         if _is_journal(path):
             changed, where = _from_journal(path), path
         else:
@@ -146,11 +147,18 @@ def _is_journal(path: str) -> bool:
 
 
 def _read_results_csv(path: str) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
-    except (ValueError, pd.errors.ParserError) as error:
-        raise InputError(f"{path}: not a readable results CSV: {error}") from None
-    return frame.replace({"": None})
+    # bulkbackup writes commas; a spreadsheet may have saved it again with semicolons or tabs.
+    problem: object = "no status, payload and before columns"
+    for sep in (",", ";", "\t"):
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
+        except (ValueError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            problem = error
+            continue
+        if {"status", "payload", "before"} <= set(frame.columns):
+            return frame.replace({"": None})
+        problem = "no status, payload and before columns"
+    raise InputError(f"not a readable results CSV: {problem}", file=path)
 
 
 def _label(line: object, label: object, backup_uuid: str, status: str) -> str:

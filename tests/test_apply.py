@@ -379,7 +379,15 @@ def test_403_api_disabled_mid_run_stops(sb, client):
 def test_server_going_away_stops_the_run(client, sb):
     fleet = targets(client, 40)
     sb.set_faults({"latency": 0.02})
-    threading.Timer(0.2, sb.stop).start()
+    finished = 0
+
+    def server_goes_away_after_five_rows(event):  # an event, not a timer: under load a timer fires too early
+        nonlocal finished
+        if isinstance(event, bb.events.RowFinished):
+            finished += 1
+            if finished == 5:
+                threading.Thread(target=sb.stop).start()
+
     results = bb.apply(
         changes(fleet, timeout=[3000 + i for i in range(40)]),
         client,
@@ -388,6 +396,7 @@ def test_server_going_away_stops_the_run(client, sb):
         failure_streak=3,
         verify=False,
         retry=RetryPolicy(attempts=2, initial=0.01, maximum=0.02),
+        listeners=[server_goes_away_after_five_rows],
     )
     statuses = set(results["status"])
     assert {"updated", "failed", "skipped"} <= statuses
@@ -407,17 +416,7 @@ def test_ctrl_c_mid_run_returns_a_partial_frame(sb, client):
 
 def test_stop_event_ends_the_run_cleanly(sb, client):
     stop = threading.Event()
-    fleet = targets(client, 30)
-    sb.set_faults({"latency": 0.03})
-    threading.Timer(0.2, stop.set).start()
-    results = bb.apply(
-        changes(fleet, timeout=[2500 + i for i in range(30)]),
-        client,
-        progress=False,
-        workers=1,
-        stop=stop,
-        verify=False,
-    )
+    results = _slow_run(sb, client, 30, stop.set, stop=stop)  # Stop pressed when five rows are done
     assert {"updated", "skipped"} <= set(results["status"])
     assert results.attrs["stopped"] == "stopped by the caller"
 

@@ -166,3 +166,28 @@ def test_force_resumes_a_journal_of_edited_changes_and_retry_unknown_is_accepted
     assert main(["apply", str(src), "--yes", "--journal", str(journal), "--force", "--retry-unknown"]) == 0
     assert len(env.patch_bodies) == sent + 1
     assert env.config(edited.loc[1, "backup_uuid"])["timeout"] == 7777
+
+
+def test_a_change_on_the_server_while_the_question_waits_is_said(env, tmp_path, capsys, monkeypatch):
+    src = write_changes(env, tmp_path / "changes.csv", rows=3)
+    frame = pd.read_csv(src)
+    uuid = frame.loc[1, "backup_uuid"]
+
+    def someone_else_changes_it_then_yes(question):
+        with bb.Client(env.endpoint, env.token) as other:
+            other.send("PATCH", f"/databases/{frame.loc[1, 'database_uuid']}/backups/{uuid}", json={"timeout": 777})
+        return "y"
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", someone_else_changes_it_then_yes)
+    out_path = tmp_path / "r.csv"
+    assert main(["apply", str(src), "--results", str(out_path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"1 row changed on the server between the plan shown and the run ({frame.loc[1, 'database_uuid']}/{uuid})"
+        in out
+    )
+    results = pd.read_csv(out_path)
+    assert json.loads(results.loc[1, "before"]) == {"timeout": 777}
+    assert "the server changed since the plan shown" in results.loc[1, "message"]
+    assert "changed since the plan" not in str(results.loc[0, "message"])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bulkbackup as bb
-from bulkbackup.plan import _records
+from bulkbackup.plan import _values
 
 DB = "k0w4o8c4g0s8c8ws4wc0ogk8"
 
@@ -30,7 +30,7 @@ def test_equal_cells_of_different_types_are_read_each_by_its_own_type():
     assert changes["enabled"].tolist() == [True] * 6
 
 
-def test_records_are_what_to_dict_gives():
+def test_column_values_are_what_to_dict_gives():
     frame = pd.DataFrame(
         {
             "a": [1, 2, None],
@@ -43,16 +43,17 @@ def test_records_are_what_to_dict_gives():
         },
         index=[7, 3, 5],
     )
-    ours, theirs = _records(frame), frame.to_dict("records")
-    assert len(ours) == len(theirs) == 3
-    for mine, expected in zip(ours, theirs, strict=True):
-        assert list(mine) == list(expected)
-        for key, value in expected.items():
+    theirs = frame.to_dict("records")
+    for key in frame.columns:
+        ours = _values(frame[key])
+        assert len(ours) == len(theirs) == 3
+        for mine, record in zip(ours, theirs, strict=True):
+            value = record[key]
             if isinstance(value, float) and np.isnan(value):
-                assert isinstance(mine[key], float) and np.isnan(mine[key])
+                assert isinstance(mine, float) and np.isnan(mine)
             else:
-                assert type(mine[key]) is type(value) and mine[key] == value, key
-    assert _records(frame.iloc[:0]) == [] and _records(pd.DataFrame(index=[1, 2])) == [{}, {}]
+                assert type(mine) is type(value) and mine == value, key
+    assert _values(frame["a"].iloc[:0]) == []
 
 
 def test_plan_of_an_edited_inventory_matches_row_by_row(sandbox):

@@ -35,6 +35,7 @@ def test_all_is_pinned():
             "style",
             "summary",
             "undo",
+            "widgets",
             "write_csv",
         ]
     )

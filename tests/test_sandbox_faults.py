@@ -185,3 +185,21 @@ def test_parse_fault(text, parsed):
 def test_parse_fault_explains_what_is_wrong(text, complaint):
     with pytest.raises(ValueError, match=complaint):
         parse_fault(text)
+
+
+def test_a_body_cut_short_by_a_closed_connection_is_neither_processed_nor_recorded(sb):
+    import socket
+
+    database, backup = running_backup(sb)
+    before = sb.config(backup)["timeout"]
+    head = (
+        f"PATCH /api/v1/databases/{database}/backups/{backup} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {sb.token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", sb.port), timeout=5) as sock:
+        sock.sendall(head.encode() + b'{"timeout": 1234')  # 16 of the 100 bytes announced
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(1024) == b""  # closed without an answer
+    assert sb.patch_bodies == []
+    assert sb.config(backup)["timeout"] == before
+    assert not sb.errors

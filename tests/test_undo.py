@@ -116,3 +116,15 @@ def test_rows_that_changed_nothing_are_not_undone_and_bad_input_is_refused(sandb
     with pytest.raises(bb.InputError, match="not a results frame"):
         bb.undo(pd.DataFrame({"a": [1]}))
     assert json.loads(results.loc[0, "before"])  # the value undo restores came from the results frame
+
+
+def test_a_results_csv_saved_again_with_semicolons_still_undoes(sandbox, client, tmp_path):
+    frame = bb.inventory(client).head(2)[["database_uuid", "backup_uuid"]].copy()
+    frame["timeout"] = [6401, 6402]
+    results = bb.apply(frame, client, progress=False)
+    path = tmp_path / "resaved.csv"
+    results.to_csv(path, sep=";", index=False)
+    assert bb.undo(path)["timeout"].tolist() == [json.loads(b)["timeout"] for b in results["before"]]
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(bb.InputError, match="not a readable results CSV"):
+        bb.undo(tmp_path / "other.csv")

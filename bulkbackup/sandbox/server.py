@@ -129,7 +129,11 @@ class _Handler(BaseHTTPRequestHandler):
             return b""
         if not length.strip().isdigit():
             return None
-        return self.rfile.read(int(length))
+        body = self.rfile.read(int(length))
+        if len(body) < int(length):
+            # The connection closed mid-body (the sandbox stopping under a client): no request to answer or record.
+            raise ConnectionError("the connection closed before the whole body arrived")
+        return body
 
     def _serve(self) -> None:
         try:

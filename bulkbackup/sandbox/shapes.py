@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 
-from ..fields import BY_NAME, SETTINGS, Kind
+from ..fields import BY_NAME, DECIMAL_COLUMN, INTEGER_COLUMN, SETTINGS, Kind
 
 # `scheduled_database_backups` in DB column order (all migrations, API-RULES §5). The 12 settable columns are
 # the settings of bulkbackup.fields minus s3_storage_uuid (the API converts it to s3_storage_id).
@@ -51,9 +51,9 @@ SETTING_COLUMNS: tuple[str, ...] = tuple(f.name for f in SETTINGS if f.name != S
 # (they come back as PostgreSQL booleans all the same, but an update compares them uncast).
 CAST_TO_BOOLEAN = frozenset({"dump_all"})
 COLUMN_KIND: dict[str, Kind] = {name: BY_NAME[name].kind for name in SETTING_COLUMNS}
-# PostgreSQL ranges of the columns: `integer` is int4 and `decimal(17,7)` keeps 10 digits before the point.
-INT4_MAX = 2**31 - 1
-DECIMAL_17_7_LIMIT = 10**10
+# PostgreSQL ranges of the columns, from the field table: `integer` is int4, `decimal(17,7)` keeps 10 digits.
+INT4_MAX = INTEGER_COLUMN.limit
+DECIMAL_17_7_LIMIT = DECIMAL_COLUMN.limit
 
 missing = set(SETTING_COLUMNS) - set(CONFIG_COLUMNS) - set(MISSING_BACKUP_COLUMNS)
 assert not missing, f"bulkbackup.fields has settings the backup table lacks: {sorted(missing)}"

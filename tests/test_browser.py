@@ -1,0 +1,264 @@
+"""notebooks/03-widgets.ipynb in a real browser: JupyterLab and Notebook 7, driven by Playwright with Chromium.
+
+The sandbox runs in this process; the Jupyter server (and so the notebook's kernel) gets its endpoint and token
+through COOLIFY_ENDPOINT/COOLIFY_TOKEN, so the notebook takes its interactive path and the test clicks through
+the editor and the run panel as a user would, then checks the sandbox's state and the downloaded results.
+Waits are on elements and kernel state, never on sleeps. Screenshots go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import bulkbackup as bb
+from bulkbackup.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "03-widgets.ipynb"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")  # Debian's Chromium only: never download one
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser extra is not installed (playwright)")
+pytest.importorskip("jupyterlab", reason="the browser extra is not installed (jupyterlab)")
+pytest.importorskip("notebook", reason="the browser extra is not installed (notebook 7)")
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: install Debian's chromium (.ci/run does) to run the browser tests",
+        allow_module_level=True,
+    )
+
+pytestmark = pytest.mark.timeout(600)
+
+# What each front-end sets through the editor: a different frequency each, so each run changes the sandbox.
+FRONT_ENDS = {
+    "jupyterlab": ("/lab/tree/{path}", "15 1 * * *"),
+    "notebook7": ("/notebooks/{path}", "45 4 * * *"),
+}
+DATABASE_TYPE = "standalone-mysql"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_settings(folder: Path) -> None:
+    """User settings both front-ends read: every cell in the DOM (windowing off), no news or update prompts."""
+    settings = {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": (
+            '{"fetchNews": "false", "checkForUpdates": false}'
+        ),
+    }
+    for name, text in settings.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(databases=40, seed=3, rate_limit=100_000, job_delay=0.05) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def jupyter(sandbox, tmp_path_factory):
+    """A Jupyter server on 127.0.0.1 serving a folder with one copy of the notebook per front-end."""
+    base = tmp_path_factory.mktemp("jupyter")
+    root = base / "root"
+    for front_end in FRONT_ENDS:
+        (root / front_end).mkdir(parents=True)
+        shutil.copy(NOTEBOOK, root / front_end / NOTEBOOK.name)
+    write_settings(base / "settings")
+    port = free_port()
+    config = base / "jupyter_server_config.py"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            from jupyterlab.galata import configure_jupyter_server
+
+            configure_jupyter_server(c)
+            c.ServerApp.ip = "127.0.0.1"
+            c.ServerApp.port = {port}
+            c.ServerApp.root_dir = {str(root)!r}
+            c.LabServerApp.user_settings_dir = {str(base / "settings")!r}
+            c.ServerApp.allow_root = True  # CI runs as root
+            c.LabApp.news_url = None
+            c.LabApp.extension_manager = "readonly"  # the default one asks PyPI: nothing leaves 127.0.0.1
+            c.JupyterNotebookApp.expose_app_in_browser = True
+            """
+        )
+    )
+    env = dict(
+        os.environ,
+        COOLIFY_ENDPOINT=sandbox.endpoint,
+        COOLIFY_TOKEN=sandbox.token,
+        JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    log = (base / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", f"--config={config}"],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(url, server, base / "server.log")
+        yield url, root
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # 127.0.0.1 only: no proxy
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the Jupyter server exited:\n{log.read_text()[-3000:]}"
+        try:
+            if session.get(f"{url}/api/status", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)  # polling the condition "the server answers": no other event says it is up
+    raise AssertionError(f"the Jupyter server did not answer in {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+ALL_CELLS_RAN = """() => {
+    const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
+KERNEL_IDLE = """() => {
+    const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = widget && widget.sessionContext && widget.sessionContext.session
+        && widget.sessionContext.session.kernel;
+    return !!kernel && kernel.status === 'idle';
+}"""
+
+
+def setting_row(page, name: str):
+    return page.locator(".bulkbackup-editor .widget-hbox").filter(has=page.locator(f"code:text-is('{name}')"))
+
+
+@pytest.mark.parametrize("front_end", list(FRONT_ENDS))
+def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser, tmp_path):
+    url, root = jupyter
+    route, frequency = FRONT_ENDS[front_end]
+    client = bb.Client(sandbox.endpoint, sandbox.token)
+    targets = bb.inventory(client)
+    targets = targets[targets["database_type"] == DATABASE_TYPE]
+    assert len(targets) and (targets["frequency"] != frequency).all()
+    expect = sync_api.expect
+
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    page = context.new_page()
+    try:
+        page.goto(url + route.format(path=f"{front_end}/{NOTEBOOK.name}"))
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        # The settings took: every cell stays in the DOM (no virtual scrolling hides the widgets off screen).
+        windowing = page.evaluate("window.jupyterapp.shell.currentWidget.content.notebookConfig.windowingMode")
+        assert windowing == "none"
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_CELLS_RAN, timeout=180_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        editor = page.locator(".bulkbackup-editor")
+        panel = page.locator(".bulkbackup-run-panel")
+        expect(editor).to_be_visible(timeout=60_000)
+        expect(panel).to_be_visible(timeout=60_000)
+        assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+
+        # The editor: a filter, a value, add to changes.
+        editor.locator(".widget-dropdown").filter(has_text="Type").locator("select").select_option(DATABASE_TYPE)
+        expect(editor.locator("b.bulkbackup-count")).to_have_text(str(len(targets)))
+        row = setting_row(page, "frequency")
+        row.locator("button", has_text="set").click()
+        row.locator("input[type='text']").fill("every day")
+        expect(row.locator(".bulkbackup-problem")).to_contain_text("not a valid frequency")
+        row.locator("input[type='text']").fill(frequency)
+        expect(row.locator(".bulkbackup-problem")).to_have_count(0)
+        editor.locator("button", has_text="Add to changes").click()
+        expect(editor).to_contain_text(f"added {len(targets)} configuration")
+        editor.scroll_into_view_if_needed()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        editor.screenshot(path=str(SCREENSHOTS / f"editor-{front_end}.png"))
+
+        # The run panel: Plan, tick, Apply, counts and results.
+        apply_button = panel.locator("button", has_text="Apply")
+        panel.locator("button", has_text="Plan").click()
+        expect(panel).to_contain_text(f"{len(targets)} update")
+        expect(apply_button).to_be_disabled()
+        panel.locator("input[type='checkbox']").check()
+        expect(apply_button).to_be_enabled()
+        apply_button.click()
+        expect(panel.locator(".bulkbackup-count[data-status='updated']")).to_have_text(
+            f"updated: {len(targets)}", timeout=60_000
+        )
+        expect(panel.locator("table.bulkbackup-frame, table").last).to_contain_text(targets["backup_uuid"].iloc[0])
+        expect(panel).to_contain_text("done:")
+        panel.scroll_into_view_if_needed()
+        panel.screenshot(path=str(SCREENSHOTS / f"run-panel-{front_end}.png"))
+
+        # The sandbox's state changed, and the results download has one row per configuration.
+        for uuid in targets["backup_uuid"]:
+            assert sandbox.config(uuid)["frequency"] == frequency
+        with page.expect_download() as download:
+            panel.locator("a.bulkbackup-download", has_text="results").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        results = pd.read_csv(saved)
+        assert saved.name.startswith("results-") and saved.suffix == ".csv"
+        assert sorted(results["backup_uuid"]) == sorted(targets["backup_uuid"])
+        assert set(results["status"]) == {"updated"}
+        written = list((root / front_end / "bulkbackup-runs").glob("*/results.csv"))
+        assert len(written) == 1 and pd.read_csv(written[0]).equals(results)
+        assert (written[0].parent / "journal.jsonl").exists()
+        with page.expect_download() as download:
+            panel.locator("a.bulkbackup-download", has_text="undo").click()
+        undo = bb.read_changes(download.value.path())  # spreadsheet-safe CSV: read it back the way it was written
+        assert sorted(undo["backup_uuid"]) == sorted(targets["backup_uuid"])
+        assert sorted(undo["frequency"]) == sorted(targets["frequency"])
+    finally:
+        context.close()
+        client.close()

@@ -1,0 +1,396 @@
+"""The editor's model on its own, and the Editor and RunPanel widgets driven headless against the sandbox.
+
+Widgets are driven as a front-end would: set `.value`, call `.click()`; assertions are on the model, the frames
+built and the sandbox's state over real HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+import bulkbackup as bb
+from bulkbackup.editing import EditorModel, Intent
+from bulkbackup.events import RowFinished, RowRef, RowResult, RunStarted, Waiting
+from bulkbackup.fields import BACKUP_NOW, SETTINGS, Kind
+
+ipywidgets = pytest.importorskip("ipywidgets")
+
+
+@pytest.fixture
+def client(sandbox):
+    with bb.Client(sandbox.endpoint, sandbox.token) as c:
+        yield c
+
+
+@pytest.fixture
+def fleet(client):
+    return bb.inventory(client)
+
+
+def wait_until(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not become true in time"
+        time.sleep(0.01)
+
+
+def test_import_bulkbackup_imports_no_widgets_nor_plotting():
+    code = (
+        "import sys, bulkbackup, bulkbackup.editing; "
+        "print(*(m in sys.modules for m in ('ipywidgets', 'bulkbackup.widgets', 'matplotlib', 'tqdm.notebook')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"] * 4
+
+
+def test_widgets_are_reachable_lazily():
+    assert bb.widgets.Editor.__name__ == "Editor" and bb.widgets.RunPanel.__name__ == "RunPanel"
+
+
+def test_editor_and_panel_display_as_their_widget(fleet, client):
+    editor = bb.widgets.Editor(fleet)
+    for shown in (editor, bb.widgets.RunPanel(editor, client)):
+        bundle = shown._repr_mimebundle_()
+        assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == shown.widget.model_id
+
+
+# --- the model, without widgets ----------------------------------------------------------------------------------
+
+
+def test_filters_by_exact_columns_and_name_text(fleet):
+    frame = fleet.copy()
+    frame["project"] = ["shop" if i % 3 else "intranet" for i in range(len(frame))]
+    model = EditorModel(frame)
+    assert model.count == len(frame)
+    assert model.options("project") == ["intranet", "shop"]
+    kind = fleet["database_type"].iloc[0]
+    model.set_filter(database_type=kind, project="shop")
+    expected = frame[(frame.database_type == kind) & (frame.project == "shop")]
+    assert list(model.matching["backup_uuid"]) == list(expected["backup_uuid"])
+    name = str(fleet["database_name"].iloc[0])
+    model.set_filter(database_type=None, project=None, name=name[1:].upper())
+    assert model.count == frame["database_name"].str.contains(name[1:], case=False, regex=False).sum() > 0
+    model.set_filter(name="no such database")
+    assert model.count == 0
+    with pytest.raises(ValueError, match="no filter"):
+        model.set_filter(colour="red")
+
+
+def test_clear_is_offered_only_where_the_server_clears(fleet):
+    model = EditorModel(fleet)
+    for field in (*SETTINGS, BACKUP_NOW):
+        assert (Intent.CLEAR in model.intents(field.name)) == field.clearable
+        if not field.clearable:
+            with pytest.raises(ValueError, match="cannot be cleared"):
+                model.set_intent(field.name, Intent.CLEAR)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("frequency", "every day"), ("frequency", "0 25 * * *"), ("timeout", 30), ("databases_to_backup", "a;b")],
+)
+def test_validation_message_is_read_changes_own(fleet, name, value):
+    model = EditorModel(fleet)
+    model.set_intent(name, Intent.SET, value)
+    message = model.problem(name)
+    frame = fleet.head(1)[["database_uuid", "backup_uuid"]].assign(**{name: [value]})
+    errors = bb.read_changes(frame)["errors"].iloc[0]
+    assert message and len(errors) == 1 and errors[0].endswith(": " + message)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.add()
+    assert model.batches == []
+    model.set_intent(name, Intent.KEEP)
+    assert model.problem(name) is None
+
+
+def test_batches_later_override_earlier_field_by_field(fleet):
+    model = EditorModel(fleet)
+    kind = fleet["database_type"].iloc[0]
+    model.set_filter(database_type=kind)
+    first = set(model.matching["backup_uuid"])
+    model.set_intent("frequency", Intent.SET, "0 3 * * *")
+    model.set_intent("databases_to_backup", Intent.CLEAR)
+    assert model.add() == len(first)
+    model.set_filter(database_type=None, name=str(fleet["database_name"].iloc[0]))
+    second = set(model.matching["backup_uuid"])
+    model.set_intent("databases_to_backup", Intent.KEEP)
+    model.set_intent("frequency", Intent.SET, "30 4 * * *")
+    model.set_intent("timeout", Intent.SET, 7200)
+    model.add()
+    rows = model.changes.to_dict("records")
+    uuids = [row["backup_uuid"] for row in rows]
+    assert set(uuids) == first | second and len(uuids) == len(set(uuids))
+    for row in rows:
+        uuid = row["backup_uuid"]
+        assert row["frequency"] == ("30 4 * * *" if uuid in second else "0 3 * * *")
+        assert row["timeout"] == (7200 if uuid in second else None)
+        assert row["databases_to_backup"] == (bb.CLEAR if uuid in first else None)
+    read = bb.read_changes(model.changes)
+    assert read["errors"].map(len).sum() == 0
+    assert model.remove_last() and model.changes["frequency"].eq("0 3 * * *").all()
+    assert "timeout" not in model.changes.columns
+    model.clear_all()
+    assert model.changes.empty and not model.remove_last()
+
+
+def test_nothing_to_add_says_why(fleet):
+    model = EditorModel(fleet)
+    with pytest.raises(ValueError, match='every setting is on "keep"'):
+        model.add()
+    model.set_intent("enabled", Intent.SET, True)
+    model.set_filter(name="no such database")
+    with pytest.raises(ValueError, match="no configuration matches"):
+        model.add()
+
+
+def test_save_s3_needs_a_storage_in_the_same_batch(fleet, sandbox):
+    model = EditorModel(fleet, s3_storages=sandbox.s3_storages)
+    model.set_intent("save_s3", Intent.SET, True)
+    with pytest.raises(ValueError, match="save_s3 = true needs s3_storage_uuid"):
+        model.add()
+    model.set_intent("s3_storage_uuid", Intent.SET)  # the dropdown starts on the first storage
+    assert model.add() == len(fleet)
+    assert model.changes["s3_storage_uuid"].eq(sandbox.s3_storages[0]["uuid"]).all()
+
+
+def test_backup_now_set_but_unticked_starts_nothing(fleet):
+    model = EditorModel(fleet)
+    model.set_intent(BACKUP_NOW.name, Intent.SET, False)
+    assert model.pending() == {}
+    model.set_value(BACKUP_NOW.name, True)
+    assert model.pending() == {BACKUP_NOW.name: True}
+
+
+def test_plan_accepts_the_model_changes(client, fleet):
+    model = EditorModel(fleet)
+    model.set_filter(database_type=fleet["database_type"].iloc[0])
+    model.set_intent("timeout", Intent.SET, 4321)
+    model.add()
+    planned = bb.plan(model.changes, client)
+    assert (planned["action"] == "update").all() and planned["payload"].str.contains('"timeout": 4321').all()
+
+
+# --- the Editor widget -------------------------------------------------------------------------------------------
+
+
+def test_editor_controls_follow_the_field_table(fleet, sandbox):
+    editor = bb.widgets.Editor(fleet, s3_storages=sandbox.s3_storages)
+    for field in (*SETTINGS, BACKUP_NOW):
+        value, intent = editor.values[field.name], editor.intents[field.name]
+        assert [o[0] for o in intent.options] == [i.value for i in editor.model.intents(field.name)]
+        assert value.disabled  # "keep" until the user chooses otherwise
+        if field.kind is Kind.BOOL:
+            assert isinstance(value, ipywidgets.Checkbox)
+        elif field.kind in (Kind.INT, Kind.NUMBER):
+            bounded = ipywidgets.BoundedIntText if field.kind is Kind.INT else ipywidgets.BoundedFloatText
+            assert isinstance(value, bounded)
+            if field.minimum is not None:
+                assert value.min == field.minimum
+            if field.maximum is not None:
+                assert value.max == field.maximum
+    storage = editor.values["s3_storage_uuid"]
+    assert isinstance(storage, ipywidgets.Dropdown)
+    assert list(storage.options) == [(f"{s['name']} ({s['uuid']})", s["uuid"]) for s in sandbox.s3_storages]
+    assert isinstance(bb.widgets.Editor(fleet).values["s3_storage_uuid"], ipywidgets.Text)
+
+
+def test_editor_filters_validate_and_build_changes(fleet, sandbox):
+    editor = bb.widgets.Editor(fleet, s3_storages=sandbox.s3_storages)
+    kind = fleet["database_type"].iloc[0]
+    editor.filters["database_type"].value = kind
+    expected = int((fleet["database_type"] == kind).sum())
+    assert f">{expected}</b> of {len(fleet)}" in editor.count.value
+    editor.intents["frequency"].value = Intent.SET
+    assert not editor.values["frequency"].disabled
+    editor.values["frequency"].value = "every day"
+    assert "not a valid frequency" in editor.messages["frequency"].value
+    editor.add_button.click()
+    assert editor.changes.empty and "nothing added" in editor.status.value
+    editor.values["frequency"].value = "45 2 * * *"
+    assert editor.messages["frequency"].value == ""
+    editor.intents["save_s3"].value = Intent.SET
+    editor.values["save_s3"].value = True
+    editor.intents["s3_storage_uuid"].value = Intent.SET
+    editor.values["s3_storage_uuid"].value = sandbox.s3_storages[1]["uuid"]
+    editor.add_button.click()
+    changes = editor.changes
+    assert len(changes) == expected
+    assert list(changes.columns) == ["database_uuid", "backup_uuid", "save_s3", "s3_storage_uuid", "frequency"]
+    assert changes["save_s3"].eq(True).all() and changes["frequency"].eq("45 2 * * *").all()
+    assert changes["s3_storage_uuid"].eq(sandbox.s3_storages[1]["uuid"]).all()
+    assert changes["backup_uuid"].iloc[0] in editor.table.value
+    editor.remove_button.click()
+    assert editor.changes.empty and editor.table.value == ""
+    editor.add_button.click()
+    editor.clear_button.click()
+    assert editor.changes.empty
+
+
+def test_editor_escapes_what_it_shows(fleet):
+    frame = fleet.copy()
+    frame.loc[0, "project"] = "<b>shop</b>"
+    editor = bb.widgets.Editor(frame)
+    editor.intents["databases_to_backup"].value = Intent.SET
+    editor.values["databases_to_backup"].value = "<script>x</script>;"
+    assert "<script>" not in editor.messages["databases_to_backup"].value
+    assert "&lt;script&gt;" in editor.messages["databases_to_backup"].value
+
+
+# --- the RunPanel ------------------------------------------------------------------------------------------------
+
+
+def timeout_changes(fleet, n, timeout=4321):
+    frame = fleet.head(n)[["database_uuid", "backup_uuid"]].copy()
+    frame["timeout"] = [timeout if t != timeout else timeout + 1 for t in fleet.head(n)["timeout"]]
+    return frame
+
+
+def test_apply_needs_a_plan_and_a_fresh_tick(client, fleet, tmp_path, sandbox):
+    panel = bb.widgets.RunPanel(timeout_changes(fleet, 4), client, folder=tmp_path)
+    assert panel.apply_button.disabled
+    panel.confirm.value = True
+    assert panel.apply_button.disabled  # no plan yet
+    panel.apply_button.click()
+    assert "press Plan first" in panel.status.value and not sandbox.patch_bodies
+    panel.confirm.value = False
+    panel.plan_button.click()
+    assert panel.planned is not None and "update" in panel.plan_view.value
+    assert panel.apply_button.disabled  # planned but not ticked
+    panel.confirm.value = True
+    assert not panel.apply_button.disabled
+    panel.plan_button.click()  # a new plan resets the tick
+    assert panel.confirm.value is False and panel.apply_button.disabled
+    assert not sandbox.patch_bodies
+
+
+def test_an_empty_editor_plans_nothing_and_stop_without_a_run_says_so(client, fleet, tmp_path):
+    panel = bb.widgets.RunPanel(bb.widgets.Editor(fleet), client, folder=tmp_path)
+    panel.plan_button.click()
+    assert "no changes yet" in panel.status.value and panel.planned.empty
+    panel.confirm.value = True
+    assert panel.apply_button.disabled and panel.ready() == "the plan sends nothing"
+    panel.stop_button.click()
+    assert "nothing is running" in panel.status.value and not panel.stop_event.is_set()
+
+
+def test_plan_error_is_shown_not_swallowed(client, tmp_path):
+    panel = bb.widgets.RunPanel(pd.DataFrame({"frequency": ["0 3 * * *"]}), client, folder=tmp_path)
+    panel.plan_button.click()
+    assert "missing key column" in panel.status.value and panel.planned is None
+    with pytest.raises(bb.InputError):
+        panel.plan()
+
+
+def test_apply_runs_in_the_background_and_leaves_results_and_files(client, fleet, tmp_path, sandbox):
+    editor = bb.widgets.Editor(fleet)
+    editor.filters["database_type"].value = fleet["database_type"].iloc[0]
+    editor.intents["timeout"].value = Intent.SET
+    editor.values["timeout"].value = 5432
+    editor.add_button.click()
+    panel = bb.widgets.RunPanel(editor, client, folder=tmp_path)  # reads editor.changes at each Plan
+    panel.plan_button.click()
+    panel.confirm.value = True
+    panel.apply_button.click()
+    assert panel.plan_button.disabled or panel.finished.is_set()
+    results = panel.wait(30)
+    assert panel.error is None and results is not None
+    uuids = list(editor.changes["backup_uuid"])
+    assert list(results["backup_uuid"]) == uuids and (results["status"] == "updated").all()
+    assert all(sandbox.config(u)["timeout"] == 5432 for u in uuids)
+    assert f"updated: {len(uuids)}" in panel.counts.value
+    assert panel.progress.value == panel.progress.max == len(uuids)
+    assert uuids[0] in panel.results_view.value
+    # The files on disk, named with the run's start time, and the same results as a data-URI download.
+    results_file = panel.files["results"]
+    assert results_file.parent.parent == tmp_path and re.fullmatch(r"\d{8}-\d{6}Z", results_file.parent.name)
+    assert str(results_file.resolve()) in panel.downloads.value
+    link = re.search(r'download="(results-[^"]+\.csv)" href="data:text/csv;base64,([^"]+)"', panel.downloads.value)
+    downloaded = pd.read_csv(io.BytesIO(base64.b64decode(link.group(2))))
+    assert list(downloaded["backup_uuid"]) == uuids and set(downloaded["status"]) == {"updated"}
+    assert downloaded.equals(pd.read_csv(results_file))
+    # The plan is spent: applying again needs a new plan and a new tick.
+    assert panel.planned is None and not panel.confirm.value and panel.apply_button.disabled
+    undo = bb.read_changes(panel.files["undo"])
+    assert list(undo["backup_uuid"]) == uuids and list(undo["timeout"]) == list(
+        fleet.set_index("backup_uuid").loc[uuids, "timeout"]
+    )
+    assert panel.files["journal"].parent == results_file.parent
+
+
+def test_run_blocking_needs_no_clicks(client, fleet, tmp_path, sandbox):
+    changes = timeout_changes(fleet, 5, timeout=6543)
+    results = bb.widgets.RunPanel(changes, client, folder=tmp_path).run(blocking=True)
+    assert list(results["backup_uuid"]) == list(changes["backup_uuid"])
+    assert (results["status"] == "updated").all()
+    assert all(sandbox.config(u)["timeout"] == 6543 for u in changes["backup_uuid"])
+
+
+def test_final_counts_include_rows_never_sent(client, fleet, tmp_path):
+    changes = timeout_changes(fleet, 4, timeout=2345)
+    changes["timeout"] = changes["timeout"].astype(object)
+    changes.loc[2, "timeout"] = int(fleet.loc[2, "timeout"])  # already so: unchanged
+    changes.loc[3, "timeout"] = 30  # below the server's minimum: invalid
+    panel = bb.widgets.RunPanel(changes, client, folder=tmp_path)
+    results = panel.run(blocking=True)
+    assert list(results["status"]) == ["updated", "updated", "unchanged", "invalid"]
+    for badge in ("updated: 2", "unchanged: 1", "invalid: 1"):
+        assert badge in panel.counts.value
+    assert (panel.progress.value, panel.progress.max) == (2, 2)
+
+
+def test_counts_come_from_the_seam(client, fleet, tmp_path):
+    panel = bb.widgets.RunPanel(timeout_changes(fleet, 3), client, folder=tmp_path)
+    ref = RowRef(0, 0, None, "d", "b")
+    panel.listen(RunStarted(None, None, "", total=3, to_send=3, dry_run=False, server_version=None, started_at=""))
+    panel.listen(RowFinished(ref, RowResult(bb.STATUSES[0])))
+    panel.listen(RowFinished(ref, RowResult("rejected")))
+    panel.listen(Waiting(12.0))
+    panel._refresh()
+    assert (panel.progress.value, panel.progress.max) == (2, 3)
+    assert "updated: 1" in panel.counts.value and "rejected: 1" in panel.counts.value
+    assert "waiting 12 s" in panel.counts.value
+
+
+def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path, sandbox):
+    changes = timeout_changes(fleet, len(fleet), timeout=3333)
+    panel = bb.widgets.RunPanel(changes, client, folder=tmp_path, workers=1)
+    sandbox.set_faults({"latency": 0.05})
+    panel.plan()
+    panel.confirm.value = True
+    panel.apply_button.click()
+    assert not panel.stop_button.disabled
+    # The bar moves during the run: the seam's RowFinished events reach it through the refresh loop.
+    wait_until(lambda: panel.progress.value >= 2)
+    assert "updated:" in panel.counts.value and not panel.finished.is_set()
+    panel.stop_button.click()
+    results = panel.wait(30)
+    assert panel.error is None and results is not None
+    assert list(results["backup_uuid"]) == list(changes["backup_uuid"])  # every row, in order
+    statuses = set(results["status"])
+    assert "skipped" in statuses and "updated" in statuses and statuses <= {"updated", "skipped"}
+    skipped = results[results["status"] == "skipped"]
+    assert skipped["message"].str.contains("stopped").all()
+    assert results.attrs["stopped"] and "run stopped" in panel.status.value
+    on_disk = pd.read_csv(panel.files["results"])
+    assert len(on_disk) == len(changes) and (on_disk["status"] == "skipped").sum() == len(skipped)
+    sent = set(results.loc[results["status"] == "updated", "backup_uuid"])
+    assert all(sandbox.config(u)["timeout"] == 3333 for u in sent)
+    assert all(sandbox.config(u)["timeout"] != 3333 for u in skipped["backup_uuid"])
+    records = [json.loads(line) for line in panel.files["journal"].read_text().splitlines()]
+    intents = [r["backup_uuid"] for r in records if r["record"] == "intent"]
+    outcomes = {r["backup_uuid"]: r["status"] for r in records if r["record"] == "outcome"}
+    # Every row announced has its outcome (the journal may announce a few rows ahead of sending them).
+    assert set(intents) >= sent and set(outcomes) == set(intents)
+    assert {u: s for u, s in outcomes.items() if u in sent} == dict.fromkeys(sent, "updated")
+    assert {s for u, s in outcomes.items() if u not in sent} <= {"skipped"}
+    assert records[-1]["record"] == "end" and records[-1]["stopped"]
+    assert panel.stop_button.disabled and not panel.plan_button.disabled
