@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
+from local_servers import PageServer
 
 import bulkbackup.client as client_module
 from bulkbackup.client import Client, Stopped, normalise_endpoint, redact
@@ -336,6 +337,22 @@ def test_netrc_does_not_replace_the_bearer_token(server, client, tmp_path, monke
     monkeypatch.setenv("NETRC", str(netrc))
     client.send("GET", "/databases")
     assert server.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_proxy_from_the_environment_carries_every_request(monkeypatch):
+    # The client reads requests' environment settings once, not on every request: they must still all apply.
+    proxy = PageServer()
+    try:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.base)
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        with Client("http://192.0.2.1", TOKEN, allow_http=True, retry=FAST) as c:  # TEST-NET: only the proxy answers
+            for _ in range(2):
+                c.send("PATCH", "/databases/a/backups/b", json={"enabled": False})
+        assert proxy.requests == [("PATCH", "http://192.0.2.1/api/v1/databases/a/backups/b")] * 2
+    finally:
+        proxy.stop()
 
 
 def test_paths_that_could_change_the_request_are_refused(client):
