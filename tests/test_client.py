@@ -318,6 +318,31 @@ def test_timeout_verify_and_no_redirects_on_every_request(tmp_path):
     assert session.calls[0]["url"] == "https://c.example.com/api/v1/databases/a/backups/b"
 
 
+def test_an_own_session_gets_timeout_verify_and_no_redirects_on_every_request(tmp_path, monkeypatch):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    c = Client("https://c.example.com", TOKEN, timeout=(3.0, 11.0), ca_bundle=bundle)
+    calls = []
+
+    def send(prepared, **kwargs):
+        calls.append((prepared, kwargs))
+        response = requests.Response()
+        response.status_code, response._content, response.request = 200, b"{}", prepared
+        return response
+
+    monkeypatch.setattr(c.session, "send", send)
+    c.send("PATCH", "/databases/a/backups/b", json={"enabled": False})
+    c.verify = False  # a caller's later change applies to the next request
+    c.send("PATCH", "/databases/a/backups/b", json={"enabled": True})
+    assert [kwargs["verify"] for _, kwargs in calls] == [str(bundle), False]
+    for prepared, kwargs in calls:
+        assert kwargs["timeout"] == (3.0, 11.0) and kwargs["allow_redirects"] is False
+        assert prepared.headers["Content-Type"] == "application/json"
+    assert json.loads(calls[0][0].body) == {"enabled": False}
+
+
 def test_headers_sent(server, client):
     client.send("PATCH", "/databases/d1/backups/b1", json={"enabled": False, "timeout": 900})
     request = server.requests[0]
