@@ -299,8 +299,8 @@ class RetryPolicy:
     ) -> Stopped | None:
         """The attempts after a first one that may be retried, under tenacity; the Stopped that ended them, if any.
 
-        tenacity is entered only now (its machinery cost as much per request as the rest of our sending path, and
-        almost every first attempt succeeds). It is handed the first attempt's outcome again as its own first
+        tenacity is entered only now (its machinery was over a quarter of our own CPU per request, and almost every
+        first attempt succeeds). It is handed the first attempt's outcome again as its own first
         attempt, so its stops, waits and logging are exactly what they are when it makes every attempt itself.
         """
         replay = [first]
