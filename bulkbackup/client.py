@@ -535,19 +535,23 @@ class Client:
         """The Coolify version, e.g. "4.3.11" (needs the read ability and an enabled API)."""
         return self._get("/version").text.strip()
 
+    def health_answer(self) -> requests.Response:
+        """The answer to `GET /health` (no token sent; the API switch does not matter); transport errors raise."""
+        # Not through the limiter: this endpoint is throttled by IP, a different budget from the token's.
+        return self.session.get(
+            self.endpoint + "/health",
+            headers={"User-Agent": USER_AGENT},
+            timeout=self.timeout,
+            verify=self.verify,
+            allow_redirects=False,
+        )
+
     def health(self) -> bool:
         """True when the instance answers its health check (no token needed; the API switch does not matter)."""
         import requests
 
         try:
-            # Not through the limiter: this endpoint is throttled by IP, a different budget from the token's.
-            response = self.session.get(
-                self.endpoint + "/health",
-                headers={"User-Agent": USER_AGENT},
-                timeout=self.timeout,
-                verify=self.verify,
-                allow_redirects=False,
-            )
+            response = self.health_answer()
         except requests.RequestException as error:
             log.debug("health check of %s failed: %s", self.endpoint, self.redact(error))
             return False

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .client import USER_AGENT, _is_loopback, describe_transport_error
+from .client import _is_loopback, describe_transport_error
 from .errors import ApiError, AuthError
 from .state import own_configs
 
@@ -107,13 +107,7 @@ def _reachable(client: Client, checks: list[Check]) -> bool:
     host = urlsplit(client.endpoint).hostname or ""
     try:
         # The health check needs no token and is not behind the API switch: it separates "reachable" from the rest.
-        answer = client.session.get(
-            client.endpoint + "/health",
-            headers={"User-Agent": USER_AGENT},
-            timeout=client.timeout,
-            verify=client.verify,
-            allow_redirects=False,
-        )
+        answer = client.health_answer()
     except requests.RequestException as error:
         text = describe_transport_error(error, client.endpoint)
         if "TLS error" in text:
