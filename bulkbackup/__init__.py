@@ -22,6 +22,7 @@ from .client import Client
 from .credentials import connect
 from .cron import is_valid_frequency
 from .errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
+from .executions import executions
 from .fields import CLEAR, SETTINGS
 from .inventory import inventory
 from .plan import plan
@@ -49,6 +50,7 @@ __all__ = [
     "connect",
     "doctor",
     "events",
+    "executions",
     "inventory",
     "is_valid_frequency",
     "plan",

@@ -80,7 +80,7 @@ def _plan_rows(frame: pd.DataFrame, current: dict[Key, dict] | None, version: st
     key_of = itemgetter(*positions) if positions else (lambda _: ())
     errors_at = names.index("errors")
     rows = []
-    for i, values in enumerate(zip(*(_values(frame[n]) for n in names), strict=True)):
+    for i, values in enumerate(_rows(frame)):
         key = key_of(values) if same_values is not None and not values[errors_at] else None
         planned = same_values.get(key) if key is not None else None
         if planned is None:
@@ -168,6 +168,17 @@ def _readable(field: Field, value: object) -> bool:
     except CellError:
         return False
     return not field.problems(read)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """`frame.to_dict("records")`, column by column: the same Python values, in a fraction of the time."""
+    names = list(frame.columns)
+    return [dict(zip(names, values, strict=True)) for values in _rows(frame)] if names else [{} for _ in frame.index]
+
+
+def _rows(frame: pd.DataFrame):
+    """The rows of `frame` as tuples of the values `to_dict` would give, in column order."""
+    return zip(*(_values(frame[name]) for name in frame.columns), strict=True)
 
 
 def _values(column: pd.Series) -> list:

@@ -1,9 +1,14 @@
-"""notebooks/03-widgets.ipynb in a real browser: JupyterLab and Notebook 7, driven by Playwright with Chromium.
+"""The notebooks in a real browser: JupyterLab and Notebook 7, driven by Playwright with Chromium.
 
 The sandbox runs in this process; the Jupyter server (and so the notebook's kernel) gets its endpoint and token
-through COOLIFY_ENDPOINT/COOLIFY_TOKEN, so the notebook takes its interactive path and the test clicks through
-the editor and the run panel as a user would, then checks the sandbox's state and the downloaded results.
-Waits are on elements and kernel state, never on sleeps. Screenshots go to docs/screenshots/.
+through COOLIFY_ENDPOINT/COOLIFY_TOKEN, so the notebooks take their configured-instance path. In
+notebooks/03-widgets.ipynb the test clicks through the editor and the run panel as a user would, then checks the
+sandbox's state and the downloaded results; notebooks/04-migration.ipynb runs all, draws its schedule maps and,
+on a configured instance, sends nothing. Waits are on elements and kernel state, never on sleeps.
+
+Screenshots (editor, run panel, schedule map) go to pytest's temporary folder, so a test run leaves the work tree
+clean; with BULKBACKUP_SCREENSHOTS=1 they go to docs/screenshots/, where the README shows them:
+`BULKBACKUP_SCREENSHOTS=1 python -m pytest tests/test_browser.py` refreshes the committed ones.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from bulkbackup.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "03-widgets.ipynb"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+MIGRATION = ROOT / "notebooks" / "04-migration.ipynb"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -79,8 +84,19 @@ def write_settings(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    """docs/screenshots/ with BULKBACKUP_SCREENSHOTS=1, else a temporary folder (the work tree stays clean)."""
+    if os.environ.get("BULKBACKUP_SCREENSHOTS") == "1":
+        folder = ROOT / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
 def sandbox():
-    with Sandbox(databases=40, seed=3, rate_limit=100_000, job_delay=0.05) as running:
+    # The fleet 04-migration is written for (80 databases, seed 0): its schedule map shows ten daily backups moved.
+    with Sandbox(databases=80, seed=0, rate_limit=100_000, job_delay=0.05) as running:
         yield running
 
 
@@ -92,6 +108,8 @@ def jupyter(sandbox, tmp_path_factory):
     for front_end in FRONT_ENDS:
         (root / front_end).mkdir(parents=True)
         shutil.copy(NOTEBOOK, root / front_end / NOTEBOOK.name)
+    (root / "migration").mkdir()
+    shutil.copy(MIGRATION, root / "migration" / MIGRATION.name)
     write_settings(base / "settings")
     port = free_port()
     config = base / "jupyter_server_config.py"
@@ -183,7 +201,7 @@ def setting_row(page, name: str):
 
 
 @pytest.mark.parametrize("front_end", list(FRONT_ENDS))
-def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser, tmp_path):
+def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser, tmp_path, screenshots):
     url, root = jupyter
     route, frequency = FRONT_ENDS[front_end]
     client = bb.Client(sandbox.endpoint, sandbox.token)
@@ -221,8 +239,7 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
         editor.locator("button", has_text="Add to changes").click()
         expect(editor).to_contain_text(f"added {len(targets)} configuration")
         editor.scroll_into_view_if_needed()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        editor.screenshot(path=str(SCREENSHOTS / f"editor-{front_end}.png"))
+        editor.screenshot(path=str(screenshots / f"editor-{front_end}.png"))
 
         # The run panel: Plan, tick, Apply, counts and results.
         apply_button = panel.locator("button", has_text="Apply")
@@ -238,7 +255,7 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
         expect(panel.locator("table.bulkbackup-frame, table").last).to_contain_text(targets["backup_uuid"].iloc[0])
         expect(panel).to_contain_text("done:")
         panel.scroll_into_view_if_needed()
-        panel.screenshot(path=str(SCREENSHOTS / f"run-panel-{front_end}.png"))
+        panel.screenshot(path=str(screenshots / f"run-panel-{front_end}.png"))
 
         # The sandbox's state changed, and the results download has one row per configuration.
         for uuid in targets["backup_uuid"]:
@@ -262,3 +279,34 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
     finally:
         context.close()
         client.close()
+
+
+def test_migration_notebook_draws_the_schedule_map_in_jupyterlab(jupyter, sandbox, browser, screenshots):
+    """04-migration runs all in JupyterLab: the plan and both schedule maps render, and nothing is sent (on a
+    configured instance it stops before applying)."""
+    url, _ = jupyter
+    expect = sync_api.expect
+    sent_before, requests_before = len(sandbox.patch_bodies), sandbox.request_count
+    context = browser.new_context(viewport={"width": 1700, "height": 1100})
+    page = context.new_page()
+    try:
+        # ?reset: JupyterLab would otherwise restore the workspace of the widgets test, with its notebook open.
+        page.goto(f"{url}/lab/tree/migration/{MIGRATION.name}?reset")
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_CELLS_RAN, timeout=180_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        maps = page.locator(".jp-OutputArea-output[data-mime-type='image/png'] img")
+        expect(maps).to_have_count(2, timeout=60_000)
+        assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+        expect(page.locator(".jp-OutputArea-output").filter(has_text="not applied")).to_have_count(1)
+        expect(page.locator("table").filter(has_text="update").first).to_be_visible()
+        rescheduled = maps.last
+        rescheduled.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=rescheduled.element_handle())
+        assert rescheduled.evaluate("img => img.naturalWidth") >= 1000
+        rescheduled.screenshot(path=str(screenshots / "schedule-map.png"))
+        assert sandbox.request_count > requests_before  # it read the configured instance
+        assert len(sandbox.patch_bodies) == sent_before  # and sent it nothing
+    finally:
+        context.close()

@@ -1,4 +1,8 @@
-"""Every notebook runs top to bottom against the sandbox, and is committed without outputs."""
+"""Every notebook runs top to bottom against the sandbox, and is committed without outputs.
+
+The kernel inherits this process's environment: COOLIFY_ENDPOINT/COOLIFY_TOKEN are removed first, so a developer's
+real instance is never what a notebook runs against in the suite (with them set, the notebooks connect to it).
+"""
 
 from __future__ import annotations
 
@@ -24,10 +28,28 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path, tmp_path):
+def test_notebook_runs(path, tmp_path, monkeypatch):
+    monkeypatch.delenv("COOLIFY_ENDPOINT", raising=False)
+    monkeypatch.delenv("COOLIFY_TOKEN", raising=False)
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(
         notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_against_a_configured_instance_sends_nothing(path, tmp_path, monkeypatch, sandbox):
+    """With COOLIFY_ENDPOINT/COOLIFY_TOKEN set a notebook works on that instance, and there it only reads and
+    plans: a change needs its parameter set (here the "instance" is a sandbox, which counts what it receives)."""
+    monkeypatch.setenv("COOLIFY_ENDPOINT", sandbox.endpoint)
+    monkeypatch.setenv("COOLIFY_TOKEN", sandbox.token)
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert sandbox.request_count > 0  # it did read the configured instance
+    assert sandbox.patch_bodies == [] and sandbox.jobs_started == {}

@@ -24,6 +24,7 @@ def test_all_is_pinned():
             "connect",
             "doctor",
             "events",
+            "executions",
             "inventory",
             "is_valid_frequency",
             "plan",
