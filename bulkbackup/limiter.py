@@ -10,6 +10,13 @@ a window will end until the server refuses: it spends the budget as fast as the 
 and can even be 0; after a pause the limiter therefore probes again at short intervals instead of trusting it
 blindly, and never sends back-to-back on a 0.
 
+A second late at every window is a sixtieth of the time lost (more, when an admin shortens the window), so the
+limiter also learns the window's length from what it sees: the request whose answer says `limit - 1` remain
+opened a window, the window ended between the last refusal and the next opening, and windows are all equally
+long. After one window watched from opening to end, the next pause ends when the window can end at the earliest,
+and the probes that follow are spaced by a third of what is still uncertain (so a few of them at most per window).
+What the server says wins: knowledge that contradicts an answer is dropped and `Retry-After` rules again.
+
 Every decision is a function of `clock()` and the headers seen, so tests drive it with a fake clock.
 """
 
@@ -31,6 +38,8 @@ _STOP_POLL = 0.05
 # Without a stop event nothing but observe() can release a waiter; the timeout only guards against a caller that
 # acquired and never observed.
 _IDLE_POLL = 1.0
+# The shortest gap between two probes at a window's end, however well its end is known: never a busy loop.
+_MIN_PROBE_GAP = 0.02
 
 
 @dataclass
@@ -58,6 +67,7 @@ class _Ticket:
     seq: int  # order of acquisition: a request let through later almost always reaches the server later
     probe: bool
     after_pause: bool  # a probe sent while the server has been refusing us: its 429 says "just a bit longer"
+    granted: float = 0.0  # clock() when it was let through: it reached the server after this
 
 
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -95,7 +105,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def _remaining(headers: Mapping[str, str] | None) -> int | None:
-    value = header(headers, "X-RateLimit-Remaining")
+    return _whole(headers, "X-RateLimit-Remaining")
+
+
+def _whole(headers: Mapping[str, str] | None, name: str) -> int | None:
+    value = header(headers, name)
     if value is None:
         return None
     try:
@@ -144,6 +158,11 @@ class RateLimiter:
         self._seq = 0
         self._applied_seq = -1  # seq of the latest-acquired request whose budget figure is in use
         self._refused = False  # a 429 was seen and no budget has been reported since
+        # What is known of the server's windows (see the module's docstring), all in clock() time:
+        self._opened: tuple[float, float] | None = None  # (sent, answered) of the request that opened this window
+        self._refused_at: float | None = None  # when the latest request refused in this window was sent
+        self._length = (0.0, math.inf)  # a window lasts more than [0] and at most [1] seconds
+        self._ends: tuple[float, float] | None = None  # this spent window ends after [0] and by [1]
         self._stats = LimiterStats()
 
     # --- configuration and introspection ---------------------------------------------------------------------
@@ -170,6 +189,12 @@ class RateLimiter:
         """The estimated number of requests the server still accepts in this window (None: not known yet)."""
         with self._cond:
             return self._budget
+
+    @property
+    def window_length(self) -> tuple[float, float]:
+        """What is known of the server's window: it lasts more than [0] and at most [1] seconds (inf: unknown)."""
+        with self._cond:
+            return self._length
 
     @property
     def in_flight(self) -> int:
@@ -252,7 +277,9 @@ class RateLimiter:
             # From max(slot, now): a worker that comes late does not earn a burst of catch-up slots.
             self._next_slot = max(self._next_slot, now) + 1.0 / self._rate
         self._seq += 1
-        self._tickets().append(_Ticket(self._generation, self._seq, probe, after_pause=probe and self._refused))
+        self._tickets().append(
+            _Ticket(self._generation, self._seq, probe, after_pause=probe and self._refused, granted=now)
+        )
 
     def _observe(self, status: int | None, headers: Mapping[str, str] | None) -> None:
         tickets = self._tickets()
@@ -272,7 +299,11 @@ class RateLimiter:
             self._stats.throttled += 1
             if ticket.generation != self._generation:
                 return  # sent before an earlier 429 that already set the pause: it says nothing new
-            wait = self._pause_length(parse_retry_after(header(headers, "Retry-After")), ticket.after_pause)
+            retry_after = parse_retry_after(header(headers, "Retry-After"))
+            self._refused_at = ticket.granted
+            wait = self._learned_wait(ticket, now, retry_after)
+            if wait is None:
+                wait = self._pause_length(retry_after, ticket.after_pause)
             start = self._pause_until if self._pause_until is not None and self._pause_until > now else now
             end = now + wait
             if end > start:
@@ -285,6 +316,7 @@ class RateLimiter:
         if ticket.generation != self._generation:
             return  # its budget figure predates the last 429
         remaining = _remaining(headers)
+        self._learn_window(ticket, now, remaining, headers)
         if remaining is not None:
             # The other requests in flight may not be counted in `remaining` yet: assume they are not.
             estimate = max(0, remaining - self._in_flight)
@@ -312,6 +344,55 @@ class RateLimiter:
         else:
             wait = retry_after
         return min(wait, self.max_pause)
+
+    # --- the window's length ------------------------------------------------------------------------------------
+
+    def _learn_window(self, ticket: _Ticket, now: float, remaining: int | None, headers: Mapping[str, str]) -> None:
+        """After an answer that was counted: did this request open a window, and what does that say of the last?"""
+        limit = _whole(headers, "X-RateLimit-Limit")
+        if remaining is None or limit is None or remaining != limit - 1:
+            if self._refused_at is not None:
+                # Refused, then counted, without our seeing the window open (another client of the same user, an
+                # answer counted after others): when this window opened is unknown.
+                self._opened = self._refused_at = self._ends = None
+            return
+        if self._opened is not None:
+            # The window before ended by the time this request was counted, and after the last refusal in it.
+            more_than, at_most = self._length
+            at_most = min(at_most, now - self._opened[0])
+            if self._refused_at is not None:
+                more_than = max(more_than, self._refused_at - self._opened[1])
+            self._length = (more_than, at_most) if more_than <= at_most else (0.0, math.inf)
+        self._opened = (ticket.granted, now)
+        self._refused_at = self._ends = None
+
+    def _learned_wait(self, ticket: _Ticket, now: float, retry_after: float | None) -> float | None:
+        """How long to wait after a 429, from what is known of when this window ends; None: as `Retry-After` says.
+
+        The first refusal of a window waits `Retry-After` unless the window is known to end before that; the
+        probes refused after it are spaced by a third of the time the end is still uncertain.
+        """
+        first = self._ends is None
+        if not first:
+            earliest, latest = self._ends
+        elif self._opened is not None and math.isfinite(self._length[1]):
+            earliest, latest = self._opened[0] + self._length[0], self._opened[1] + self._length[1]
+        else:
+            return None
+        if retry_after is not None:
+            # Whole seconds on both sides: the window ends within a second of `retry_after` from the refusal.
+            earliest = max(earliest, ticket.granted + retry_after - 1)
+            latest = min(latest, now + retry_after + 1)
+        earliest = max(earliest, ticket.granted)  # it was refused, so the window had not ended when it was sent
+        if earliest > latest or now > latest:
+            self._length, self._opened, self._ends = (0.0, math.inf), None, None  # contradicted: start over
+            return None
+        self._ends = (earliest, latest)
+        if first and retry_after is not None and now + retry_after <= latest:
+            return None  # Retry-After does not overshoot what is known: the server's own figure it is
+        if earliest > now:
+            return earliest - now
+        return min(self.probe_interval, max(_MIN_PROBE_GAP, (latest - now) / 3))
 
     # --- helpers ----------------------------------------------------------------------------------------------
 

@@ -6,9 +6,9 @@ not processed (the connection was never made, 503, 429) can always be sent again
 harmless: setting values is idempotent, starting a backup (`backup_now`) is not, so such a request ends `UNKNOWN`.
 
 The strategies are small callables of tenacity's kinds (retry, wait, stop), each a pure function of a
-`RetryCallState`, so they can be tested without sleeping. tenacity itself is imported when the first request is
-retried-or-not, not with bulkbackup: with tornado installed (as in any Jupyter environment) tenacity imports it and
-asyncio, a quarter of the package's import time.
+`RetryCallState`, so they can be tested without sleeping. tenacity itself is imported when a first attempt may be
+retried (see RetryPolicy._retry), not with bulkbackup: with tornado installed (as in any Jupyter environment)
+tenacity imports it and asyncio, a quarter of the package's import time.
 """
 
 from __future__ import annotations
@@ -272,6 +272,48 @@ class RetryPolicy:
             tries.append((response, None))
             return response
 
+        stopped: Stopped | None = None
+        first: requests.Response | BaseException | None = None
+        try:
+            first = attempt()
+        except Stopped as error:
+            stopped = error
+        except Exception as error:  # noqa: BLE001 - a result, as tenacity would take it
+            first = error
+        if stopped is None and classify(first, unsafe=unsafe) is Outcome.RETRY:
+            stopped = self._retry(attempt, first, unsafe=unsafe, stop=stop)
+        last_response, last_error = tries[-1] if tries else (None, None)
+        if stopped is not None:
+            return Attempted(last_response, stopped, Outcome.FAILED, len(tries))
+        outcome = classify(last_response if last_error is None else last_error, unsafe=unsafe)
+        if outcome is Outcome.RETRY:
+            outcome = Outcome.FAILED  # out of attempts, or stopped: what could have been retried has failed
+        return Attempted(last_response, last_error, outcome, len(tries))
+
+    def _retry(
+        self,
+        attempt: Callable[[], requests.Response],
+        first: requests.Response | BaseException,
+        *,
+        unsafe: bool,
+        stop: threading.Event | None,
+    ) -> Stopped | None:
+        """The attempts after a first one that may be retried, under tenacity; the Stopped that ended them, if any.
+
+        tenacity is entered only now (its machinery was over a quarter of our own CPU per request, and almost every
+        first attempt succeeds). It is handed the first attempt's outcome again as its own first
+        attempt, so its stops, waits and logging are exactly what they are when it makes every attempt itself.
+        """
+        replay = [first]
+
+        def again() -> requests.Response:
+            if replay:
+                item = replay.pop()
+                if isinstance(item, BaseException):
+                    raise item
+                return item
+            return attempt()
+
         import tenacity  # see the module docstring
 
         retrying = tenacity.Retrying(
@@ -282,20 +324,13 @@ class RetryPolicy:
             before_sleep=_log_retry,
             retry_error_callback=lambda state: None,  # out of attempts: the last entry of `tries` is the result
         )
-        stopped: Stopped | None = None
         try:
-            retrying(attempt)
+            retrying(again)
         except Stopped as error:
-            stopped = error
-        except Exception:
+            return error
+        except Exception:  # noqa: BLE001
             pass  # a final exception (classified FAILED/UNKNOWN): it is in `tries`
-        last_response, last_error = tries[-1] if tries else (None, None)
-        if stopped is not None:
-            return Attempted(last_response, stopped, Outcome.FAILED, len(tries))
-        outcome = classify(last_response if last_error is None else last_error, unsafe=unsafe)
-        if outcome is Outcome.RETRY:
-            outcome = Outcome.FAILED  # out of attempts, or stopped: what could have been retried has failed
-        return Attempted(last_response, last_error, outcome, len(tries))
+        return None
 
     def _sleeper(self, stop: threading.Event | None) -> Callable[[float], object]:
         if stop is not None and self._sleep is time.sleep:

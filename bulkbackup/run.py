@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .client import auth_hint, describe_transport_error
+from .client import auth_hint, describe_transport_error, json_body
 from .events import Event, Listener, RowFinished, RowRef, RowResult, RowSending, Waiting
 from .fields import BACKUP_NOW, uuid_problem
 from .limiter import RateCap
@@ -444,6 +444,6 @@ def _server_message(body: object) -> str:
 
 def _json_body(response: requests.Response) -> object:
     try:
-        return response.json()
+        return json_body(response)
     except ValueError:
         return None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
+from local_servers import PageServer
 
 import bulkbackup.client as client_module
 from bulkbackup.client import Client, Stopped, normalise_endpoint, redact
@@ -317,6 +318,31 @@ def test_timeout_verify_and_no_redirects_on_every_request(tmp_path):
     assert session.calls[0]["url"] == "https://c.example.com/api/v1/databases/a/backups/b"
 
 
+def test_an_own_session_gets_timeout_verify_and_no_redirects_on_every_request(tmp_path, monkeypatch):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    c = Client("https://c.example.com", TOKEN, timeout=(3.0, 11.0), ca_bundle=bundle)
+    calls = []
+
+    def send(prepared, **kwargs):
+        calls.append((prepared, kwargs))
+        response = requests.Response()
+        response.status_code, response._content, response.request = 200, b"{}", prepared
+        return response
+
+    monkeypatch.setattr(c.session, "send", send)
+    c.send("PATCH", "/databases/a/backups/b", json={"enabled": False})
+    c.verify = False  # a caller's later change applies to the next request
+    c.send("PATCH", "/databases/a/backups/b", json={"enabled": True})
+    assert [kwargs["verify"] for _, kwargs in calls] == [str(bundle), False]
+    for prepared, kwargs in calls:
+        assert kwargs["timeout"] == (3.0, 11.0) and kwargs["allow_redirects"] is False
+        assert prepared.headers["Content-Type"] == "application/json"
+    assert json.loads(calls[0][0].body) == {"enabled": False}
+
+
 def test_headers_sent(server, client):
     client.send("PATCH", "/databases/d1/backups/b1", json={"enabled": False, "timeout": 900})
     request = server.requests[0]
@@ -336,6 +362,22 @@ def test_netrc_does_not_replace_the_bearer_token(server, client, tmp_path, monke
     monkeypatch.setenv("NETRC", str(netrc))
     client.send("GET", "/databases")
     assert server.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_proxy_from_the_environment_carries_every_request(monkeypatch):
+    # The client reads requests' environment settings once, not on every request: they must still all apply.
+    proxy = PageServer()
+    try:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.base)
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        with Client("http://192.0.2.1", TOKEN, allow_http=True, retry=FAST) as c:  # TEST-NET: only the proxy answers
+            for _ in range(2):
+                c.send("PATCH", "/databases/a/backups/b", json={"enabled": False})
+        assert proxy.requests == [("PATCH", "http://192.0.2.1/api/v1/databases/a/backups/b")] * 2
+    finally:
+        proxy.stop()
 
 
 def test_paths_that_could_change_the_request_are_refused(client):

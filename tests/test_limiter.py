@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -501,6 +502,74 @@ def test_four_threads_spend_windows_without_losing_track():
     assert limiter.stats.throttled == 5
     # The run takes exactly the time the server's limit allows: 5 full windows, then the sixth.
     assert clock.t - 1000.0 == pytest.approx(50.0)
+
+
+def windows_opened(limiter: RateLimiter, server: WindowServer, requests: int) -> list[float]:
+    """Send `requests` counted requests one after the other; the times the server's windows opened."""
+    opened: list[float] = []
+    sent = 0
+    while sent < requests:
+        assert limiter.acquire()
+        status, headers = server.hit()
+        if server.start not in opened:
+            opened.append(server.start)
+        limiter.observe(status, headers)
+        sent += status == 200
+    return opened
+
+
+def test_once_a_window_was_watched_whole_the_next_ones_open_without_waste(clock):
+    # 5.2 s windows: every Retry-After is whole seconds, up to a second off the window's real end.
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, probe_interval=0.2)
+    server = WindowServer(clock, limit=5, window=5.2)
+    opened = windows_opened(limiter, server, 5 * 8)
+    late = [later - (earlier + 5.2) for earlier, later in zip(opened, opened[1:], strict=False)]
+    assert len(late) == 7
+    assert all(x >= -1e-9 for x in late)  # the server opens no window early: a check of the simulation
+    # The first two ends are found from Retry-After and probes 0.2 s apart; from then on the length is known.
+    assert max(late[2:]) < 0.05, late
+    assert sum(late) < 1.0, late
+    # A few probes refused per window at most, never a busy loop.
+    assert server.refused <= 4 * 7
+    assert min(clock.sleeps) >= 0.02 - 1e-9
+
+
+def test_the_window_length_is_learned_from_three_windows(clock):
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, probe_interval=0.2)
+    server = WindowServer(clock, limit=5, window=5.2)
+    windows_opened(limiter, server, 5 * 3)
+    learned = limiter.window_length
+    assert 5.0 < learned[0] <= 5.2 <= learned[1] < 5.4
+
+
+def test_a_retry_after_contradicting_the_learned_window_is_honoured(clock):
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, probe_interval=0.2)
+    server = WindowServer(clock, limit=5, window=5.2)
+    windows_opened(limiter, server, 5 * 4)
+    assert math.isfinite(limiter.window_length[1])
+    for _ in range(4):  # spend the window
+        assert limiter.acquire()
+        limiter.observe(200, ok(3))
+    # Another client of the same user spent the next window as well: the server says 42 s, and it is right.
+    assert limiter.acquire()
+    limiter.observe(429, too_many("42"))
+    assert limiter.acquire()
+    assert clock.sleeps[-1] == 42.0
+    assert limiter.window_length == (0.0, math.inf)  # what was known is dropped, learned again from here
+
+
+def test_a_window_opened_by_someone_else_teaches_nothing(clock):
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, probe_interval=0.2)
+    learn(limiter, 199)  # this request opened a window
+    limiter.acquire()
+    limiter.observe(429, too_many("5"))
+    limiter.acquire()  # after 5 s: another client's request was counted first in the new window
+    limiter.observe(200, ok(150))
+    limiter.acquire()
+    limiter.observe(429, too_many("3"))
+    limiter.acquire()
+    assert clock.sleeps == [5.0, 3.0]  # Retry-After, as before anything was learned
+    assert limiter.window_length == (0.0, math.inf)
 
 
 # --- telling a display about waits, and a run's own cap --------------------------------------------------------------

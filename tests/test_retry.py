@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import logging
 import socket
 import ssl
 import sys
@@ -267,6 +268,20 @@ def test_safe_failures_are_retried_until_an_answer():
         200,
         None,
     )
+    assert sleeps == [0.75, 1.25]
+
+
+def test_each_retry_is_logged_with_the_attempt_before_it(caplog):
+    # The first attempt is made before tenacity is entered, and handed to it: its wait and its log line are the same.
+    sleeps: list[float] = []
+    with caplog.at_level(logging.INFO, logger="bulkbackup.retry"):
+        result = policy(sleeps).run(Script(answer(503), requests.ReadTimeout(), answer(200)), unsafe=False)
+        assert result.attempts == 3
+        policy(sleeps).run(Script(answer(200)), unsafe=False)
+    assert [r.getMessage() for r in caplog.records] == [
+        "attempt 1 got HTTP 503; retrying in 0.75 s",
+        "attempt 2 got ReadTimeout; retrying in 1.25 s",
+    ]
     assert sleeps == [0.75, 1.25]
 
 
