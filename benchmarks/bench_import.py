@@ -1,7 +1,7 @@
 """Import time: `import bulkbackup` against pandas' own import time, in fresh processes.
 
 Each measurement is a new interpreter timing one import statement (interpreter start-up excluded), pandas and
-bulkbackup alternating, median of 9 each after one warm-up of each (which fills the bytecode caches). Bar: bulkbackup
+bulkbackup alternating, median of 15 each after one warm-up of each (which fills the bytecode caches). Bar: bulkbackup
 at most pandas + 0.15 s, in CPU time of the importing process: on this shared 2-core machine the wall time of an
 import swings by a factor of 3 with the other tenants' load (the wall-clock medians are shown beside it). Also shown:
 the same with a `Client` made right after (requests loads with the first Client, not with the package), and which
@@ -13,6 +13,7 @@ heavy modules `import bulkbackup` leaves unloaded.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -26,13 +27,18 @@ PROBES = {
 }
 
 
+# numpy's BLAS starts a thread pool when pandas imports it, and those threads' spinning CPU time (more than the
+# import's wall time on a busy machine) would swamp the difference measured; one thread each keeps the import's work.
+_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+
 def measure(statement: str) -> tuple[float, float]:
     """(wall, CPU) seconds of `statement` in a fresh interpreter."""
     code = (
         "import time; w, c = time.perf_counter(), time.process_time(); "
         f"{statement}; print(time.perf_counter() - w, time.process_time() - c)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_ENV).stdout
     wall, cpu = map(float, out.split())
     return wall, cpu
 
@@ -43,7 +49,7 @@ def loaded_after_import() -> list[str]:
 
 
 def figures(quick: bool = False) -> list[dict]:
-    repeats = 3 if quick else 9
+    repeats = 3 if quick else 15
     for statement in PROBES.values():
         measure(statement)  # warm-up: bytecode caches, the OS's file cache
     wall: dict[str, list[float]] = {name: [] for name in PROBES}

@@ -5,8 +5,10 @@ not processed (the connection was never made, 503, 429) can always be sent again
 (a read timeout, a connection dropped after sending, 500/502/504) can be sent again only when repeating it is
 harmless: setting values is idempotent, starting a backup (`backup_now`) is not, so such a request ends `UNKNOWN`.
 
-The strategies are small objects of tenacity's own kinds (retry, wait, stop), each a pure function of a
-`RetryCallState`, so they can be tested without sleeping and combined with tenacity's.
+The strategies are small callables of tenacity's kinds (retry, wait, stop), each a pure function of a
+`RetryCallState`, so they can be tested without sleeping. tenacity itself is imported when a first attempt may be
+retried (see RetryPolicy._retry), not with bulkbackup: with tornado installed (as in any Jupyter environment)
+tenacity imports it and asyncio, a quarter of the package's import time.
 """
 
 from __future__ import annotations
@@ -22,16 +24,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-import tenacity
-from tenacity.retry import retry_base
-from tenacity.stop import stop_after_attempt, stop_base, stop_when_event_set
-from tenacity.wait import wait_base
-
 from .errors import BulkBackupError
 from .limiter import header, parse_retry_after
 
 if TYPE_CHECKING:
     import requests
+    import tenacity
+    from tenacity.stop import stop_base
 
 # requests (and urllib3 under it) is imported where it is first needed, not with bulkbackup: it is about half of
 # the package's import time, and reading, validating and planning a changes file offline never needs it.
@@ -151,7 +150,7 @@ def _attempt_of(retry_state: tenacity.RetryCallState) -> requests.Response | Bas
     return outcome.exception() if outcome.failed else outcome.result()
 
 
-class retry_if_outcome_retry(retry_base):  # noqa: N801 - named like tenacity's own strategies
+class retry_if_outcome_retry:  # noqa: N801 - named like tenacity's own strategies
     """Retry exactly when `classify()` says RETRY."""
 
     def __init__(self, *, unsafe: bool):
@@ -161,7 +160,7 @@ class retry_if_outcome_retry(retry_base):  # noqa: N801 - named like tenacity's 
         return classify(_attempt_of(retry_state), unsafe=self.unsafe) is Outcome.RETRY
 
 
-class wait_backoff_with_retry_after_floor(wait_base):  # noqa: N801
+class wait_backoff_with_retry_after_floor:  # noqa: N801
     """Exponential back-off with jitter (tenacity's `wait_exponential_jitter` formula), never shorter than the
     answer's `Retry-After`: `max(min(initial * 2**(n-1) + jitter * random(), maximum), retry_after)`.
 
@@ -198,7 +197,9 @@ class wait_backoff_with_retry_after_floor(wait_base):  # noqa: N801
 
 def stop_on_event(event: threading.Event | None) -> stop_base:
     """Stop retrying once `event` is set (tenacity's `stop_when_event_set`; never, for None)."""
-    return tenacity.stop_never if event is None else stop_when_event_set(event)
+    import tenacity
+
+    return tenacity.stop_never if event is None else tenacity.stop_when_event_set(event)
 
 
 @dataclass
@@ -313,8 +314,10 @@ class RetryPolicy:
                 return item
             return attempt()
 
+        import tenacity  # see the module docstring
+
         retrying = tenacity.Retrying(
-            stop=stop_after_attempt(self.attempts) | stop_on_event(stop),
+            stop=tenacity.stop_after_attempt(self.attempts) | stop_on_event(stop),
             wait=self.wait,
             retry=retry_if_outcome_retry(unsafe=unsafe),
             sleep=self._sleeper(stop),
