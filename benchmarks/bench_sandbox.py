@@ -192,18 +192,6 @@ def figures(quick: bool = False) -> list[dict]:
                 "note": f"bare http.server: {bare_rate:.0f}/s (ratio {rate / bare_rate:.2f})",
             }
         )
-    started = time.perf_counter()
-    with Sandbox(databases=5000, seed=3):
-        startup = time.perf_counter() - started
-    result.append(
-        {
-            "name": "Sandbox(databases=5000) start-up",
-            "value": startup,
-            "unit": "s",
-            "bar": f"< {STARTUP_LIMIT_S:g}",
-            "ok": startup < STARTUP_LIMIT_S,
-        }
-    )
     return result
 
 
