@@ -205,6 +205,9 @@ def test_editor_controls_follow_the_field_table(fleet, sandbox):
 
 def test_editor_filters_validate_and_build_changes(fleet, sandbox):
     editor = bb.widgets.Editor(fleet, s3_storages=sandbox.s3_storages)
+    for dropdown in editor.filters.values():  # shown as "(any)", not as an empty box
+        assert dropdown.label == "(any)" and dropdown.value is None
+    assert set(editor.filters["project"].options[1:]) == {(p, p) for p in fleet["project"].dropna().unique()}
     kind = fleet["database_type"].iloc[0]
     editor.filters["database_type"].value = kind
     expected = int((fleet["database_type"] == kind).sum())

@@ -45,7 +45,7 @@ class Editor:
         for column in FILTERS:
             dropdown = w.Dropdown(
                 options=[(_ANY, None), *((v, v) for v in self.model.options(column))],
-                value=None,
+                index=0,  # not value=None: ipywidgets 8 reads that as "nothing selected" and shows a blank box
                 description=_FILTER_LABELS[column],
                 style={"description_width": "initial"},
                 layout=w.Layout(width="300px"),
