@@ -112,10 +112,9 @@ def apply(
                     rows[i].update(status=Status.PLANNED, message="dry run: not sent")
             else:
                 run.execute()
-            verification, verification_error = _verification(rows, client, run, enabled=verify and not dry_run)
-            if not diff and verification != "not needed":
-                verification = "skipped: diff=False, nothing is read back"
-                verification_error = f"verification {verification}"
+            verification, verification_error = _verification(
+                rows, client, run, enabled=verify and not dry_run, diff=diff
+            )
         finally:
             for i, note in notes.items():
                 rows[i]["message"] = f"{rows[i]['message']}; {note}" if rows[i]["message"] else note
@@ -291,10 +290,15 @@ def _open_journal(journal: Any, client: Client, inputs: Inputs, *, retry_unknown
 # --- verification --------------------------------------------------------------------------------------------------
 
 
-def _verification(rows: list[dict], client: Client, run: Run, *, enabled: bool) -> tuple[str, str | None]:
+def _verification(rows: list[dict], client: Client, run: Run, *, enabled: bool, diff: bool) -> tuple[str, str | None]:
     """("verified" | "failed: …" | "skipped: …" | "not needed", the old `verification_error` attr)."""
-    if not enabled or not any(r["status"] == Status.UPDATED for r in rows):
-        return ("skipped: not asked" if not enabled else "not needed"), None
+    if enabled and not any(r["status"] == Status.UPDATED for r in rows):
+        return "not needed", None
+    if not diff:  # a blind run reads nothing, also not afterwards (the token may be unable to)
+        skipped = "skipped: diff=False, nothing is read back"
+        return skipped, f"verification {skipped}"
+    if not enabled:
+        return "skipped: not asked", None
     if run.stopped is not None and (run.interrupted or client.limiter.decision().action != "go"):
         # After a stop nothing may wait for the rate limit: a stopped run ends now, unverified, and says so.
         return "skipped: the run was stopped and the server's rate-limit budget is spent", None

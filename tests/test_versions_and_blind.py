@@ -140,8 +140,10 @@ def test_blind_mode_sends_every_given_field_with_a_token_that_cannot_read():
         assert "database_name" not in planned.columns
         assert planned.attrs["diff"] is False
         sandbox.patch_bodies.clear()
+        before = client.limiter.stats.requests
         results = bb.apply(changes, client, progress=False, diff=False)
         assert list(results["status"]) == ["updated"] * 3
+        assert client.limiter.stats.requests - before == 3  # the three PATCHes: no read before, none after
         sent = sorted(body["timeout"] for body in sandbox.patch_bodies)  # workers send in parallel: any order
         assert sent == sorted([current, 4002, 4003]) and all(list(b) == ["timeout"] for b in sandbox.patch_bodies)
         assert results["verified"].isna().all()
