@@ -320,26 +320,21 @@ class Run:
                 message=f"the run stopped before a retry (after {sent} attempt{'s' * (sent != 1)})",
             )
         what = _describe(attempted)
-        transport = response is None
         if attempted.outcome is Outcome.UNKNOWN:
-            return _Sent(
+            status, message = (
                 Status.UNKNOWN,
-                http_status=_status(response),
-                attempts=sent,
-                elapsed_s=elapsed,
-                transport_failure=transport,
-                message=(
-                    f"{what}: the request may have taken effect and was not re-sent because it starts a "
-                    f"backup; check GET /api/v1{path}/executions before triggering again"
-                ),
+                f"{what}: the request may have taken effect and was not re-sent because it starts a "
+                f"backup; check GET /api/v1{path}/executions before triggering again",
             )
+        else:
+            status, message = Status.FAILED, f"{what} (after {sent} attempt{'s' * (sent != 1)})"
         return _Sent(
-            Status.FAILED,
+            status,
             http_status=_status(response),
+            message=message,
             attempts=sent,
             elapsed_s=elapsed,
-            transport_failure=transport,
-            message=f"{what} (after {sent} attempt{'s' * (sent != 1)})",
+            transport_failure=response is None,
         )
 
     def _finish(self, i: int, outcome: _Sent) -> None:
