@@ -7,6 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+import bulkbackup as bb
 from bulkbackup.sandbox import Sandbox
 
 # Property-based tests: few examples in CI, many on demand (HYPOTHESIS_PROFILE=thorough, see the README).
@@ -21,3 +22,10 @@ def sandbox():
     with Sandbox(databases=40, seed=0, rate_limit=100_000, job_delay=0.2) as running:
         yield running
     assert not running.errors, f"the sandbox failed while answering: {running.errors!r}"
+
+
+@pytest.fixture
+def client(sandbox):
+    """A client of the `sandbox` fixture, closed after the test."""
+    with bb.Client(sandbox.endpoint, sandbox.token) as c:
+        yield c

@@ -9,12 +9,6 @@ import bulkbackup as bb
 from bulkbackup.executions import EXECUTION_COLUMNS
 
 
-@pytest.fixture
-def client(sandbox):
-    with bb.Client(sandbox.endpoint, sandbox.token) as c:
-        yield c
-
-
 def test_every_run_of_every_configuration_newest_first(sandbox, client):
     fleet = bb.inventory(client)
     runs = bb.executions(client, fleet)

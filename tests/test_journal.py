@@ -6,26 +6,13 @@ import json
 import threading
 
 import pytest
+from sandbox_frames import fleet_changes
 
 import bulkbackup as bb
 from bulkbackup.events import RowFinished, RowSending
 from bulkbackup.journal import read_journal
 
 SETTLED = "done in an earlier run (journal)"
-
-
-@pytest.fixture
-def client(sandbox):
-    with bb.Client(sandbox.endpoint, sandbox.token, timeout=(2.0, 5.0)) as c:
-        yield c
-
-
-def fleet_changes(client, n, **settings):
-    fleet = bb.inventory(client).head(n).reset_index(drop=True)
-    frame = fleet[["database_uuid", "backup_uuid"]].copy()
-    for name, value in settings.items():
-        frame[name] = value
-    return frame
 
 
 def stop_after(n):

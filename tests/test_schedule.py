@@ -16,12 +16,6 @@ from bulkbackup.schedule import WEEKDAYS
 MONDAY = dt.date(2026, 3, 2)
 
 
-@pytest.fixture
-def client(sandbox):
-    with bb.Client(sandbox.endpoint, sandbox.token) as c:
-        yield c
-
-
 def _frame(rows):
     return pd.DataFrame(
         [

@@ -6,25 +6,12 @@ import json
 import threading
 
 import pytest
+from sandbox_frames import fleet_changes
 
 import bulkbackup as bb
 from bulkbackup.events import RowFinished, RowSending, RunFacts, RunFinished, RunStarted, Waiting
 from bulkbackup.progress import ProgressBar
 from bulkbackup.sandbox import Sandbox
-
-
-@pytest.fixture
-def client(sandbox):
-    with bb.Client(sandbox.endpoint, sandbox.token, timeout=(2.0, 5.0)) as c:
-        yield c
-
-
-def fleet_changes(client, n, **settings):
-    fleet = bb.inventory(client).head(n).reset_index(drop=True)
-    frame = fleet[["database_uuid", "backup_uuid"]].copy()
-    for name, value in settings.items():
-        frame[name] = value
-    return frame
 
 
 class Recorder:

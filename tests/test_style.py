@@ -25,12 +25,6 @@ def painted(html: str, background: str, foreground: str) -> int:
 
 
 @pytest.fixture
-def client(sandbox):
-    with bb.Client(sandbox.endpoint, sandbox.token) as c:
-        yield c
-
-
-@pytest.fixture
 def fleet(client):
     return bb.inventory(client)
 

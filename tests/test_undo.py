@@ -14,12 +14,6 @@ from bulkbackup.sandbox import Sandbox
 VOLATILE = ["latest_status", "latest_run_at", "latest_size"]  # what a started backup changes
 
 
-@pytest.fixture
-def client(sandbox):
-    with bb.Client(sandbox.endpoint, sandbox.token, timeout=(2.0, 5.0)) as c:
-        yield c
-
-
 def test_round_trip_on_a_fleet_of_200_configurations(tmp_path):
     with Sandbox(databases=215, seed=6, rate_limit=100_000, job_delay=0.05) as sb:  # 200 configurations
         with bb.Client(sb.endpoint, sb.token) as client:

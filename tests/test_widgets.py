@@ -26,12 +26,6 @@ ipywidgets = pytest.importorskip("ipywidgets")
 
 
 @pytest.fixture
-def client(sandbox):
-    with bb.Client(sandbox.endpoint, sandbox.token) as c:
-        yield c
-
-
-@pytest.fixture
 def fleet(client):
     return bb.inventory(client)
 
