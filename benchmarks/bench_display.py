@@ -18,7 +18,8 @@ import time
 import pandas as pd
 
 import bulkbackup as bb
-from bulkbackup.styling import MAX_ROWS, _notebook_html
+from bulkbackup._core.firing import compile_frequency
+from bulkbackup._display.styling import MAX_ROWS, _notebook_html
 
 
 def best_of(repeats: int, work) -> float:
@@ -68,7 +69,7 @@ def measure(quick: bool) -> dict[str, float]:
     daily = bb.stagger(fleet, between="01:00", and_="05:00")
     weekly = bb.stagger(fleet, between="00:00", and_="23:59", every="week")
     counted_daily = best_of(repeats, lambda: bb.schedule_counts(fleet, daily, start=start))
-    bb.firing.compile_frequency.cache_clear()
+    compile_frequency.cache_clear()
     counted_weekly = best_of(1, lambda: bb.schedule_counts(fleet, weekly, start=start))
     print(
         f"schedule_counts: {configurations:,} configurations over 52 weeks, {daily['frequency'].nunique()} "

@@ -114,7 +114,7 @@ def request(self, *args, **kwargs):
     finally:
         flights.append((begun, time.perf_counter()))
 requests.Session.request = request
-from bulkbackup.cli import main
+from bulkbackup._cli.cli import main
 imported, cpu = time.perf_counter(), time.process_time()
 code = main(sys.argv[2:])
 done, cpu = time.perf_counter(), time.process_time() - cpu

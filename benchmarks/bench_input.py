@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bulkbackup.fields import SETTING_NAMES
+from bulkbackup._core.fields import SETTING_NAMES
 
 TIME_BAR_S = 5.0
 MEMORY_BAR_MB = 600.0

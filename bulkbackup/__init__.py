@@ -14,26 +14,27 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from . import events
-from ._version import __version__ as __version__
-from .apply import apply
-from .changes import read_changes, write_csv
-from .client import Client
-from .credentials import connect
-from .cron import is_valid_frequency
-from .errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
-from .executions import executions
-from .fields import CLEAR, SETTINGS
-from .inventory import inventory
-from .plan import plan
-from .results import STATUSES, summary
-from .schedule import schedule_counts, schedule_map, stagger
-from .styling import install as _install_display
-from .styling import style
-from .undo import undo
+from bulkbackup import events
+from bulkbackup._coolify.client import Client
+from bulkbackup._coolify.credentials import connect
+from bulkbackup._core.cron import is_valid_frequency
+from bulkbackup._core.errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
+from bulkbackup._core.fields import CLEAR, SETTINGS
+from bulkbackup._display.styling import install as _install_display
+from bulkbackup._display.styling import style
+from bulkbackup._engine.apply import apply
+from bulkbackup._engine.executions import executions
+from bulkbackup._engine.inventory import inventory
+from bulkbackup._engine.plan import plan
+from bulkbackup._engine.results import STATUSES, summary
+from bulkbackup._engine.undo import undo
+from bulkbackup._fleet.schedule import schedule_counts, schedule_map, stagger
+from bulkbackup._input.changes import read_changes, write_csv
+from bulkbackup._version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from . import doctor, sandbox, widgets
+    from bulkbackup import sandbox, widgets
+    from bulkbackup._coolify import doctor
 
 
 __all__ = [
@@ -66,12 +67,12 @@ __all__ = [
     "write_csv",
 ]
 
-_LAZY = {"doctor", "sandbox", "widgets"}
+_LAZY = {"doctor": "bulkbackup._coolify.doctor", "sandbox": "bulkbackup.sandbox", "widgets": "bulkbackup.widgets"}
 
 _install_display()  # inside IPython: plan, results and inventory frames display styled
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(_LAZY[name])
     raise AttributeError(f"module 'bulkbackup' has no attribute {name!r}")

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 import bulkbackup as bb
-from bulkbackup.fields import ALL_FIELDS, BY_NAME
-from bulkbackup.results import RESULTS_COLUMNS
-from bulkbackup.retry import RetryPolicy
+from bulkbackup._coolify.retry import RetryPolicy
+from bulkbackup._core.columns import RESULTS_COLUMNS
+from bulkbackup._core.fields import ALL_FIELDS, BY_NAME
 from bulkbackup.sandbox import Sandbox
 
 FAST_RETRY = dict(attempts=4, initial=0.01, maximum=0.05)

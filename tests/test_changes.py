@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bulkbackup.changes import read_changes, row_changes, write_csv
-from bulkbackup.errors import InputError
-from bulkbackup.fields import (
+from bulkbackup._core.columns import OUTPUT_COLUMNS
+from bulkbackup._core.errors import InputError
+from bulkbackup._core.fields import (
     BACKUP_NOW,
     CLEAR,
     INVENTORY_COLUMNS,
@@ -20,7 +20,7 @@ from bulkbackup.fields import (
     SETTINGS,
     Kind,
 )
-from bulkbackup.results import OUTPUT_COLUMNS
+from bulkbackup._input.changes import read_changes, row_changes, write_csv
 
 DB = "k0w4o8c4g0s8c8ws4wc0ogk8"
 BK = "b1x2y3z4a5b6c7d8e9f0g1h2"

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 import bulkbackup as bb
-from bulkbackup.cli import build_parser, main
+from bulkbackup._cli.cli import build_parser, main
 from bulkbackup.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent

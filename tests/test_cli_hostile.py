@@ -121,7 +121,7 @@ def test_every_cli_command_given_hostile_files_prints_one_line_or_does_the_right
 
 @pytest.mark.skipif(sys.platform != "linux", reason="file names as bytes are a Linux matter")
 def test_apply_of_a_file_whose_name_is_not_utf8_records_what_it_sent(tmp_path, monkeypatch, capsys):
-    from bulkbackup.cli import main
+    from bulkbackup._cli.cli import main
 
     with Sandbox(databases=3, seed=2, job_delay=0.05) as sandbox:
         with bb.Client(sandbox.endpoint, sandbox.token) as client:
@@ -149,7 +149,7 @@ def test_apply_of_a_file_whose_name_is_not_utf8_records_what_it_sent(tmp_path, m
 def test_export_to_a_cp1252_console_writes_utf8_that_reads_back(tmp_path, monkeypatch):
     import io
 
-    from bulkbackup.cli import main
+    from bulkbackup._cli.cli import main
 
     with Sandbox(databases=3, seed=2) as sandbox:
         for database in sandbox.fleet.databases:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import bulkbackup.client as client_module
-from bulkbackup.cli import main
+import bulkbackup._coolify.client as client_module
+from bulkbackup._cli.cli import main
 from bulkbackup.sandbox import Sandbox
 
 
@@ -125,7 +125,7 @@ def test_allow_http_with_a_coolify_cli_context_warns_once(env, lan_name, tmp_pat
     monkeypatch.delenv("COOLIFY_TOKEN")
     assert main(["plan", str(src), "--context", "lan"]) == 2
     capsys.readouterr()
-    with caplog.at_level(logging.WARNING, logger="bulkbackup.client"):
+    with caplog.at_level(logging.WARNING, logger="bulkbackup._coolify.client"):
         assert main(["plan", str(src), "--context", "lan", "--allow-http"]) == 0
         assert "plan: 2 update" in capsys.readouterr().out
         monkeypatch.setenv("BULKBACKUP_ALLOW_HTTP", "1")

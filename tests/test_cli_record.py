@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import bulkbackup as bb
-from bulkbackup.cli import main
+from bulkbackup._cli.cli import main
 from bulkbackup.sandbox import Sandbox
 
 

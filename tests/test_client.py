@@ -15,10 +15,10 @@ import pytest
 import requests
 from local_servers import PageServer
 
-import bulkbackup.client as client_module
-from bulkbackup.client import Client, Stopped, normalise_endpoint, redact
-from bulkbackup.errors import ApiError, AuthError, BulkBackupError, ConfigError
-from bulkbackup.retry import Outcome, RetryPolicy
+import bulkbackup._coolify.client as client_module
+from bulkbackup._coolify.client import Client, Stopped, normalise_endpoint, redact
+from bulkbackup._coolify.retry import Outcome, RetryPolicy
+from bulkbackup._core.errors import ApiError, AuthError, BulkBackupError, ConfigError
 
 TOKEN = "7|Zq3rT0kenS3cretValue0123456789abcdefghij1a2b3c4d"
 SECRET = TOKEN.split("|", 1)[1]
@@ -588,7 +588,7 @@ def test_the_token_is_in_no_exception_or_log_line(server, caplog):
         down.list_databases()
     texts += [str(unreachable.value), str(unreachable.value.__cause__)]
     texts.append(caplog.text)
-    assert "urllib3" in caplog.text and "bulkbackup.client" in caplog.text  # the logs were really captured
+    assert "urllib3" in caplog.text and "bulkbackup._coolify.client" in caplog.text  # the logs were really captured
     for text in texts:
         assert SECRET not in text, text
 

@@ -10,7 +10,7 @@ import types
 import pytest
 
 import bulkbackup as bb
-import bulkbackup.credentials as credentials
+import bulkbackup._coolify.credentials as credentials
 
 SECRET = "7|s3cr3tT0kenValueThatMustNeverShow0123456789"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkbackup.cron import KEYWORDS, is_valid_frequency
+from bulkbackup._core.cron import KEYWORDS, is_valid_frequency
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "cron-cases.jsonl").read_text().splitlines()]
 

@@ -10,8 +10,8 @@ import requests
 from local_servers import PageServer, self_signed
 
 import bulkbackup as bb
-from bulkbackup.cli import main
-from bulkbackup.doctor import Check, diagnose, symbols
+from bulkbackup._cli.cli import main
+from bulkbackup._coolify.doctor import Check, diagnose, symbols
 from bulkbackup.sandbox import Sandbox
 
 

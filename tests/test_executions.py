@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import bulkbackup as bb
-from bulkbackup.executions import EXECUTION_COLUMNS
+from bulkbackup._engine.executions import EXECUTION_COLUMNS
 
 
 def test_every_run_of_every_configuration_newest_first(sandbox, client):

@@ -1,7 +1,7 @@
 """The table of settable fields against independent sources: API-RULES §2 and Coolify's own OpenAPI document.
 
 The expectations below are copied from `coolify/API-RULES.md` (the server's rules) and read from
-`tests/data/openapi-backups.json`; they are deliberately not derived from `bulkbackup.fields` itself.
+`tests/data/openapi-backups.json`; they are deliberately not derived from `bulkbackup._core.fields` itself.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bulkbackup.fields import (
+from bulkbackup._core.columns import OUTPUT_COLUMNS
+from bulkbackup._core.fields import (
     ALL_FIELDS,
     BACKUP_NOW,
     BY_NAME,
@@ -30,7 +31,6 @@ from bulkbackup.fields import (
     shell_problem,
     uuid_problem,
 )
-from bulkbackup.results import OUTPUT_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 

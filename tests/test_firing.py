@@ -14,8 +14,8 @@ from croniter import croniter
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bulkbackup.cron import KEYWORDS, is_valid_frequency
-from bulkbackup.firing import UnschedulableError, compile_frequency, firing_times
+from bulkbackup._core.cron import KEYWORDS, is_valid_frequency
+from bulkbackup._core.firing import UnschedulableError, compile_frequency, firing_times
 
 MONDAY = dt.datetime(2026, 3, 2)  # a Monday
 BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))

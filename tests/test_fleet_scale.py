@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bulkbackup as bb
-from bulkbackup.plan import _values
+from bulkbackup._engine.plan import _values
 
 DB = "k0w4o8c4g0s8c8ws4wc0ogk8"
 
@@ -71,11 +71,11 @@ def test_collection_is_paused_only_while_state_is_read_and_left_as_the_caller_ha
     import gc
     import sys
 
-    from bulkbackup import state
+    from bulkbackup._coolify import state
 
     seen = []
     original = state.own_configs
-    module = sys.modules["bulkbackup.inventory"]  # the package's attribute of that name is the function
+    module = sys.modules["bulkbackup._engine.inventory"]  # the package's attribute of that name is the function
     monkeypatch.setattr(module, "own_configs", lambda db: seen.append(gc.isenabled()) or original(db))
     with bb.Client(sandbox.endpoint, sandbox.token) as client:
         assert gc.isenabled()

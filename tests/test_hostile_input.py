@@ -17,10 +17,19 @@ import pandas as pd
 import pytest
 
 import bulkbackup as bb
-from bulkbackup.changes import read_changes, write_csv
-from bulkbackup.errors import InputError, printable
-from bulkbackup.fields import BY_NAME, DECIMAL_COLUMN, INTEGER_COLUMN, SERVER_TRIM, SETTINGS, Kind
-from bulkbackup.plan import plan
+from bulkbackup._core.errors import InputError, printable
+from bulkbackup._core.fields import (
+    BY_NAME,
+    DECIMAL_COLUMN,
+    INTEGER_COLUMN,
+    KEY_COLUMNS,
+    SERVER_TRIM,
+    SETTINGS,
+    CellError,
+    Kind,
+)
+from bulkbackup._engine.plan import plan
+from bulkbackup._input.changes import read_changes, write_csv
 
 DB = "k0w4o8c4g0s8c8ws4wc0ogk8"
 BK = "b1x2y3z4a5b6c7d8e9f0g1h2"
@@ -143,7 +152,7 @@ def test_the_sandbox_takes_the_largest_valid_values_and_refuses_one_more(sandbox
     good = pd.DataFrame(
         [[database_uuid, backup_uuid, days, size]],
         columns=[
-            *bb.fields.KEY_COLUMNS,
+            *KEY_COLUMNS,
             "database_backup_retention_days_s3",
             "database_backup_retention_max_storage_s3",
         ],
@@ -272,7 +281,7 @@ def test_list_and_dict_cells_are_refused_never_sent_as_a_repr(cell):
     assert "is not a cell value: give one value per cell" in message
     assert plan(frame)["payload"].tolist() == [""]
     for field in SETTINGS:
-        with pytest.raises(bb.fields.CellError, match="not a cell value"):
+        with pytest.raises(CellError, match="not a cell value"):
             field.read(cell)
 
 

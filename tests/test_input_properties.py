@@ -17,10 +17,10 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkbackup.changes import _unescape, read_changes, write_csv
-from bulkbackup.errors import BulkBackupError
-from bulkbackup.fields import ALL_FIELDS, BY_NAME, CLEAR, KEY_COLUMNS, CellError, Kind, is_missing
-from bulkbackup.plan import plan
+from bulkbackup._core.errors import BulkBackupError
+from bulkbackup._core.fields import ALL_FIELDS, BY_NAME, CLEAR, KEY_COLUMNS, CellError, Kind, is_missing
+from bulkbackup._engine.plan import plan
+from bulkbackup._input.changes import _unescape, read_changes, write_csv
 
 UUIDS = ["k0w4o8c4g0s8c8ws4wc0ogk8", "b1x2y3z4", "a_b-c"]
 EDGE_TEXT = [

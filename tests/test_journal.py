@@ -9,8 +9,8 @@ import pytest
 from sandbox_frames import fleet_changes
 
 import bulkbackup as bb
-from bulkbackup.events import RowFinished, RowSending
-from bulkbackup.journal import read_journal
+from bulkbackup._core.events import RowFinished, RowSending
+from bulkbackup._engine.journal import read_journal
 
 SETTLED = "done in an earlier run (journal)"
 
@@ -213,7 +213,7 @@ def test_an_unwritable_journal_keeps_every_request_from_going_out(sandbox, clien
             raise OSError(28, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr("bulkbackup.journal.os.fsync", full_disk)
+    monkeypatch.setattr("bulkbackup._engine.journal.os.fsync", full_disk)
     results = bb.apply(frame, client, progress=False, workers=1, journal=journal)
     assert list(results["status"]) == ["skipped"] * 3
     assert sandbox.patch_bodies == []
@@ -222,7 +222,7 @@ def test_an_unwritable_journal_keeps_every_request_from_going_out(sandbox, clien
 
 
 def test_a_backup_now_that_certainly_failed_is_retried_on_resume(sandbox, client, tmp_path):
-    from bulkbackup.retry import RetryPolicy
+    from bulkbackup._coolify.retry import RetryPolicy
 
     journal = tmp_path / "run.jsonl"
     frame = fleet_changes(client, 2, backup_now=True)

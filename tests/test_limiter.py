@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bulkbackup.limiter import RateLimiter, header, parse_retry_after
+from bulkbackup._coolify.limiter import RateLimiter, header, parse_retry_after
 
 
 class FakeClock:
@@ -606,7 +606,7 @@ def test_on_wait_is_called_without_the_lock_held(limiter, clock):
 
 
 def test_a_run_cap_spaces_its_own_requests_only(clock):
-    from bulkbackup.limiter import RateCap
+    from bulkbackup._coolify.limiter import RateCap
 
     cap = RateCap(4.0, clock=clock, sleep=clock.sleep)
     assert all(cap.wait() for _ in range(5))

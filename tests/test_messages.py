@@ -13,8 +13,8 @@ import pytest
 from local_servers import PageServer, self_signed
 
 import bulkbackup as bb
-from bulkbackup.client import describe_transport_error
-from bulkbackup.retry import RetryPolicy
+from bulkbackup._coolify.client import describe_transport_error
+from bulkbackup._coolify.retry import RetryPolicy
 from bulkbackup.sandbox import Sandbox
 
 FAST = RetryPolicy(attempts=2, initial=0.001, maximum=0.002, jitter=0.0)

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 import bulkbackup as bb
-from bulkbackup.fields import INVENTORY_COLUMNS
+from bulkbackup._core.fields import INVENTORY_COLUMNS
 from bulkbackup.sandbox import Sandbox
 from bulkbackup.sandbox.fleet import Project
 

@@ -15,8 +15,7 @@ import requests
 import tenacity
 import urllib3.exceptions
 
-from bulkbackup.errors import BulkBackupError
-from bulkbackup.retry import (
+from bulkbackup._coolify.retry import (
     FailureStreak,
     Outcome,
     RetryPolicy,
@@ -26,6 +25,7 @@ from bulkbackup.retry import (
     stop_on_event,
     wait_backoff_with_retry_after_floor,
 )
+from bulkbackup._core.errors import BulkBackupError
 
 
 def answer(status: int, headers: dict[str, str] | None = None) -> requests.Response:
@@ -274,7 +274,7 @@ def test_safe_failures_are_retried_until_an_answer():
 def test_each_retry_is_logged_with_the_attempt_before_it(caplog):
     # The first attempt is made before tenacity is entered, and handed to it: its wait and its log line are the same.
     sleeps: list[float] = []
-    with caplog.at_level(logging.INFO, logger="bulkbackup.retry"):
+    with caplog.at_level(logging.INFO, logger="bulkbackup._coolify.retry"):
         result = policy(sleeps).run(Script(answer(503), requests.ReadTimeout(), answer(200)), unsafe=False)
         assert result.attempts == 3
         policy(sleeps).run(Script(answer(200)), unsafe=False)

@@ -9,7 +9,7 @@ import random
 import pytest
 import requests
 
-from bulkbackup.fields import ALL_FIELDS, SETTINGS
+from bulkbackup._core.fields import ALL_FIELDS, SETTINGS
 from bulkbackup.sandbox import Sandbox
 from bulkbackup.sandbox.api import DROPPED_KEYS
 

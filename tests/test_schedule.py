@@ -10,8 +10,8 @@ import pytest
 from croniter import croniter
 
 import bulkbackup as bb
-from bulkbackup.cron import KEYWORDS
-from bulkbackup.schedule import WEEKDAYS
+from bulkbackup._core.cron import KEYWORDS
+from bulkbackup._fleet.schedule import WEEKDAYS
 
 MONDAY = dt.date(2026, 3, 2)
 

@@ -9,8 +9,8 @@ import pytest
 from sandbox_frames import fleet_changes
 
 import bulkbackup as bb
-from bulkbackup.events import RowFinished, RowSending, RunFacts, RunFinished, RunStarted, Waiting
-from bulkbackup.progress import ProgressBar
+from bulkbackup._core.events import RowFinished, RowSending, RunFacts, RunFinished, RunStarted, Waiting
+from bulkbackup._display.progress import ProgressBar
 from bulkbackup.sandbox import Sandbox
 
 

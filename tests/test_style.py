@@ -14,9 +14,9 @@ import pytest
 from nbclient import NotebookClient
 
 import bulkbackup as bb
-from bulkbackup.events import RunFacts
-from bulkbackup.statuses import ACTION_COLOURS, STATUS_INFO, Action, Status
-from bulkbackup.styling import MAX_ROWS, kind
+from bulkbackup._core.events import RunFacts
+from bulkbackup._core.statuses import ACTION_COLOURS, STATUS_INFO, Action, Status
+from bulkbackup._display.styling import MAX_ROWS, kind
 
 
 def painted(html: str, background: str, foreground: str) -> int:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import bulkbackup as bb
-from bulkbackup.cli import main
+from bulkbackup._cli.cli import main
 from bulkbackup.sandbox import Sandbox
 
 VOLATILE = ["latest_status", "latest_run_at", "latest_size"]  # what a started backup changes

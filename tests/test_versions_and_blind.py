@@ -8,8 +8,8 @@ import pytest
 import requests
 
 import bulkbackup as bb
-from bulkbackup.cron import impossible_date
-from bulkbackup.fields import BY_NAME
+from bulkbackup._core.cron import impossible_date
+from bulkbackup._core.fields import BY_NAME
 from bulkbackup.sandbox import Sandbox
 
 NEW = "missing_backup_notification_days"

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 import bulkbackup as bb
-from bulkbackup.editing import EditorModel, Intent
-from bulkbackup.events import RowFinished, RowRef, RowResult, RunStarted, Waiting
-from bulkbackup.fields import BACKUP_NOW, SETTINGS, Kind
+from bulkbackup._core.events import RowFinished, RowRef, RowResult, RunStarted, Waiting
+from bulkbackup._core.fields import BACKUP_NOW, SETTINGS, Kind
+from bulkbackup.widgets._editing import EditorModel, Intent
 
 ipywidgets = pytest.importorskip("ipywidgets")
 
@@ -39,11 +39,14 @@ def wait_until(condition, timeout=20.0):
 
 def test_import_bulkbackup_imports_no_widgets_nor_plotting():
     code = (
-        "import sys, bulkbackup, bulkbackup.editing; "
-        "print(*(m in sys.modules for m in ('ipywidgets', 'bulkbackup.widgets', 'matplotlib', 'tqdm.notebook')))"
+        "import sys, bulkbackup, bulkbackup.widgets._editing; "
+        "print(*(m in sys.modules for m in ('ipywidgets', 'matplotlib', 'tqdm.notebook')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False"] * 4
+    assert out.split() == ["False"] * 3
+    code = "import sys, bulkbackup; print('bulkbackup.widgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"]
 
 
 def test_widgets_are_reachable_lazily():

@@ -14,7 +14,7 @@ Where API-RULES is silent, the sandbox chooses (and its tests pin down):
   /api get a plain 404 page instead of the web UI.
 - `member_token` belongs to a non-admin member: the team middleware stops it (403 "Missing required team role."),
   which is also why the policy's 403 of step 7 cannot be reached through the API.
-- The JSON `errors` of a 422 list fields in bulkbackup.fields' order, not in the order of the server's rule
+- The JSON `errors` of a 422 list fields in bulkbackup._core.fields' order, not in the order of the server's rule
   array; removeUnnecessaryFieldsFromRequest drops the 19 keys that could be verified (API-RULES counts 45).
 - A value beyond its column (an integer above 2^31-1, a storage size of 10^10 GB or more) is a 500
   "Server Error", as PostgreSQL's error would be; nothing is changed.
@@ -24,7 +24,7 @@ messages), `limiter` (the fixed-window throttle), `fleet` (seeded data), `shapes
 (how a row takes an update), `jobs` (simulated backup jobs), `auth` (tokens), `faults` (injected failures).
 """
 
-from .faults import parse_fault
-from .server import Sandbox, serve
+from bulkbackup.sandbox.faults import parse_fault
+from bulkbackup.sandbox.server import Sandbox, serve
 
 __all__ = ["Sandbox", "parse_fault", "serve"]

@@ -16,13 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, unquote_plus
 
-from ..cron import is_valid_frequency
-from ..fields import ALL_FIELDS, SETTINGS, Field, shell_problem
-from ..versions import DOCUMENTED
-from .auth import Token, TokenStore
-from .fleet import BackupConfig, Database, Fleet, Project
-from .jobs import BackupJobs
-from .laravel import (
+from bulkbackup._core.cron import is_valid_frequency
+from bulkbackup._core.fields import ALL_FIELDS, SETTINGS, Field, shell_problem
+from bulkbackup._core.versions import DOCUMENTED
+from bulkbackup.sandbox.auth import Token, TokenStore
+from bulkbackup.sandbox.fleet import BackupConfig, Database, Fleet, Project
+from bulkbackup.sandbox.jobs import BackupJobs
+from bulkbackup.sandbox.laravel import (
     PHP_ARRAY,
     InvalidJson,
     Validator,
@@ -40,9 +40,9 @@ from .laravel import (
     request_filled,
     request_input,
 )
-from .limiter import FixedWindowLimiter, Refusal
-from .model import ColumnOverflow, prepare_update
-from .shapes import S3_ID_COLUMN, S3_UUID_FIELD, laravel_timestamp
+from bulkbackup.sandbox.limiter import FixedWindowLimiter, Refusal
+from bulkbackup.sandbox.model import ColumnOverflow, prepare_update
+from bulkbackup.sandbox.shapes import S3_ID_COLUMN, S3_UUID_FIELD, laravel_timestamp
 
 VERSION = DOCUMENTED
 """The version the sandbox answers as by default: the one API-RULES describes."""
@@ -55,7 +55,7 @@ def patch_fields(version: str) -> tuple[Field, ...]:
     return tuple(f for f in ALL_FIELDS if f.missing_on(version) is None)
 
 
-# The validator of update_backup (DC 1068-1083), rule strings straight from bulkbackup.fields.
+# The validator of update_backup (DC 1068-1083), rule strings straight from bulkbackup._core.fields.
 PATCH_RULES: dict[str, str] = {f.name: f.laravel_rules for f in patch_fields(VERSION)}
 ALLOWED_KEYS = frozenset(f.name for f in patch_fields(VERSION))
 SETTING_NAMES = frozenset(f.name for f in SETTINGS)

@@ -19,8 +19,15 @@ import random
 import threading
 import time
 
-from .fleet import BackupConfig, Execution, Fleet, backup_database_names, finish_execution, make_execution
-from .shapes import laravel_timestamp
+from bulkbackup.sandbox.fleet import (
+    BackupConfig,
+    Execution,
+    Fleet,
+    backup_database_names,
+    finish_execution,
+    make_execution,
+)
+from bulkbackup.sandbox.shapes import laravel_timestamp
 
 S3_MISSING_WARNING = (
     "Warning: S3 upload failed: S3 storage configuration is missing or has been deleted (S3 storage ID: null). "

@@ -9,9 +9,9 @@ or `"1"` rewrites the same value and moves `updated_at`, as on the real server.
 
 from __future__ import annotations
 
-from ..fields import Kind
-from .laravel import filter_validate_int, is_numeric, numeric_value, php_to_string, php_truthy
-from .shapes import CAST_TO_BOOLEAN, COLUMN_KIND, DECIMAL_17_7_LIMIT, INT4_MAX
+from bulkbackup._core.fields import Kind
+from bulkbackup.sandbox.laravel import filter_validate_int, is_numeric, numeric_value, php_to_string, php_truthy
+from bulkbackup.sandbox.shapes import CAST_TO_BOOLEAN, COLUMN_KIND, DECIMAL_17_7_LIMIT, INT4_MAX
 
 _FLOAT_EPSILON = 2.220446049250313e-16
 # The kinds as plain names: looking a member up on the Enum class costs several times a global's lookup, and

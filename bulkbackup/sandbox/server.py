@@ -24,13 +24,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
-from ..fields import BY_NAME
-from ..versions import parse as parse_version
-from .api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
-from .auth import TokenStore
-from .faults import BEFORE_PROCESSING, draw, normalize_faults, parse_fault
-from .fleet import Fleet, add_missing_backup_columns, build_fleet
-from .shapes import MISSING_BACKUP_COLUMNS
+from bulkbackup._core.fields import BY_NAME
+from bulkbackup._core.versions import parse as parse_version
+from bulkbackup.sandbox.api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
+from bulkbackup.sandbox.auth import TokenStore
+from bulkbackup.sandbox.faults import BEFORE_PROCESSING, draw, normalize_faults, parse_fault
+from bulkbackup.sandbox.fleet import Fleet, add_missing_backup_columns, build_fleet
+from bulkbackup.sandbox.shapes import MISSING_BACKUP_COLUMNS
 
 MISSING_BACKUP_FIELD = BY_NAME[MISSING_BACKUP_COLUMNS[0]]
 _REASONS = {status.value: status.phrase for status in HTTPStatus}

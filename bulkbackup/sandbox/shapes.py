@@ -1,6 +1,6 @@
 """The JSON shapes the real server answers with (API-RULES §1 and §5): column order, casts, timestamp formats.
 
-The backup configuration's *settable* columns take their type from `bulkbackup.fields` (Kind); this module only
+The backup configuration's *settable* columns take their type from `bulkbackup._core.fields` (Kind); this module only
 adds what the table has on top of the field table: its column order, the columns no client can set, and
 which columns Eloquent casts (that decides when an update really changes a row).
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 
-from ..fields import BY_NAME, DECIMAL_COLUMN, INTEGER_COLUMN, SETTINGS, Kind
+from bulkbackup._core.fields import BY_NAME, DECIMAL_COLUMN, INTEGER_COLUMN, SETTINGS, Kind
 
 # `scheduled_database_backups` in DB column order (all migrations, API-RULES §5). The 12 settable columns are
-# the settings of bulkbackup.fields minus s3_storage_uuid (the API converts it to s3_storage_id).
+# the settings of bulkbackup._core.fields minus s3_storage_uuid (the API converts it to s3_storage_id).
 CONFIG_COLUMNS: tuple[str, ...] = (
     "id",
     "description",
@@ -56,7 +56,7 @@ INT4_MAX = INTEGER_COLUMN.limit
 DECIMAL_17_7_LIMIT = DECIMAL_COLUMN.limit
 
 missing = set(SETTING_COLUMNS) - set(CONFIG_COLUMNS) - set(MISSING_BACKUP_COLUMNS)
-assert not missing, f"bulkbackup.fields has settings the backup table lacks: {sorted(missing)}"
+assert not missing, f"bulkbackup._core.fields has settings the backup table lacks: {sorted(missing)}"
 
 EXECUTION_COLUMNS: tuple[str, ...] = (
     "id",

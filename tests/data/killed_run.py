@@ -11,8 +11,8 @@ import signal
 import sys
 
 import bulkbackup as bb
+from bulkbackup._engine.journal import Journal
 from bulkbackup.events import RowSending
-from bulkbackup.journal import Journal
 
 endpoint, changes, journal, point, target = sys.argv[1:6]
 

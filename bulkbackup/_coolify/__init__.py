@@ -1,0 +1,1 @@
+"""Talking to Coolify: the client, its transport, answers, credentials, limiter and retries."""

@@ -1,0 +1,1 @@
+"""The vocabulary: the field and status tables, the typed operations and events, errors, cron. No I/O."""

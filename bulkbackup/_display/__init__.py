@@ -1,0 +1,1 @@
+"""How frames and runs look to a person: styled frames and the progress display."""

@@ -1,0 +1,1 @@
+"""Plan, send, journal, undo: operations in, outcomes and results frames out."""

@@ -1,0 +1,76 @@
+"""The backup runs of some configurations, as one frame: what a fleet-health check needs beyond the inventory.
+
+The inventory carries only each configuration's newest run (`latest_status`, `latest_run_at`, `latest_size`); the
+history, and so the sizes of recent backups or a run of failures, comes from
+`GET /api/v1/databases/{uuid}/backups/{scheduled_backup_uuid}/executions`, one request per configuration.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import pandas as pd
+
+from bulkbackup._core.errors import ApiError, InputError
+from bulkbackup._core.fields import KEY_COLUMNS
+
+if TYPE_CHECKING:
+    from bulkbackup._coolify.client import Client
+
+# What the endpoint gives for each run (API-RULES: DC 2918-2962), newest first.
+EXECUTION_COLUMNS = ("execution_uuid", "status", "created_at", "size", "filename", "message")
+_CARRIED = ("project", "environment", "database_name", "database_type")
+
+
+def executions(client: Client, frame: pd.DataFrame, *, last: int | None = None) -> pd.DataFrame:
+    """Every run of each configuration in `frame` (inventory rows), newest first within a configuration.
+
+    One row per execution: the configuration's database_uuid and backup_uuid, its project, environment,
+    database_name and database_type when `frame` has them, then execution_uuid, status (success, failed or
+    running), created_at (a UTC Timestamp), size (bytes, Int64), filename and message. `last` keeps only the newest
+    `last` runs of each configuration. One GET per configuration, `client.workers` at a time, each counted against
+    the server's rate limit like any other (a spent budget is waited for, as in a run). A configuration deleted
+    since the inventory (404) has no rows.
+    """
+    missing = [c for c in KEY_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"executions needs the column {missing[0]!r} (pass inventory rows)", column=missing[0])
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 1):
+        raise InputError(f"last must be a whole number ≥ 1 or None, not {last!r}", column="last", value=last)
+    carried = [c for c in _CARRIED if c in frame.columns]
+    configurations = frame[[*KEY_COLUMNS, *carried]].drop_duplicates(list(KEY_COLUMNS)).to_dict("records")
+    with ThreadPoolExecutor(max_workers=max(1, client.workers), thread_name_prefix="bulkbackup-executions") as pool:
+        listed = list(pool.map(lambda row: _runs(client, row), configurations))
+    rows = []
+    for configuration, runs in zip(configurations, listed, strict=True):
+        for run in runs[:last]:
+            rows.append(
+                {
+                    **configuration,
+                    "execution_uuid": run.get("uuid"),
+                    "status": run.get("status"),
+                    "created_at": run.get("created_at"),
+                    "size": run.get("size"),
+                    "filename": run.get("filename"),
+                    "message": run.get("message"),
+                }
+            )
+    result = pd.DataFrame(rows, columns=[*KEY_COLUMNS, *carried, *EXECUTION_COLUMNS])
+    result["created_at"] = pd.to_datetime(result["created_at"], utc=True, format="ISO8601")
+    return result.astype({"size": "Int64"})
+
+
+def _runs(client: Client, configuration: dict) -> list[dict]:
+    database, backup = (quote(str(configuration[c]), safe="") for c in KEY_COLUMNS)
+    try:
+        body = client.get_json(f"/databases/{database}/backups/{backup}/executions")
+    except ApiError as error:
+        if error.status == 404:
+            return []
+        raise
+    runs = body.get("executions") if isinstance(body, dict) else None
+    if not isinstance(runs, list):
+        raise ApiError(f"GET …/{backup}/executions: expected {{'executions': [...]}}, got {type(body).__name__}")
+    return [run for run in runs if isinstance(run, dict)]

@@ -1,0 +1,106 @@
+"""Every backup configuration of the instance as one DataFrame, ready to edit and feed back."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from bulkbackup._coolify.state import gc_paused, own_configs
+from bulkbackup._core.errors import ApiError
+from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
+from bulkbackup._display.styling import ATTR
+
+if TYPE_CHECKING:
+    from bulkbackup._coolify.client import Client
+
+COLUMNS = (*KEY_COLUMNS, *INVENTORY_COLUMNS, *SETTING_NAMES)
+# environment id → (project name, environment name, project uuid, environment uuid)
+Place = tuple[str | None, str | None, str | None, str | None]
+_NOWHERE: Place = (None, None, None, None)
+
+
+def inventory(client: Client) -> pd.DataFrame:
+    """One row per backup configuration, with the project and environment each database lives in.
+
+    Requests, each counted against the server's rate limit like any other: one `GET /api/v1/databases` (every
+    database with its backup configurations and its numeric `environment_id`, but no names), one
+    `GET /api/v1/projects` (ids, uuids and names), and `GET /api/v1/projects/{uuid}` (the project's environments)
+    for as many projects as it takes to place every database that has a configuration: at most 1 + 1 + P for P
+    projects, fetched `client.workers` at a time and stopped as soon as every environment is known. A fleet without
+    backup configurations costs the one request.
+
+    `s3_storage_uuid` stays empty: the server reports only the numeric `s3_storage_id` and no endpoint maps it to
+    a uuid, so an exported file fed back unchanged sends nothing for it.
+    """
+    with gc_paused():
+        return _inventory(client)
+
+
+def _inventory(client: Client) -> pd.DataFrame:
+    databases = client.list_databases()
+    found = [(db, own_configs(db)) for db in databases]
+    found = [(db, configs) for db, configs in found if configs]
+    places = _places(client, {db.get("environment_id") for db, _ in found}) if found else {}
+    # Columns built as lists, not as one dict per row: at fleet scale the frame is built several times faster.
+    columns: dict[str, list] = {name: [] for name in COLUMNS}
+    append = {name: values.append for name, values in columns.items()}
+    settings = [(name, append[name]) for name in SETTING_NAMES if name != "s3_storage_uuid"]
+    for db, configs in found:
+        project, environment, project_uuid, environment_uuid = places.get(db.get("environment_id"), _NOWHERE)
+        for config in configs:
+            latest = config.get("latest_log") or {}
+            for name, add in settings:
+                add(config.get(name))
+            append["database_uuid"](db.get("uuid"))
+            append["backup_uuid"](config.get("uuid"))
+            append["project"](project)
+            append["environment"](environment)
+            append["project_uuid"](project_uuid)
+            append["environment_uuid"](environment_uuid)
+            append["database_name"](db.get("name"))
+            append["database_type"](db.get("database_type"))
+            append["database_status"](db.get("status"))
+            append["s3_storage_id"](config.get("s3_storage_id"))
+            append["disable_local_backup"](config.get("disable_local_backup"))
+            append["latest_status"](latest.get("status"))
+            append["latest_run_at"](latest.get("created_at"))
+            append["latest_size"](latest.get("size"))
+            append["s3_storage_uuid"](None)
+    frame = pd.DataFrame(columns) if found else pd.DataFrame(columns=list(COLUMNS), dtype=object)
+    frame = frame.astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
+    frame.attrs[ATTR] = "inventory"  # displayed styled in a notebook (styling.install)
+    return frame
+
+
+def _places(client: Client, wanted: set[object]) -> dict[object, Place]:
+    """The project and environment of each wanted environment id, reading only as many projects as needed."""
+    wanted.discard(None)
+    places: dict[object, Place] = {}
+    projects = [p for p in client.list_projects() if isinstance(p, dict) and p.get("uuid")]
+    batch = max(1, client.workers)
+    with ThreadPoolExecutor(max_workers=batch, thread_name_prefix="bulkbackup-inventory") as pool:
+        for start in range(0, len(projects), batch):
+            if wanted <= places.keys():
+                break
+            chunk = projects[start : start + batch]
+            for listed, detail in zip(chunk, pool.map(lambda p: _project(client, p["uuid"]), chunk), strict=True):
+                for environment in detail.get("environments") or []:
+                    places[environment.get("id")] = (
+                        detail.get("name", listed.get("name")),
+                        environment.get("name"),
+                        detail.get("uuid", listed.get("uuid")),
+                        environment.get("uuid"),
+                    )
+    return places
+
+
+def _project(client: Client, uuid: str) -> dict:
+    """The project with its environments; {} for one deleted since the listing (its databases went with it)."""
+    try:
+        return client.get_project(uuid)
+    except ApiError as error:
+        if error.status == 404:
+            return {}
+        raise

@@ -1,0 +1,444 @@
+"""One run of `apply`: send the rows, in parallel, at the server's pace, and tell the listeners row by row.
+
+Workers take rows in input order and send them through the client, whose shared limiter follows the server's
+rate-limit budget. Each worker tells the listeners `RowSending` before its request goes out and `RowFinished` after,
+so the journal is written in the thread that sends. The calling thread only waits, and decides when the whole run
+must stop (the caller's stop event, Ctrl-C); a 401/403, the server gone or a failing listener stop it from the
+worker that saw it. Whatever was not attempted by then is `skipped`, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bulkbackup._coolify.client import auth_hint, describe_transport_error, json_body
+from bulkbackup._coolify.limiter import RateCap
+from bulkbackup._coolify.retry import FailureStreak, Outcome, RetryPolicy, Stopped
+from bulkbackup._core.events import Event, Listener, RowFinished, RowRef, RowResult, RowSending, Waiting
+from bulkbackup._core.fields import BACKUP_NOW, uuid_problem
+from bulkbackup._core.statuses import Status
+
+if TYPE_CHECKING:
+    import requests  # for annotations only: requests loads with the first Client (see retry.py)
+
+    from bulkbackup._coolify.client import Client
+
+log = logging.getLogger(__name__)
+
+# A wait for the server's window is announced again only when it ends this much later than the one announced: every
+# worker blocked on the same pause reports it, and one event per pause is what a display needs.
+_WAIT_ANNOUNCE_SLACK = 0.5
+# Rows a worker announces together when a listener makes announcements durable (the journal): one fsync for all.
+_BATCH = 8
+
+
+@dataclass
+class _Sent:
+    status: Status
+    http_status: int | None = None
+    message: str = ""
+    attempts: int = 0
+    elapsed_s: float = 0.0
+    stops_run: str | None = None  # why the whole run must stop after this row, if it must
+    transport_failure: bool = False
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one run needs besides its rows; derived for the run, never written into the shared client."""
+
+    retry: RetryPolicy
+    workers: int
+    failure_streak: int
+    cap: RateCap | None = None
+
+
+def listener_name(listener: Listener) -> str:
+    return getattr(listener, "__qualname__", None) or type(listener).__name__
+
+
+class Run:
+    """The rows `to_send` of `rows` (results rows, updated in place) sent under `settings`, told to `listeners`."""
+
+    def __init__(
+        self,
+        client: Client,
+        rows: list[dict],
+        refs: list[RowRef],
+        to_send: list[int],
+        settings: RunSettings,
+        *,
+        listeners: Iterable[Listener] = (),
+        caller_stop: threading.Event | None = None,
+    ):
+        self.client = client
+        self.rows = rows
+        self.refs = refs
+        self.to_send = list(to_send)
+        self.settings = settings
+        self.listeners = list(listeners)
+        self._before_request = [
+            hook for hook in (getattr(x, "before_request", None) for x in self.listeners) if callable(hook)
+        ]
+        self.caller_stop = caller_stop
+        # The run's own stop signal: the caller's event is only read, so the same Stop button serves the next run.
+        self.stop = threading.Event()
+        self.stopped: str | None = None
+        self.interrupted = False
+        self._deliver = threading.Lock()  # events go out one at a time
+        self._lock = threading.Lock()  # the run's state below
+        self._in_flight: set[int] = set()
+        self._finished: set[int] = set()
+        self._announced: set[int] = set()  # rows whose RowSending was delivered
+        self._streak = FailureStreak(settings.failure_streak)
+        self._wait_until = 0.0
+        self._live = 0  # workers still running
+        self._next = 0  # position in to_send of the next row a worker takes
+        self._all_done = threading.Event()
+
+    # --- the seam ----------------------------------------------------------------------------------------------
+
+    def deliver(self, event: Event) -> list[tuple[Listener, Exception]]:
+        """Give `event` to every listener, one event at a time; the listeners that raised, with what they raised."""
+        failures = []
+        with self._deliver:
+            for listener in self.listeners:
+                try:
+                    listener(event)
+                except Exception as error:  # noqa: BLE001 - a listener's failure is reported, never swallowed
+                    failures.append((listener, error))
+        return failures
+
+    def emit(self, event: Event) -> None:
+        """Deliver an event after which a failing listener stops the run (every event but `RowSending`)."""
+        failures = self.deliver(event)
+        if failures:
+            self.halt(_listener_failure(failures, event))
+
+    def halt(self, reason: str) -> None:
+        """Stop the run: no worker starts another request; the first reason given is the one reported."""
+        with self._lock:
+            if self.stopped is None:
+                self.stopped = reason
+        self.stop.set()
+
+    def _waiting(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        with self._lock:
+            if until <= self._wait_until + _WAIT_ANNOUNCE_SLACK:
+                return
+            self._wait_until = until
+        self.emit(Waiting(seconds))
+
+    # --- running -----------------------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        """Send every row `to_send`; returns when all are final, the run stopped, or a second Ctrl-C gave up."""
+        if self.caller_stop is not None and self.caller_stop.is_set():
+            self.halt(self._caller_reason())  # before anything went out: a pressed Stop sends nothing
+        threads = [
+            threading.Thread(target=self._work, name=f"bulkbackup-{n}", daemon=True)
+            for n in range(max(1, min(self.settings.workers, len(self.to_send))))
+        ]
+        # Waiting on an Event, not Thread.join: a Ctrl-C landing inside join() can leave the thread looking finished
+        # on Python 3.11, and then a request still in flight would be reported as given up.
+        self._live = len(threads) if not self.stop.is_set() else 0
+        if not self._live:
+            self._all_done.set()
+        give_up = False
+        try:
+            if self._live:
+                for t in threads:
+                    t.start()
+            while not self._all_done.wait(0.05):
+                if self.caller_stop is not None and self.caller_stop.is_set() and not self.stop.is_set():
+                    self.halt(self._caller_reason())
+        except KeyboardInterrupt:
+            # A Ctrl-C while the run was already stopping (a first Ctrl-C the CLI turned into the stop event, a
+            # Stop button) is the second one: stop waiting for what is in flight.
+            give_up = self.stop.is_set() or (self.caller_stop is not None and self.caller_stop.is_set())
+            self.interrupted = True
+            self.halt("interrupted (Ctrl-C)")
+        finally:
+            self.stop.set()  # whatever ended the wait, no worker may start another request
+            try:
+                if not give_up:
+                    self._all_done.wait()
+            except KeyboardInterrupt:
+                self.interrupted = True  # a second Ctrl-C: stop waiting; what is in flight is recorded below
+                self.halt("interrupted (Ctrl-C)")
+            self._give_up_in_flight()
+        reason = self.stopped or "the run stopped"
+        for i in self.to_send:
+            row = self.rows[i]
+            if row["status"] == Status.SKIPPED and not row["message"]:
+                row["message"] = f"not sent: {reason}"
+
+    def _caller_reason(self) -> str:
+        # A caller may name why it pressed Stop (the CLI: "interrupted (Ctrl-C)") in the event's `reason`.
+        return getattr(self.caller_stop, "reason", None) or "stopped by the caller"
+
+    def _running(self) -> bool:
+        if self.caller_stop is not None and self.caller_stop.is_set():
+            self.halt(self._caller_reason())
+        return not self.stop.is_set()
+
+    def _take(self) -> list[int]:
+        """The next rows for one worker: one, or with a durable listener (the journal) a batch announced together
+        so that one fsync covers them all. A `backup_now` row goes alone, announced right before its request:
+        an announced row that a kill leaves without outcome "may have been sent", which only a harmless,
+        repeatable request can afford."""
+        batch: list[int] = []
+        with self._lock:
+            # Smaller batches towards the end, so that no worker is left sending a whole batch while others idle.
+            left = len(self.to_send) - self._next
+            limit = max(1, min(_BATCH, left // self.settings.workers)) if self._before_request else 1
+            while self._next < len(self.to_send) and len(batch) < limit:
+                i = self.to_send[self._next]
+                unsafe = BACKUP_NOW.name in self.rows[i]["payload"]
+                if batch and unsafe:
+                    break
+                self._next += 1
+                batch.append(i)
+                if unsafe:
+                    break
+        return batch
+
+    def _work(self) -> None:
+        try:
+            while self._running():
+                batch = self._take()
+                if not batch:
+                    return
+                self._send_batch(batch)
+        finally:
+            with self._lock:
+                self._live -= 1
+                if self._live <= 0:
+                    self._all_done.set()
+
+    def _send_batch(self, batch: list[int]) -> None:
+        ready: list[tuple[int, RowSending]] = []
+        current = batch[0]
+        try:
+            for current in batch:
+                sending = self._announce(current)
+                if sending is not None:
+                    ready.append((current, sending))
+                elif self.stop.is_set():
+                    break
+            if ready and not self._durable(ready):
+                return
+            for current, sending in ready:
+                self._running()  # a Stop pressed meanwhile: the request below then ends `skipped`, unsent
+                with self._lock:
+                    self._in_flight.add(current)
+                self._finish(current, self._request(self.rows[current], dict(sending.payload)))
+        except Exception as error:  # noqa: BLE001 - our own failure: recorded on the row, the run stops
+            log.exception("worker failed on row %s", current)
+            reason = f"an internal error stopped the run: {type(error).__name__}: {self.client.redact(error)}"
+            unsafe = BACKUP_NOW.name in json.loads(self.rows[current]["payload"] or "{}")
+            sent = current in self._in_flight
+            status = Status.SKIPPED if not sent else Status.UNKNOWN if unsafe else Status.FAILED
+            self._finish(current, _Sent(status, message=reason, stops_run=reason))
+            for i, _ in ready:  # announced, never sent
+                self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}"))
+
+    def _announce(self, i: int) -> RowSending | None:
+        """Tell the listeners a row's request is about to go out; None when it must not (then it is finished)."""
+        row, ref = self.rows[i], self.refs[i]
+        problem = uuid_problem(row["database_uuid"]) or uuid_problem(row["backup_uuid"])
+        if problem:
+            # Never announced as sending: no request goes out for it.
+            with self._lock:
+                self._finished.add(i)
+                _record(row, _Sent(Status.INVALID, message=f"not sent: {problem}"))
+            self.emit(RowFinished(ref, _result(row)))
+            return None
+        payload = json.loads(row["payload"])
+        before = json.loads(row["before"]) if row["before"] else {}
+        sending = RowSending(ref, payload, before)
+        failures = self.deliver(sending)
+        if failures:
+            reason = _listener_failure(failures, "RowSending")
+            self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}", stops_run=reason))
+            return None
+        with self._lock:
+            self._announced.add(i)
+        return sending
+
+    def _durable(self, ready: list[tuple[int, RowSending]]) -> bool:
+        """Run the listeners' before_request hooks for the rows announced; on a failure none of them is sent."""
+        for hook in self._before_request:
+            try:
+                for _, sending in ready:
+                    hook(sending)  # after the first, a group commit finds the rest already on disk
+            except Exception as error:  # noqa: BLE001 - as a raise on RowSending: the requests must not go out
+                reason = _listener_failure([(hook, error)], "RowSending")
+                for i, _ in ready:
+                    self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}", stops_run=reason))
+                return False
+        return True
+
+    def _request(self, row: dict, payload: dict) -> _Sent:
+        unsafe = BACKUP_NOW.name in payload
+        path = f"/databases/{row['database_uuid']}/backups/{row['backup_uuid']}"
+        started = time.monotonic()
+        attempted = self.client.attempt(
+            "PATCH",
+            path,
+            json=payload,
+            unsafe=unsafe,
+            stop=self.stop,
+            policy=self.settings.retry,
+            cap=self.settings.cap,
+            on_wait=self._waiting,
+        )
+        elapsed = time.monotonic() - started
+        sent = attempted.attempts  # requests that went out: a stop while waiting for the limiter sends nothing
+        response = attempted.response
+        problem = self.client.api_answer_problem(response) if response is not None else None
+        if problem:  # an HTML 200 from a web UI or login proxy changed nothing, and neither will the next row
+            return _Sent(Status.FAILED, response.status_code, problem, sent, elapsed, stops_run=problem)
+        if response is not None and attempted.outcome is Outcome.DONE:
+            return _answered(response, payload, sent, elapsed)
+        if isinstance(attempted.error, Stopped):
+            if sent == 0:
+                return _Sent(Status.SKIPPED, attempts=0, elapsed_s=elapsed)
+            # The attempt before the stop was one the policy judged safe to repeat: it changed nothing for certain,
+            # or only set values that a later run sets again.
+            return _Sent(
+                Status.FAILED,
+                attempts=sent,
+                elapsed_s=elapsed,
+                message=f"the run stopped before a retry (after {sent} attempt{'s' * (sent != 1)})",
+            )
+        what = _describe(attempted)
+        if attempted.outcome is Outcome.UNKNOWN:
+            status, message = (
+                Status.UNKNOWN,
+                f"{what}: the request may have taken effect and was not re-sent because it starts a "
+                f"backup; check GET /api/v1{path}/executions before triggering again",
+            )
+        else:
+            status, message = Status.FAILED, f"{what} (after {sent} attempt{'s' * (sent != 1)})"
+        return _Sent(
+            status,
+            http_status=_status(response),
+            message=message,
+            attempts=sent,
+            elapsed_s=elapsed,
+            transport_failure=response is None,
+        )
+
+    def _finish(self, i: int, outcome: _Sent) -> None:
+        """Record a row's outcome and tell the listeners: once per row, whoever gets there first."""
+        with self._lock:
+            if i in self._finished:
+                return  # the run already gave up waiting for this request and recorded it
+            self._finished.add(i)
+            self._in_flight.discard(i)
+            _record(self.rows[i], outcome)
+            streak_broken = self._streak.record(not outcome.transport_failure)
+        if outcome.stops_run:
+            self.halt(outcome.stops_run)  # at once: no other worker may start a request after a 401/403
+        elif streak_broken:
+            self.halt(f"{self.settings.failure_streak} requests in a row could not reach the server")
+        self.emit(RowFinished(self.refs[i], _result(self.rows[i])))
+
+    def _give_up_in_flight(self) -> None:
+        """After a second Ctrl-C: the requests still out are recorded as such, without waiting for them, and the
+        rows announced but not sent yet as skipped (every RowSending gets its RowFinished)."""
+        with self._lock:
+            in_flight = sorted(self._in_flight - self._finished)
+            announced = sorted(self._announced - self._finished - self._in_flight)
+        for i in in_flight:
+            unsafe = BACKUP_NOW.name in json.loads(self.rows[i]["payload"])
+            self._finish(
+                i,
+                _Sent(
+                    Status.UNKNOWN if unsafe else Status.FAILED,
+                    message="interrupted while the request was in flight; check the server before re-sending",
+                ),
+            )
+        for i in announced:
+            self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {self.stopped or 'the run stopped'}"))
+
+
+def _listener_failure(failures: list[tuple[Listener, Exception]], event: object) -> str:
+    listener, error = failures[0]
+    what = event if isinstance(event, str) else type(event).__name__
+    return f"the listener {listener_name(listener)} failed on {what}: {type(error).__name__}: {error}"
+
+
+def _record(row: dict, outcome: _Sent) -> None:
+    row.update(
+        status=outcome.status,
+        http_status=outcome.http_status,
+        message=outcome.message,
+        attempts=outcome.attempts,
+        elapsed_s=round(outcome.elapsed_s, 4),
+    )
+
+
+def _result(row: dict) -> RowResult:
+    return RowResult(
+        status=Status(row["status"]),
+        http_status=row["http_status"],
+        message=row["message"],
+        attempts=row["attempts"],
+        elapsed_s=row["elapsed_s"],
+    )
+
+
+def _answered(response: requests.Response, payload: dict, attempts: int, elapsed: float) -> _Sent:
+    code = response.status_code
+    body = _json_body(response)
+    server_message = _server_message(body)
+    if 200 <= code < 300:
+        triggered_only = list(payload) == [BACKUP_NOW.name]
+        status = Status.TRIGGERED if triggered_only else Status.UPDATED
+        message = server_message or "OK"
+        if BACKUP_NOW.name in payload:
+            message += "; backup started"
+        return _Sent(status, code, message, attempts, elapsed)
+    detail = server_message or response.reason or ""
+    if isinstance(body, dict) and isinstance(body.get("errors"), dict):
+        detail += " " + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in body["errors"].items())
+    elif isinstance(body, dict) and body.get("error"):
+        detail += f" {body['error']}"
+    result = _Sent(Status.REJECTED, code, f"{code} {detail}".strip(), attempts, elapsed)
+    if code in (401, 403):
+        hint = auth_hint(code, server_message)  # what a 403 means: a read-only token, the IP allowlist, …
+        result.message += f" ({hint})"
+        result.stops_run = f"the server answered {code} {server_message or response.reason} ({hint})"
+    return result
+
+
+def _describe(attempted) -> str:
+    if attempted.response is not None:
+        text = _server_message(_json_body(attempted.response))
+        return f"server error {attempted.response.status_code} {text}".strip()
+    error = attempted.error
+    return describe_transport_error(error) if error else "no answer"
+
+
+def _status(response: requests.Response | None) -> int | None:
+    return None if response is None else response.status_code
+
+
+def _server_message(body: object) -> str:
+    return body.get("message") or "" if isinstance(body, dict) else ""
+
+
+def _json_body(response: requests.Response) -> object:
+    try:
+        return json_body(response)
+    except ValueError:
+        return None

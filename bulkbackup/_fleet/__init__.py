@@ -1,0 +1,1 @@
+"""Looking at the fleet as a whole: schedules (and, next, health and policy)."""

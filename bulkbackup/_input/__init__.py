@@ -1,0 +1,1 @@
+"""Reading what the user wants: changes files and frames, normalised."""

@@ -1,0 +1,180 @@
+"""`Editor`: pick backup configurations with filters and set values with keep/set/clear controls.
+
+All state lives in `bulkbackup.editing.EditorModel`; this module only turns widget events into model calls and
+model state into widget values.
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as w
+import pandas as pd
+
+from bulkbackup._core.fields import Field, Kind
+from bulkbackup.widgets._editing import FILTERS, EditorModel, Intent
+from bulkbackup.widgets._render import frame_html
+
+# The server's database columns end there (API-RULES §5): int columns at 2^31-1, decimal(17,7) below 10^10.
+_INT_MAX = 2**31 - 1
+_NUMBER_MAX = 9_999_999_999.0
+
+_ANY = "(any)"
+_LABEL = w.Layout(width="370px")
+_FILTER_LABELS = {"project": "Project", "environment": "Environment", "database_type": "Type"}
+
+
+def _error(text: str) -> str:
+    return f'<span class="bulkbackup-problem" style="color:#b00020">{html.escape(text)}</span>' if text else ""
+
+
+class Editor:
+    """Filters, one keep/set/clear control per setting, and the changes frame built with "Add to changes".
+
+        editor = bb.widgets.Editor(bb.inventory(client), s3_storages=sandbox.s3_storages)
+        editor                     # shows the widget
+        editor.changes             # the changes frame, ready for bb.plan / bb.widgets.RunPanel
+
+    `s3_storages` (uuids, dicts or a frame with `uuid` and `name`) turns the S3 storage into a dropdown; without
+    it the uuid is typed (the inventory only knows the storages' numeric ids).
+    """
+
+    def __init__(self, inventory: pd.DataFrame, *, s3_storages: object = None):
+        self.model = EditorModel(inventory, s3_storages=s3_storages)
+        self.filters: dict[str, w.Dropdown] = {}
+        for column in FILTERS:
+            dropdown = w.Dropdown(
+                options=[(_ANY, None), *((v, v) for v in self.model.options(column))],
+                index=0,  # not value=None: ipywidgets 8 reads that as "nothing selected" and shows a blank box
+                description=_FILTER_LABELS[column],
+                style={"description_width": "initial"},
+                layout=w.Layout(width="300px"),
+            )
+            dropdown.observe(self._on_filter, names="value")
+            self.filters[column] = dropdown
+        self.name = w.Text(
+            description="Name", placeholder="contains…", continuous_update=True, style={"description_width": "initial"}
+        )
+        self.name.observe(self._on_filter, names="value")
+        self.count = w.HTML()
+        self.intents: dict[str, w.ToggleButtons] = {}
+        self.values: dict[str, w.ValueWidget] = {}
+        self.messages: dict[str, w.HTML] = {}
+        rows = [self._setting_row(field) for field in self.model.fields]
+        self.add_button = w.Button(description="Add to changes", button_style="primary", icon="plus")
+        self.remove_button = w.Button(description="Remove last", icon="undo")
+        self.clear_button = w.Button(description="Clear all", icon="trash")
+        self.add_button.on_click(lambda _: self.add())
+        self.remove_button.on_click(lambda _: self.remove_last())
+        self.clear_button.on_click(lambda _: self.clear_all())
+        self.status = w.HTML()
+        self.table = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
+        self.widget = w.VBox(
+            [
+                w.HBox([*self.filters.values(), self.name]),
+                self.count,
+                *rows,
+                w.HBox([self.add_button, self.remove_button, self.clear_button]),
+                self.status,
+                self.table,
+            ]
+        )
+        self.widget.add_class("bulkbackup-editor")
+        self._show_count()
+        self._show_changes()
+
+    # --- building ------------------------------------------------------------------------------------------
+
+    def _value_widget(self, field: Field) -> w.ValueWidget:
+        value = self.model.choices[field.name].value
+        if field.kind is Kind.BOOL:
+            return w.Checkbox(value=bool(value), indent=False, layout=w.Layout(width="220px"))
+        if field.name == "s3_storage_uuid" and self.model.s3_storages:
+            return w.Dropdown(options=self.model.s3_storages, value=value, layout=w.Layout(width="220px"))
+        if field.kind is Kind.INT:
+            low = int(field.minimum) if field.minimum is not None else -_INT_MAX
+            high = int(field.maximum) if field.maximum is not None else _INT_MAX
+            return w.BoundedIntText(value=value, min=low, max=high, layout=w.Layout(width="220px"))
+        if field.kind is Kind.NUMBER:
+            low = float(field.minimum) if field.minimum is not None else -_NUMBER_MAX
+            high = float(field.maximum) if field.maximum is not None else _NUMBER_MAX
+            return w.BoundedFloatText(value=value, min=low, max=high, layout=w.Layout(width="220px"))
+        return w.Text(value=str(value or ""), continuous_update=True, layout=w.Layout(width="220px"))
+
+    def _setting_row(self, field: Field) -> w.HBox:
+        intent = w.ToggleButtons(
+            options=[(i.value, i) for i in self.model.intents(field.name)],
+            value=Intent.KEEP,
+            style={"button_width": "56px"},
+            layout=w.Layout(width="200px"),
+        )
+        value = self._value_widget(field)
+        value.disabled = True
+        message = w.HTML()
+        intent.observe(lambda change, name=field.name: self._on_intent(name, change["new"]), names="value")
+        value.observe(lambda change, name=field.name: self._on_value(name, change["new"]), names="value")
+        self.intents[field.name], self.values[field.name], self.messages[field.name] = intent, value, message
+        label = w.HTML(f"<code>{field.name}</code>", tooltip=field.description, layout=_LABEL)
+        return w.HBox([label, intent, value, message])
+
+    # --- events --------------------------------------------------------------------------------------------
+
+    def _on_filter(self, _change: object = None) -> None:
+        self.model.set_filter(**{c: d.value for c, d in self.filters.items()}, name=self.name.value)
+        self._show_count()
+
+    def _on_intent(self, name: str, intent: Intent | str) -> None:
+        intent = Intent(intent)  # code may set the plain text ("set"); a front-end sends the option's Intent
+        self.model.set_intent(name, intent)
+        self.values[name].disabled = intent is not Intent.SET
+        self._show_problem(name)
+
+    def _on_value(self, name: str, value: object) -> None:
+        self.model.set_value(name, value)
+        self._show_problem(name)
+
+    def add(self) -> int:
+        """What "Add to changes" does: add a batch, or say in the status line why nothing was added."""
+        try:
+            added = self.model.add()
+        except ValueError as error:
+            self.status.value = _error(f"nothing added: {error}")
+            return 0
+        self.status.value = html.escape(f"added {added} configuration{'s' * (added != 1)}; {self.model.describe()}")
+        self._show_changes()
+        return added
+
+    def remove_last(self) -> None:
+        removed = self.model.remove_last()
+        self.status.value = html.escape(("removed the last batch; " if removed else "") + self.model.describe())
+        self._show_changes()
+
+    def clear_all(self) -> None:
+        self.model.clear_all()
+        self.status.value = html.escape(self.model.describe())
+        self._show_changes()
+
+    # --- showing state -------------------------------------------------------------------------------------
+
+    def _show_count(self) -> None:
+        count = self.model.count
+        self.count.value = (
+            f'<b class="bulkbackup-count">{count}</b> of {len(self.model.inventory)} '
+            f"configuration{'s' * (len(self.model.inventory) != 1)} match"
+        )
+
+    def _show_problem(self, name: str) -> None:
+        self.messages[name].value = _error(self.model.problem(name) or "")
+
+    def _show_changes(self) -> None:
+        changes = self.changes
+        self.table.value = frame_html(changes) if len(changes) else ""
+
+    @property
+    def changes(self) -> pd.DataFrame:
+        """The changes frame built so far (keys and every setting some batch wrote); see `EditorModel.changes`."""
+        return self.model.changes
+
+    def _repr_mimebundle_(self, **kwargs):
+        # The widget's own view bundle: a cell ending in `editor` or `panel` shows the widget in every front-end.
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,334 @@
+"""`RunPanel`: Plan, confirm, Apply in the background with live counts, Stop, then results and their files.
+
+The panel listens to apply's per-row seam (`bulkbackup.events`): a listener only bumps counters under a lock,
+and a refresh loop copies them into the widgets four times a second, so a fast run does not flood the front-end
+with one message per row and a slow one still moves.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from bulkbackup._core.events import RowFinished, RunFinished, RunStarted, Waiting
+from bulkbackup._core.statuses import Action, Status
+from bulkbackup._engine.apply import apply
+from bulkbackup._engine.plan import plan
+from bulkbackup._engine.results import summary
+from bulkbackup._engine.undo import undo
+from bulkbackup._input.changes import write_csv
+from bulkbackup.widgets._render import counts_html, download_link, frame_html
+
+REFRESH_S = 0.25
+DEFAULT_FOLDER = "bulkbackup-runs"
+
+
+def _error(text: str) -> str:
+    return f'<span class="bulkbackup-problem" style="color:#b00020">{html.escape(text)}</span>'
+
+
+class RunPanel:
+    """Plan → confirm → Apply (in a background thread) → live counts → results, with Stop and downloads.
+
+        panel = bb.widgets.RunPanel(editor, client)        # or a changes frame, a path, a plan
+        panel                                              # shows the widget
+        results = panel.run(blocking=True)                 # the same flow without clicks (papermill, scripts)
+
+    `changes` is anything `bb.plan` takes, or an object with a `.changes` frame (an `Editor`), read again at
+    every Plan so the panel can sit below an editor that is still being used. Each run writes its results, undo
+    file and journal into `folder/<UTC start time>/` (default `bulkbackup-runs/` in the working directory, which
+    in a notebook is the notebook's folder); `journal=PATH` keeps the journal there instead, to resume a run.
+    """
+
+    def __init__(
+        self,
+        changes: Any,
+        client: Any,
+        journal: str | Path | None = None,
+        *,
+        folder: str | Path = DEFAULT_FOLDER,
+        workers: int | None = None,
+        rate: float | None = None,
+    ):
+        self.source = changes
+        self.client = client
+        self.journal = Path(journal) if journal is not None else None
+        self.folder = Path(folder)
+        self.options = {"workers": workers, "rate": rate}
+        self.planned: pd.DataFrame | None = None
+        self.results: pd.DataFrame | None = None
+        self.files: dict[str, Path] = {}
+        self.error: BaseException | None = None
+        self.stop_event = threading.Event()
+        self.finished = threading.Event()
+        self.finished.set()  # nothing is running yet
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._sent = 0
+        self._total = 0
+        self._waiting: float | None = None
+
+        self.plan_button = w.Button(description="Plan", icon="list", button_style="info")
+        self.confirm = w.Checkbox(value=False, description="I have read the plan: send it", indent=False)
+        self.apply_button = w.Button(description="Apply", icon="play", button_style="danger", disabled=True)
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="sent", layout=w.Layout(width="420px"))
+        self.counts = w.HTML()
+        self.status = w.HTML()
+        # Long frames scroll inside the panel instead of pushing the buttons off screen.
+        self.plan_view = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.results_view = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
+        self.downloads = w.HTML()
+        self.plan_button.on_click(lambda _: self._guard(self.plan))
+        self.confirm.observe(lambda _: self._update_buttons(), names="value")
+        self.apply_button.on_click(lambda _: self._guard(self.start))
+        self.stop_button.on_click(lambda _: self.stop())
+        self.widget = w.VBox(
+            [
+                w.HBox([self.plan_button, self.confirm, self.apply_button, self.stop_button]),
+                self.status,
+                self.plan_view,
+                w.HBox([self.progress, self.counts]),
+                self.downloads,
+                self.results_view,
+            ]
+        )
+        self.widget.add_class("bulkbackup-run-panel")
+
+    # --- the flow ------------------------------------------------------------------------------------------
+
+    def changes(self) -> Any:
+        source = self.source
+        if not isinstance(source, pd.DataFrame) and isinstance(getattr(source, "changes", None), pd.DataFrame):
+            return source.changes
+        return source
+
+    def plan(self) -> pd.DataFrame:
+        """What Plan does: plan against the server, show the diff, and ask for a fresh confirmation."""
+        if not self.finished.is_set():
+            raise RuntimeError("a run is going on: wait for it or press Stop before planning again")
+        planned = plan(self.changes(), self.client)
+        self.planned = planned
+        self.confirm.value = False  # a new plan needs its own confirmation
+        actions = Counter(planned["action"])
+        if planned.empty:
+            self.status.value = html.escape("no changes yet: add some (in the editor), then press Plan")
+        else:
+            self.status.value = html.escape(
+                "plan: " + ", ".join(f"{n} {a}" for a, n in actions.items()) + self._sending_note()
+            )
+        self.plan_view.value = frame_html(planned) if len(planned) else ""
+        self._update_buttons()
+        return planned
+
+    def _to_send(self) -> int:
+        if self.planned is None:
+            return 0
+        return int(self.planned["action"].isin([a.value for a in Action if a.sends]).sum())
+
+    def _sending_note(self) -> str:
+        n = self._to_send()
+        return f" — {n} request{'s' * (n != 1)} to send" if n else " — nothing to send"
+
+    def ready(self) -> str | None:
+        """Why Apply cannot start now (None when it can)."""
+        if not self.finished.is_set():
+            return "a run is going on"
+        if self.planned is None:
+            return "press Plan first"
+        if not self._to_send():
+            return "the plan sends nothing"
+        if not self.confirm.value:
+            return "tick the confirmation first"
+        return None
+
+    def _update_buttons(self) -> None:
+        self.apply_button.disabled = self.ready() is not None
+        self.plan_button.disabled = not self.finished.is_set()
+        self.stop_button.disabled = self.finished.is_set()
+
+    def start(self) -> threading.Thread:
+        """What Apply does: start the run in a background thread (the kernel stays free)."""
+        reason = self.ready()
+        if reason:
+            raise RuntimeError(f"cannot apply: {reason}")
+        self._begin()
+        self._thread = threading.Thread(target=self._execute, kwargs={"reraise": False}, name="bulkbackup-panel")
+        self._thread.daemon = True
+        self._thread.start()
+        return self._thread
+
+    def run(self, blocking: bool = True) -> pd.DataFrame | None:
+        """Plan when not planned yet, then apply: in this thread (returns the results) or in the background.
+
+        Calling it is the confirmation, so no tick is needed; for papermill and scripts.
+        """
+        if self.planned is None:
+            self.plan()
+        if not blocking:
+            self.confirm.value = True
+            self.start()
+            return None
+        self._begin()
+        return self._execute(reraise=True)
+
+    def wait(self, timeout: float | None = None) -> pd.DataFrame | None:
+        """Wait for a background run to end; its results (None on timeout or when it failed: see `.error`)."""
+        self.finished.wait(timeout)
+        return self.results if self.finished.is_set() else None
+
+    def stop(self) -> None:
+        """What Stop does: in-flight requests finish, nothing more is sent, the rest is `skipped`."""
+        if self.finished.is_set():
+            self.status.value = html.escape("nothing is running")
+            return
+        self.stop_event.set()
+        self.status.value = html.escape("stopping: waiting for the requests in flight")
+
+    # --- the run -------------------------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        self.finished.clear()
+        self.stop_event.clear()
+        self.error = None
+        self.results = None
+        self.files = {}
+        with self._lock:
+            self._counts.clear()
+            self._sent, self._total, self._waiting = 0, self._to_send(), None
+        self.downloads.value = ""
+        self.results_view.value = ""
+        self.status.value = html.escape("running…")
+        self._refresh()
+        self._update_buttons()
+
+    def listen(self, event: object) -> None:
+        """The panel's listener on apply's seam: only counts (the refresh loop shows them)."""
+        with self._lock:
+            if isinstance(event, RunStarted):
+                self._total = event.to_send
+            elif isinstance(event, RowFinished):
+                self._counts[event.result.status] += 1
+                self._sent += 1
+                self._waiting = None
+            elif isinstance(event, Waiting):
+                self._waiting = event.seconds
+            elif isinstance(event, RunFinished):
+                self._waiting = None
+
+    def _refresh(self) -> None:
+        with self._lock:
+            counts, sent, total, waiting = dict(self._counts), self._sent, self._total, self._waiting
+        self.progress.max = max(total, 1)
+        self.progress.value = min(sent, total)
+        self.progress.description = f"{sent}/{total}"
+        note = f" — waiting {waiting:.0f} s for the server's rate-limit window" if waiting else ""
+        self.counts.value = counts_html(counts) + html.escape(note)
+
+    def _refresh_loop(self, done: threading.Event) -> None:
+        while not done.wait(REFRESH_S):
+            self._refresh()
+
+    def _run_folder(self, started: datetime) -> Path:
+        base = self.folder / started.strftime("%Y%m%d-%H%M%SZ")
+        folder, n = base, 1
+        while folder.exists():
+            n += 1
+            folder = base.with_name(f"{base.name}-{n}")
+        folder.mkdir(parents=True)
+        return folder
+
+    def _execute(self, reraise: bool) -> pd.DataFrame | None:
+        done = threading.Event()
+        refresher = threading.Thread(target=self._refresh_loop, args=(done,), name="bulkbackup-refresh", daemon=True)
+        refresher.start()
+        try:
+            folder = self._run_folder(datetime.now(UTC))
+            journal = self.journal or folder / "journal.jsonl"
+            try:
+                results = apply(
+                    self.planned,
+                    self.client,
+                    stop=self.stop_event,
+                    listeners=[self.listen],
+                    journal=journal,
+                    progress=False,
+                    **{k: v for k, v in self.options.items() if v is not None},
+                )
+            finally:
+                # No refresh may land after the final counts below: the listener saw only the rows sent.
+                done.set()
+                refresher.join()
+            self.results = results
+            self.files = self._write(results, folder, journal)
+            self._show_results(results)
+            return results
+        except Exception as error:
+            self.error = error
+            self.status.value = _error(f"the run failed: {type(error).__name__}: {error}")
+            if reraise:
+                raise
+            return None
+        finally:
+            done.set()
+            refresher.join()  # already stopped unless the run failed before apply was called
+            # The plan is spent: another run needs a new plan and a new tick.
+            self.planned = None
+            self.confirm.value = False
+            self.finished.set()
+            self._update_buttons()
+
+    def _write(self, results: pd.DataFrame, folder: Path, journal: Path) -> dict[str, Path]:
+        files = {"results": folder / "results.csv"}
+        write_csv(results, files["results"])
+        files["undo"] = folder / "undo.csv"
+        write_csv(undo(results), files["undo"])
+        if journal.exists():
+            files["journal"] = journal
+        return files
+
+    def _show_results(self, results: pd.DataFrame) -> None:
+        # The frame is the record: the bar and counts end on what it says, whatever the listener saw.
+        with self._lock:
+            self._sent = sum(Status(s).info.sent for s in results["status"])
+            self._waiting = None
+        self._refresh()
+        counts = summary(results)
+        self.counts.value = counts_html(counts)
+        stopped = results.attrs.get("stopped")
+        self.status.value = html.escape(
+            "done: "
+            + ", ".join(f"{n} {s}" for s, n in counts.items())
+            + (f" (run stopped: {stopped})" if stopped else "")
+        )
+        links = []
+        stamp = self.files["results"].parent.name
+        for name, path in self.files.items():
+            if name != "journal":
+                links.append(download_link(path.read_text(encoding="utf-8"), f"{name}-{stamp}.csv", f"⬇ {name}.csv"))
+        written = "".join(
+            f"<li>{html.escape(n)}: <code>{html.escape(str(p.resolve()))}</code></li>" for n, p in self.files.items()
+        )
+        self.downloads.value = " &nbsp; ".join(links) + f"<ul>{written}</ul>"
+        self.results_view.value = frame_html(results)
+
+    # --- display -------------------------------------------------------------------------------------------
+
+    def _guard(self, action: Any) -> None:
+        """A click handler's wrapper: the front-end swallows exceptions, so say them in the status line."""
+        try:
+            action()
+        except Exception as error:
+            self.status.value = _error(str(error))
+
+    def _repr_mimebundle_(self, **kwargs):
+        # The widget's own view bundle: a cell ending in `editor` or `panel` shows the widget in every front-end.
+        return self.widget._repr_mimebundle_(**kwargs)
