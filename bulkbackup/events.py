@@ -6,6 +6,7 @@ The definitions live in `bulkbackup._core.events`; this module is their public n
 from bulkbackup._core.events import (
     Event,
     Listener,
+    Outcome,
     RowFinished,
     RowRef,
     RowResult,
@@ -19,6 +20,7 @@ from bulkbackup._core.events import (
 __all__ = [
     "Event",
     "Listener",
+    "Outcome",
     "RowFinished",
     "RowRef",
     "RowResult",

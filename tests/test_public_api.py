@@ -78,4 +78,7 @@ def test_statuses_are_the_specified_ones():
         "unknown",
         "skipped",
         "planned",
+        "created",
+        "deleted",
+        "unsupported",
     }

@@ -26,33 +26,14 @@ Guarantees (a listener may rely on them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkbackup._core.statuses import Status
+from bulkbackup._core.operations import Outcome, RowRef
 
-
-@dataclass(frozen=True)
-class RowRef:
-    """Which row of the run an event is about."""
-
-    position: int  # 0-based position in the input
-    label: Hashable  # the input frame's index label
-    line: int | None  # the CSV line, when the row came from a file
-    database_uuid: str
-    backup_uuid: str
-    database_name: str | None = None  # for display: read from the server at the start of the run
-    database_type: str | None = None
-
-
-@dataclass(frozen=True)
-class RowResult:
-    status: Status
-    http_status: int | None = None
-    message: str = ""
-    attempts: int = 0
-    elapsed_s: float = 0.0
+RowResult = Outcome
+"""The name this seam gave a row's outcome before operations were typed; the same class."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +60,7 @@ class RowSending:
 @dataclass(frozen=True)
 class RowFinished:
     row: RowRef
-    result: RowResult
+    result: Outcome
 
 
 @dataclass(frozen=True)

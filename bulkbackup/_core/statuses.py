@@ -18,10 +18,21 @@ class Action(StrEnum):
     TRIGGER = "trigger"  # send only backup_now
     UNCHANGED = "unchanged"  # nothing differs: nothing is sent
     INVALID = "invalid"  # a local rule fails: never sent
+    CREATE = "create"  # POST a new backup configuration, every setting explicit (the fleet policy)
+    DELETE = "delete"  # DELETE a configuration (and, on the server, its local backup files): undo of a create
+    UNSUPPORTED = "unsupported"  # a database type Coolify cannot back up through the API: never sent
 
     @property
     def sends(self) -> bool:
-        return self in (Action.UPDATE, Action.TRIGGER)
+        return self in (Action.UPDATE, Action.TRIGGER, Action.CREATE, Action.DELETE)
+
+    @property
+    def method(self) -> str | None:
+        """The HTTP method the action sends, None when it sends nothing."""
+        return _METHODS.get(self)
+
+
+_METHODS = {Action.UPDATE: "PATCH", Action.TRIGGER: "PATCH", Action.CREATE: "POST", Action.DELETE: "DELETE"}
 
 
 class Status(StrEnum):
@@ -36,6 +47,9 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
     SKIPPED = "skipped"
     PLANNED = "planned"
+    CREATED = "created"
+    DELETED = "deleted"
+    UNSUPPORTED = "unsupported"
 
     @property
     def info(self) -> StatusInfo:
@@ -66,6 +80,15 @@ STATUS_INFO: dict[Status, StatusInfo] = {
     ),
     Status.SKIPPED: StatusInfo("never attempted: the run stopped first", False, False, False, "#e2e3e5", "#383d41"),
     Status.PLANNED: StatusInfo("dry run: would be sent", True, False, False, "#cce5ff", "#004085"),
+    Status.CREATED: StatusInfo(
+        "a new configuration was made: its backup_uuid is filled in", True, True, True, "#d4edda", "#155724"
+    ),
+    Status.DELETED: StatusInfo(
+        "the configuration (and its local backup files) was deleted", True, True, True, "#e2d4ed", "#3d1a5c"
+    ),
+    Status.UNSUPPORTED: StatusInfo(
+        "Coolify cannot back up this database type: never sent", False, False, False, "#e2e3e5", "#383d41"
+    ),
 }
 
 ACTION_COLOURS: dict[Action, tuple[str, str]] = {
@@ -73,6 +96,9 @@ ACTION_COLOURS: dict[Action, tuple[str, str]] = {
     Action.TRIGGER: ("#d1ecf1", "#0c5460"),
     Action.UNCHANGED: ("#e2e3e5", "#383d41"),
     Action.INVALID: ("#fff3cd", "#856404"),
+    Action.CREATE: ("#d4edda", "#155724"),
+    Action.DELETE: ("#f8d7da", "#721c24"),
+    Action.UNSUPPORTED: ("#e2e3e5", "#383d41"),
 }
 """(background, text colour) of each plan action in styled frames."""
 
