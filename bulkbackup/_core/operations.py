@@ -188,3 +188,18 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.operations)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the record of an earlier run (the journal) decides for one operation before this run sends anything.
+
+    Resume returns decisions; it edits no row. Exactly one of the three holds:
+    - `outcome` set: the row is settled; report this outcome and send nothing;
+    - `operation` set: send this operation instead (e.g. the same one without a `backup_now` that already went out);
+    - neither: send the operation as planned.
+    """
+
+    outcome: Outcome | None = None
+    operation: Operation | None = None
+    note: str = ""  # said on the row's message (e.g. "backup_now not sent again: …")
