@@ -379,7 +379,7 @@ def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path,
     assert "skipped" in statuses and "updated" in statuses and statuses <= {"updated", "skipped"}
     skipped = results[results["status"] == "skipped"]
     assert skipped["message"].str.contains("stopped").all()
-    assert results.attrs["stopped"] and "run stopped" in panel.status.value
+    assert results.attrs["run"].stopped and "run stopped" in panel.status.value
     on_disk = pd.read_csv(panel.files["results"])
     assert len(on_disk) == len(changes) and (on_disk["status"] == "skipped").sum() == len(skipped)
     sent = set(results.loc[results["status"] == "updated", "backup_uuid"])

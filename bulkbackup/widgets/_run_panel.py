@@ -303,7 +303,7 @@ class RunPanel:
         self._refresh()
         counts = summary(results)
         self.counts.value = counts_html(counts)
-        stopped = results.attrs.get("stopped")
+        stopped = getattr(results.attrs.get("run"), "stopped", None)
         self.status.value = html.escape(
             "done: "
             + ", ".join(f"{n} {s}" for s, n in counts.items())
