@@ -2,9 +2,9 @@
 
 Workers take operations in input order and send them (`Operation.request()`) through the client, whose shared
 limiter follows the server's rate-limit budget. Each worker tells the listeners `RowSending` before its request goes
-out and `RowFinished` after, so the journal is written in the thread that sends. The calling thread only waits, and decides when the whole run
-must stop (the caller's stop event, Ctrl-C); a 401/403, the server gone or a failing listener stop it from the
-worker that saw it. Whatever was not attempted by then is `skipped`, never lost.
+out and `RowFinished` after, so the journal is written in the thread that sends. The calling thread only waits, and
+decides when the whole run must stop (the caller's stop event, Ctrl-C); a 401/403, the server gone or a failing
+listener stop it from the worker that saw it. Whatever was not attempted by then is `skipped`, never lost.
 """
 
 from __future__ import annotations
