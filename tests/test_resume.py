@@ -61,7 +61,8 @@ def assert_settled_once(sandbox, changes, results):
     assert list(results["backup_uuid"]) == list(changes["backup_uuid"])
     counts = sent_timeouts(sandbox)
     assert {t: counts[t] for t in changes["timeout"]} == dict.fromkeys(changes["timeout"], 1)
-    assert all(sandbox.config(u)["timeout"] == t for u, t in zip(changes["backup_uuid"], changes["timeout"]))
+    pairs = zip(changes["backup_uuid"], changes["timeout"], strict=True)
+    assert all(sandbox.config(u)["timeout"] == t for u, t in pairs)
     assert sandbox.wait_for_jobs()
     for uuid, wanted in zip(changes["backup_uuid"], changes["backup_uuid"].isin(_triggers(changes)), strict=True):
         assert sandbox.job_count(uuid) == (1 if wanted else 0), uuid
