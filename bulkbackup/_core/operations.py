@@ -194,9 +194,12 @@ class Plan:
 class Decision:
     """What the record of an earlier run (the journal) decides for one operation before this run sends anything.
 
-    Resume returns decisions; it edits no row. Exactly one of the three holds:
-    - `outcome` set: the row is settled; report this outcome and send nothing;
-    - `operation` set: send this operation instead (e.g. the same one without a `backup_now` that already went out);
+    Resume returns decisions; it edits no row. One of three:
+    - `outcome` set: the row is settled; report this outcome and send nothing. An `operation` beside it is the row
+      as the journal recorded it (the payload sent, the `before` it replaced), shown in the results so that undo
+      from them still restores those values;
+    - only `operation` set: send this operation instead (e.g. the same one without a `backup_now` that already
+      went out);
     - neither: send the operation as planned.
     """
 
