@@ -29,11 +29,17 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """A read-only copy: an operation's payload cannot be changed after planning, by anyone."""
+    """A read-only copy: an operation's payload cannot be changed after planning, by anyone.
+
+    A read-only view is kept as it is (the ones operations hold are made here, over a copy nobody else holds): a
+    plan of a bulk file shares one payload between the many rows asking for the same values.
+    """
+    if isinstance(mapping, MappingProxyType):
+        return mapping
     return MappingProxyType(dict(mapping)) if mapping else _EMPTY
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowRef:
     """Which row of the run an event is about."""
 
@@ -56,7 +62,7 @@ class Request:
     json: Mapping[str, Any] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One planned row. Immutable: a changed view of it (rebased on the server, trimmed by resume) is a new one."""
 

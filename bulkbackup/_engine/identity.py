@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from hashlib import sha256
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined] - the C encoder of a str
 
 from bulkbackup._core.operations import Identity
 from bulkbackup._input.changes import row_changes
@@ -34,10 +36,33 @@ def row_fingerprint(row: Mapping) -> dict:
     }
 
 
+_ENCODE = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":")).encode  # one encoder, reused
+
+
+def changes_text(changes: Mapping[str, object]) -> str:
+    """The settings part of a row's fingerprint: the same for every row asking for the same values, so a plan of
+    a bulk file repeating a few rows writes it once per kind of row."""
+    return _ENCODE({k: _plain(v) for k, v in changes.items()})
+
+
+def _text(value: object) -> str:
+    return encode_basestring_ascii(value) if value.__class__ is str else _ENCODE(value)
+
+
+def row_hash_of(database_uuid: object, backup_uuid: object, errors: Iterable[object], changes: str) -> str:
+    """The short hash of one row's fingerprint (`row_fingerprint` as compact, key-sorted JSON), from its parts."""
+    problems = _ENCODE(sorted(str(e) for e in errors)) if errors else "[]"
+    text = (
+        f'{{"backup_uuid":{_text(backup_uuid)},"changes":{changes},"database_uuid":{_text(database_uuid)},'
+        f'"errors":{problems}}}'
+    )
+    return sha256(text.encode()).hexdigest()[:16]
+
+
 def row_hash(row: Mapping) -> str:
     """A short hash of what one normalised changes row asks for."""
-    text = json.dumps(row_fingerprint(row), sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    changes = changes_text(row_changes(row))
+    return row_hash_of(row.get("database_uuid"), row.get("backup_uuid"), row.get("errors") or (), changes)
 
 
 def identity_of(row_hashes: Sequence[str]) -> Identity:

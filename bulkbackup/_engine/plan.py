@@ -23,7 +23,7 @@ from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR, CellError, Field
 from bulkbackup._core.operations import Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
 from bulkbackup._display.styling import ATTR
-from bulkbackup._engine.identity import identity_of, row_hash
+from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def build(frame: pd.DataFrame, databases: list[dict] | None, version: str | None
     # Without the server's state, a valid row's plan depends only on its values, and a bulk file repeats a few
     # rows many times. The values alone are a safe key: a valid row holds one type per column (bool, int, float
     # or str) or None. An invalid row is never shared: its messages name it.
-    shared: dict[object, Operation] | None = {} if current is None else None
+    shared: dict[object, tuple[Operation, str]] | None = {} if current is None else None
     positions = [columns.index(n) for n in settings]
     key_of = itemgetter(*positions) if positions else (lambda _: ())
     errors_at, line_at = columns.index("errors"), columns.index("line")
@@ -106,14 +106,17 @@ def build(frame: pd.DataFrame, databases: list[dict] | None, version: str | None
         found = shared.get(value_key) if value_key is not None else None
         if found is not None:
             # The same values: the same operation (its payload shared, not copied) for another configuration.
-            operation = replace(found, ref=ref)
+            model, asked = found
+            operation = Operation(ref, model.action, model.payload, model.before, model.errors, model.diff)
         else:
             row = dict(zip(columns, values, strict=True))
-            operation = operation_for(ref, row_changes(row), list(row.get("errors") or []), current, place(i), version)
+            wanted = row_changes(row)
+            asked = changes_text(wanted)
+            operation = operation_for(ref, wanted, list(row.get("errors") or []), current, place(i), version)
             if value_key is not None and operation.action is not Action.INVALID:
-                shared[value_key] = operation
+                shared[value_key] = (operation, asked)
         operations.append(operation)
-        hashes.append(row_hash(dict(zip(columns, values, strict=True))))
+        hashes.append(row_hash_of(key[0], key[1], values[errors_at] or (), asked))
     return Plan(
         tuple(operations),
         identity_of(hashes),
@@ -212,12 +215,19 @@ def _readable(field: Field, value: object) -> bool:
 def render(planned: Plan) -> pd.DataFrame:
     """The plan frame of `planned` (PLAN_COLUMNS; payload and before as JSON text), carrying it in attrs["plan"]."""
     operations = planned.operations
-    texts: dict[int, str] = {}  # shared payloads (a bulk file's repeated rows) are written as JSON once
+    # What a bulk file's repeated rows share (one payload, one diff) is written once and shared by their cells.
+    texts: dict[int, str] = {}
 
     def text(mapping: Mapping) -> str:
         found = texts.get(id(mapping))
         if found is None:
             found = texts[id(mapping)] = json.dumps(dict(mapping)) if mapping else ""
+        return found
+
+    def joined(parts: tuple[str, ...]) -> str:
+        found = texts.get(id(parts))
+        if found is None:
+            found = texts[id(parts)] = "; ".join(parts)
         return found
 
     columns: dict[str, list] = {
@@ -229,8 +239,8 @@ def render(planned: Plan) -> pd.DataFrame:
         columns["database_name"] = [op.ref.database_name for op in operations]
         columns["database_type"] = [op.ref.database_type for op in operations]
     columns["action"] = [op.action.value for op in operations]
-    columns["errors"] = ["; ".join(op.errors) for op in operations]
-    columns["diff"] = ["" if op.errors else "; ".join(op.diff) for op in operations]
+    columns["errors"] = [joined(op.errors) for op in operations]
+    columns["diff"] = ["" if op.errors else joined(op.diff) for op in operations]
     columns["payload"] = ["" if op.errors else text(op.payload) for op in operations]
     columns["before"] = ["" if op.errors else text(op.before) for op in operations]
     index = pd.Index(planned.labels) if len(planned.labels) == len(operations) else None

@@ -20,12 +20,18 @@ def make_results(
 ) -> pd.DataFrame:
     """The results frame of a run: row i is `operations[i]` (its payload as sent, and the `before` it replaced, as
     JSON text) with `outcomes[i]`; the operation's notes follow the outcome's message."""
-    texts: dict[int, str] = {}  # shared payloads are written as JSON once
+    texts: dict[int, str] = {}  # shared payloads and errors are written once
 
     def text(mapping: Mapping) -> str:
         found = texts.get(id(mapping))
         if found is None:
             found = texts[id(mapping)] = json.dumps(dict(mapping)) if mapping else ""
+        return found
+
+    def joined(parts: tuple[str, ...]) -> str:
+        found = texts.get(id(parts))
+        if found is None:
+            found = texts[id(parts)] = "; ".join(parts)
         return found
 
     pairs = list(zip(operations, outcomes, strict=True))
@@ -36,7 +42,7 @@ def make_results(
         "status": [str(out.status) for _, out in pairs],  # plain strings: a frame is data, not our enums
         "http_status": [out.http_status for _, out in pairs],
         "message": ["; ".join(m for m in (out.message, *op.notes) if m) for op, out in pairs],
-        "errors": ["; ".join(op.errors) for op, _ in pairs],
+        "errors": [joined(op.errors) for op, _ in pairs],
         "attempts": [out.attempts for _, out in pairs],
         "elapsed_s": [out.elapsed_s for _, out in pairs],
         "payload": ["" if op.errors else text(op.payload) for op, _ in pairs],
