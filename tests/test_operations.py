@@ -206,3 +206,12 @@ def test_a_bad_payload_cell_names_its_row_and_column(sandbox, client):
     with pytest.raises(bb.InputError, match=r"row 0: column payload: '\{not json'"):
         bb.apply(frame, client, progress=False)
     assert sandbox.patch_bodies == []
+
+
+def test_apply_takes_the_plan_itself(sandbox, client):
+    changes = fleet_changes(client, 2, timeout=[6500, 6501])
+    carried = bb.plan(changes, client).attrs["plan"]
+    assert plan_of(carried) is carried
+    results = bb.apply(carried, client, progress=False)
+    assert list(results["status"]) == ["updated", "updated"]
+    assert [sandbox.config(u)["timeout"] for u in changes["backup_uuid"]] == [6500, 6501]

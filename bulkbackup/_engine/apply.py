@@ -57,7 +57,7 @@ def apply(
     force: bool = False,
     diff: bool = True,
 ) -> pd.DataFrame:
-    """Apply changes (anything `read_changes` takes, or a `plan()` frame) and return the results frame.
+    """Apply changes (anything `read_changes` takes, a `plan()` frame or its `Plan`) and return the results frame.
 
     A plan frame sends exactly its rows (filter it to send fewer), each rebased on the server as it is when the
     run starts: what the server already holds is not sent again, and a row whose server value moved since the
@@ -76,7 +76,7 @@ def apply(
     started_at = _now()
     if rate is not None and not (isinstance(rate, int | float) and rate > 0):
         raise ConfigError(f"rate must be a positive number of requests per second, not {rate!r}")
-    given_plan = is_plan(changes)
+    given_plan = is_plan(changes) or isinstance(changes, Plan)
     planned = plan_of(changes) if given_plan else plan_of(changes, client, diff=diff)
     diff = diff and planned.diff
     keeper = (

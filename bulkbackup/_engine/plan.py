@@ -53,8 +53,11 @@ def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True) ->
       frame's order (so a plan frame a user filtered sends only its rows); nothing is read;
     - a plan frame without one (read back from a CSV file), or one whose action or payload cells were edited: its
       rows turned into operations here (the JSON cells parsed once), identified by what they ask for;
+    - a `Plan`: itself;
     - anything else: `read_changes`, then planned (against the server when a client is given).
     """
+    if isinstance(changes, Plan):
+        return changes
     if is_plan(changes):
         carried = changes.attrs.get(PLAN_ATTR)
         selected = _selected(changes, carried) if isinstance(carried, Plan) else None
