@@ -24,12 +24,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
-from bulkbackup._core.fields import BY_NAME
-from bulkbackup._core.versions import parse as parse_version
+from bulkbackup.sandbox._rules import BY_NAME, parse_version
+from bulkbackup.sandbox._seed import build_fleet
 from bulkbackup.sandbox.api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
 from bulkbackup.sandbox.auth import TokenStore
 from bulkbackup.sandbox.faults import BEFORE_PROCESSING, draw, normalize_faults, parse_fault
-from bulkbackup.sandbox.fleet import Fleet, add_missing_backup_columns, build_fleet
+from bulkbackup.sandbox.fleet import Fleet, add_missing_backup_columns
 from bulkbackup.sandbox.shapes import MISSING_BACKUP_COLUMNS
 
 MISSING_BACKUP_FIELD = BY_NAME[MISSING_BACKUP_COLUMNS[0]]
@@ -226,7 +226,7 @@ class Sandbox:
         self._faults = normalize_faults(faults)
         self._fault_rng = random.Random(f"faults-{seed}")
         self.fleet: Fleet = build_fleet(databases, seed)
-        if MISSING_BACKUP_FIELD.missing_on(version) is None:
+        if MISSING_BACKUP_FIELD.accepted_on(version):
             add_missing_backup_columns(self.fleet)
         self._tokens = TokenStore()
         owner, other_owner, member = (self.fleet.users[i] for i in (1, 2, 3))
