@@ -25,6 +25,6 @@ messages), `limiter` (the fixed-window throttle), `fleet` (seeded data), `shapes
 """
 
 from bulkbackup.sandbox.faults import parse_fault
-from bulkbackup.sandbox.server import Sandbox, serve
+from bulkbackup.sandbox.server import PortUnavailable, Sandbox, Sandboxes, serve
 
-__all__ = ["Sandbox", "parse_fault", "serve"]
+__all__ = ["PortUnavailable", "Sandbox", "Sandboxes", "parse_fault", "serve"]

@@ -53,6 +53,8 @@ _DATABASE_NAMES = {
     "mongodb": ("{p}-mongo", "sessions-store", "catalog", "audit-log", "{p}-documents"),
     "redis": ("{p}-cache", "{p}-redis", "queue", "sessions", "rate-limits"),
     "clickhouse": ("{p}-clickhouse", "metrics", "clickstream", "logs-olap", "{p}-events"),
+    "keydb": ("{p}-keydb",),
+    "dragonfly": ("{p}-dragonfly",),
 }
 _FREQUENCIES = (
     "daily",
@@ -126,8 +128,9 @@ class _Seeder:
         return self.rng.randbytes(16).hex()
 
 
-def build_fleet(databases: int, seed: int) -> Fleet:
-    """A deterministic fleet: `databases` databases for the first team, a few for the second."""
+def build_fleet(databases: int, seed: int, *, cases: bool = False) -> Fleet:
+    """A deterministic fleet: `databases` databases for the first team, a few for the second; with `cases`, also
+    the project "Policy Cases" (see `add_cases`), drawn after everything else so the rest stays the same."""
     if databases < 0:
         raise ValueError("databases must be >= 0")
     s = _Seeder(seed)
@@ -229,6 +232,13 @@ def build_fleet(databases: int, seed: int) -> Fleet:
     add_database("mariadb", other_env, db_id=shared_ids.get(0), status="running:healthy", config_count=1, team_id=2)
     add_database("redis", other_env, status="running:healthy", team_id=2)
 
+    if cases:
+        project = Project(s.take("project"), s.public_id(), "Policy Cases", 1, "Configurations that break rules")
+        environment = Environment(s.take("environment"), s.public_id(), "production", project)
+        projects.append(project)
+        environments.append(environment)
+        add_cases(s, environment, team_storages[0], fleet_dbs, configs)
+
     return Fleet(teams, users, projects, environments, storages, fleet_dbs, configs, s.next_id["execution"])
 
 
@@ -258,6 +268,8 @@ def _make_database(
         "mariadb": "mariadb",
         "mongodb": "root",
         "redis": "default",
+        "keydb": "default",
+        "dragonfly": "default",
         "clickhouse": "default",
     }[kind.key]
     path = {
@@ -266,6 +278,8 @@ def _make_database(
         "mariadb": f"/{db_name}",
         "mongodb": "/?directConnection=true",
         "redis": "/0",
+        "keydb": "/0",
+        "dragonfly": "/0",
         "clickhouse": "",
     }[kind.key]
     attributes: dict[str, object] = {
@@ -348,6 +362,12 @@ def _make_database(
         default_database = None  # the job backs up "*" when databases_to_backup is empty
     elif kind.key == "redis":
         attributes.update(redis_conf=None, redis_username=user, redis_password=password, enable_ssl=False)
+        default_database = None
+    elif kind.key == "keydb":
+        attributes.update(keydb_conf=None, keydb_password=password, enable_ssl=False)
+        default_database = None
+    elif kind.key == "dragonfly":
+        attributes.update(dragonfly_password=password, enable_ssl=False)
         default_database = None
     else:
         attributes.update(clickhouse_admin_user=user, clickhouse_admin_password=password, clickhouse_db="default")
@@ -443,3 +463,86 @@ def _seed_history(s: _Seeder, config: BackupConfig, created: int) -> None:
                     name=name,
                 )
             )
+
+
+# --- Policy cases ------------------------------------------------------------------------------------------------
+
+# What a typical policy ("daily, to S3, kept 14 days") finds wrong, one database each, named after its case.
+# (case, type, configuration overrides or None for no configuration, history: newest-first runs, True = failed)
+_DAILY = "0 3 * * *"  # fires at 03:00 UTC; BASE_TIME is 15:22 UTC, so the last due run was 12 hours before
+_GOOD = {
+    "enabled": True,
+    "save_s3": True,
+    "frequency": _DAILY,
+    "database_backup_retention_amount_locally": 7,
+    "database_backup_retention_days_locally": 0,
+    "database_backup_retention_max_storage_locally": 0.0,
+    "database_backup_retention_amount_s3": 14,
+    "database_backup_retention_days_s3": 14,
+    "database_backup_retention_max_storage_s3": 0.0,
+    "timeout": 3600,
+    "dump_all": False,
+    "disable_local_backup": False,
+}
+_OK_RUNS = (False,) * 5
+CASES: tuple[tuple[str, str, dict[str, object] | None, tuple[bool, ...], int], ...] = (
+    # (case, type, overrides of _GOOD (None: no configuration), runs newest first (True = failed), days skipped)
+    ("compliant", "postgresql", {}, _OK_RUNS, 0),
+    ("disabled", "postgresql", {"enabled": False}, _OK_RUNS, 9),
+    ("never-ran", "postgresql", {}, (), 0),
+    ("failing", "mysql", {}, (True, True, True, False, False), 0),
+    ("late", "postgresql", {}, _OK_RUNS, 6),
+    ("local-only", "mariadb", {"save_s3": False, "s3_storage_id": None}, _OK_RUNS, 0),
+    ("s3-no-storage", "postgresql", {"s3_storage_id": None}, (), 0),
+    (
+        "unlimited-retention",
+        "mongodb",
+        {"database_backup_retention_amount_locally": 0, "database_backup_retention_amount_s3": 0}
+        | {"database_backup_retention_days_s3": 0},
+        _OK_RUNS,
+        0,
+    ),
+    ("unconfigured", "postgresql", None, (), 0),
+    ("unconfigured", "mysql", None, (), 0),
+    ("unsupported", "redis", None, (), 0),
+    ("unsupported", "keydb", None, (), 0),
+    ("unsupported", "dragonfly", None, (), 0),
+)
+
+
+def add_cases(
+    s: _Seeder, environment: Environment, storage: S3Storage, fleet_dbs: list[Database], configs: list[BackupConfig]
+) -> None:
+    """One database per entry of CASES, named "<case>-<type>", running, in the "Policy Cases" project."""
+    last_fire = BASE_TIME - (BASE_TIME - 3 * 3600) % 86400  # today's 03:00 UTC
+    for case, kind, overrides, runs, skipped_days in CASES:
+        database = _make_database(s, KINDS[kind], environment, s.take("database"), "running:healthy", 1)
+        database.name = database.attributes["name"] = f"{case}-{kind}"
+        fleet_dbs.append(database)
+        if overrides is None:
+            continue
+        config = _make_config(s, database, [storage])
+        config.columns.update(_GOOD, s3_storage_id=storage.id, databases_to_backup=database.default_database)
+        config.columns.update(overrides)
+        # The S3 case is what a POST without save_s3 leaves (API-RULES §6.1) before its first run, which would
+        # switch save_s3 off: so it was created two hours ago and has not run yet.
+        age = 7200 if case == "s3-no-storage" else 40 * 86400
+        config.columns["created_at"] = config.columns["updated_at"] = laravel_timestamp(BASE_TIME - age)
+        config.executions.clear()
+        for n, failed in enumerate(runs):
+            started = last_fire - (n + skipped_days) * 86400
+            for name in backup_database_names(config):
+                config.executions.insert(
+                    0,
+                    make_execution(
+                        s.take("execution"),
+                        s.public_id(),
+                        config,
+                        started,
+                        failed=failed,
+                        finished=started + 90,
+                        rng=s.rng,
+                        name=name,
+                    ),
+                )
+        configs.append(config)

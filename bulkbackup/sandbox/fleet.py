@@ -50,7 +50,11 @@ mariadb      mariadb:11                         3306   mysql       yes      mari
 mongodb      mongo:7                            27017  mongodb     yes      mongo-dump       .tar.gz    12
 redis        redis:7.2                          6379   redis       no       redis-dump       .rdb       14
 clickhouse   clickhouse/clickhouse-server:25.3  9000   clickhouse  yes      clickhouse-dump  .zip       10
+keydb        eqalpha/keydb:latest               6379   redis       no       keydb-dump       .rdb       0
+dragonfly    dragonflydb/dragonfly:latest       6379   redis       no       dragonfly-dump   .rdb       0
 """
+# KeyDB and Dragonfly weigh 0 and come last: random.choices then draws exactly as before they were added, so the
+# seeded fleets stay the same; they appear only among the policy cases (`_seed.add_cases`).
 
 
 def _kinds() -> dict[str, DbKind]:
@@ -74,7 +78,7 @@ def _kinds() -> dict[str, DbKind]:
 
 KINDS: dict[str, DbKind] = _kinds()
 # Project::databases() order: postgresqls, redis, mongodbs, mysqls, mariadbs, keydbs, dragonflies, clickhouses.
-LISTING_ORDER = ("postgresql", "redis", "mongodb", "mysql", "mariadb", "clickhouse")
+LISTING_ORDER = ("postgresql", "redis", "mongodb", "mysql", "mariadb", "keydb", "dragonfly", "clickhouse")
 DUMP_ALL_KINDS = frozenset({"postgresql", "mysql", "mariadb"})  # DatabaseBackupJob honours dump_all only here
 
 
