@@ -46,6 +46,20 @@ class Sandbox:
     `version` is what `GET /version` answers and decides which Coolify it behaves like: before 4.3.18 (the
     default, 4.3.11) `missing_backup_notification_days` is "not allowed" and the configurations lack its columns;
     from 4.3.18 it is a setting, and starting a backup stamps `last_execution_at` (see coolify/UPSTREAM.md).
+
+    Writes: PATCH, POST (create; 201 with the new uuid) and DELETE of backup configurations, as API-RULES has
+    them. What they did: `patch_bodies`, `post_bodies`, `delete_targets` (as received), `created` and `deleted`
+    ((database uuid, backup uuid) pairs), `deleted_files` (("local" | "s3", path)).
+
+    Faults (see `faults`) hit PATCH, POST and DELETE, or only `fault_methods`; `fail_next("POST", "502")` makes
+    the next POST fail after the configuration was created.
+
+    `cases=True` adds the project "Policy Cases": one running database per thing a policy finds wrong, named
+    after it (compliant-postgresql, disabled-postgresql, never-ran-postgresql, failing-mysql, late-postgresql,
+    local-only-mariadb, s3-no-storage-postgresql, unlimited-retention-mongodb, unconfigured-postgresql,
+    unconfigured-mysql, unsupported-redis, -keydb, -dragonfly). The rest of the fleet stays as the seed makes it.
+
+    `name` tells instances apart; `Sandbox.many(n, ...)` runs several (see Sandboxes).
     """
 
     def __init__(
@@ -493,28 +507,58 @@ def serve(
     faults: Mapping[object, object] | Iterable[str] | None = None,
     out: TextIO | None = None,
     version: str = VERSION,
+    *,
+    cases: bool = False,
+    instances: int = 1,
 ) -> None:
     """Run a sandbox until Ctrl-C, after printing its endpoint and tokens one per line (`out`: default stdout).
 
-    `faults` is a mapping ({"500": 0.1}) or "KEY=VALUE" strings as a command line gives them.
+    `faults` is a mapping ({"500": 0.1}) or "KEY=VALUE" strings as a command line gives them. `cases` adds the
+    policy cases (see Sandbox). `instances` > 1 runs that many, seeded `seed`, `seed + 1`, … on `port`, `port + 1`,
+    … (or any free ports for 0), each printed under its name. Raises PortUnavailable (an OSError whose message is
+    one line) when a port is taken.
     """
     out = out if out is not None else sys.stdout
     if faults is not None and not isinstance(faults, Mapping):
         faults = dict(parse_fault(text) for text in faults)
-    with Sandbox(databases, seed, rate_limit, window, faults, port=port, version=version) as sandbox:
-        print(f"endpoint: {sandbox.endpoint}", file=out)
-        print(f"root token: {sandbox.token}", file=out)
-        print(f"read token: {sandbox.read_token}", file=out)
-        print(f"write token: {sandbox.write_token}", file=out)
-        print(f"other team token: {sandbox.other_team_token}", file=out)
-        print(f"Coolify version: {sandbox.version}", file=out)
-        # Quoted for a shell: the token's "|" would otherwise start a pipeline when pasted.
-        print("\nto use it from another shell, paste:", file=out)
-        print(f"export COOLIFY_ENDPOINT={shlex.quote(sandbox.endpoint)}", file=out)
-        print(f"export COOLIFY_TOKEN={shlex.quote(sandbox.token)}", file=out)
+    if not isinstance(instances, int) or instances < 1:
+        raise ValueError(f"instances must be a number >= 1, got {instances!r}")
+    sandboxes = Sandboxes(
+        Sandbox(
+            databases,
+            seed + i,
+            rate_limit,
+            window,
+            faults,
+            port=port + i if port else 0,
+            version=version,
+            cases=cases,
+            name=f"sandbox-{i + 1}" if instances > 1 else None,
+        )
+        for i in range(instances)
+    )
+    with sandboxes:
+        for sandbox in sandboxes:
+            if sandbox.name:
+                print(f"[{sandbox.name}]", file=out)
+            _print_sandbox(sandbox, out)
         out.flush()
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+
+
+def _print_sandbox(sandbox: Sandbox, out: TextIO) -> None:
+    print(f"endpoint: {sandbox.endpoint}", file=out)
+    print(f"root token: {sandbox.token}", file=out)
+    print(f"read token: {sandbox.read_token}", file=out)
+    print(f"write token: {sandbox.write_token}", file=out)
+    print(f"other team token: {sandbox.other_team_token}", file=out)
+    print(f"Coolify version: {sandbox.version}", file=out)
+    # Quoted for a shell: the token's "|" would otherwise start a pipeline when pasted.
+    print("\nto use it from another shell, paste:", file=out)
+    print(f"export COOLIFY_ENDPOINT={shlex.quote(sandbox.endpoint)}", file=out)
+    print(f"export COOLIFY_TOKEN={shlex.quote(sandbox.token)}", file=out)
+    print(file=out)
