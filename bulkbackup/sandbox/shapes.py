@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 
-from bulkbackup.sandbox._rules import S3_UUID, SETTING_COLUMNS
+from bulkbackup.sandbox._rules import DECIMAL_17_7_LIMIT, INT4_MAX, S3_UUID, SETTING_COLUMNS
 
 # `scheduled_database_backups` in DB column order (all migrations, API-RULES §5). The settable columns are the
 # settings of `_rules` minus s3_storage_uuid (the API converts it to s3_storage_id).
@@ -45,6 +45,8 @@ MISSING_BACKUP_COLUMNS: tuple[str, ...] = (
     "last_execution_at",
 )
 S3_UUID_FIELD = S3_UUID
+# The columns' ranges, from the sandbox's own rules (tests compare them with the client's field table).
+COLUMN_RANGES = {"integer": INT4_MAX, "decimal(17,7)": DECIMAL_17_7_LIMIT}
 
 # Model casts (ScheduledDatabaseBackup.php:11-18): dump_all is cast to boolean; enabled and save_s3 are not
 # (they come back as PostgreSQL booleans all the same, but an update compares them uncast).
