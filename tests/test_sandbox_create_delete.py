@@ -345,3 +345,18 @@ def test_delete_then_create_round_trip_lists_newest_first(sandbox):
     assert [c["uuid"] for c in configs_of(sandbox, database["uuid"])] == [first, old]
     assert delete(sandbox, database["uuid"], old).status_code == 200
     assert [c["uuid"] for c in configs_of(sandbox, database["uuid"])] == [first]
+
+
+def test_delete_one_execution(sandbox):
+    database = by_name(sandbox, "compliant-postgresql")
+    [backup] = database["backups"]
+    newest, *rest = sandbox.executions(backup)
+    url = f"{sandbox.endpoint}/databases/{database['uuid']}/backups/{backup}/executions/{newest['uuid']}"
+    headers = {"Authorization": f"Bearer {sandbox.token}", "Accept": "application/json"}
+    response = requests.delete(url, headers=headers, params={"delete_s3": "true"}, timeout=10)
+    assert (response.status_code, response.json()) == (200, {"message": "Backup execution deleted."})
+    assert [e["uuid"] for e in sandbox.executions(backup)] == [e["uuid"] for e in rest]
+    assert sandbox.deleted_files == [("local", newest["filename"]), ("s3", newest["filename"])]
+    again = requests.delete(url, headers=headers, timeout=10)
+    assert (again.status_code, again.json()) == (404, {"message": "Backup execution not found."})
+    assert sandbox.config(backup)["uuid"] == backup  # the configuration stays

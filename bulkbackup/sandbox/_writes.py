@@ -55,6 +55,7 @@ CRON_MESSAGE = "Invalid cron expression or frequency format."
 PATCH_OK = json_body({"message": "Database backup configuration updated"})
 CREATED_MESSAGE = "Backup configuration created successfully."
 DELETED_OK = json_body({"message": "Backup configuration and all executions deleted."})
+EXECUTION_DELETED_OK = json_body({"message": "Backup execution deleted."})
 UNSUPPORTED_MESSAGE = "Scheduled backups are not supported for this database type."
 _PUBLIC_ID = "abcdefghijklmnopqrstuvwxyz0123456789"
 # validateShellSafePath (shared.php:136-164): the characters it refuses, in its order and with its words.
@@ -318,3 +319,31 @@ def delete_backup(api: CoolifyApi, request, token: Token, sensitive, params, que
         api.fleet.remove_config(config)
         api.deleted.append((database.uuid, config.uuid))
     return ApiResponse(200, DELETED_OK)
+
+
+def delete_execution(api: CoolifyApi, request, token: Token, sensitive, params, query) -> ApiResponse:
+    """DELETE …/backups/{scheduled_backup_uuid}/executions/{execution_uuid}?delete_s3=: DC 2796-2860, the same
+    order as deleting a configuration, then 404 "Backup execution not found."; removes its local file (and its S3
+    file with delete_s3, when the configuration still has a storage)."""
+    data = request_data(request, query)
+    database = api.find_database(data.get("uuid", params["uuid"]), token.team_id)
+    if database is None:
+        return json_response(404, {"message": "Database not found."})
+    config = api.find_config(
+        database, data.get("scheduled_backup_uuid", params["scheduled_backup_uuid"]), token.team_id
+    )
+    if config is None:
+        return json_response(404, {"message": "Backup configuration not found."})
+    wanted = data.get("execution_uuid", params["execution_uuid"])
+    delete_s3 = request_boolean(data.get("delete_s3"))
+    with api.lock:
+        execution = next((e for e in config.executions if e.columns["uuid"] == wanted), None)
+        if execution is None:
+            return json_response(404, {"message": "Backup execution not found."})
+        columns = execution.columns
+        if columns["filename"] and not columns["local_storage_deleted"]:
+            api.deleted_files.append(("local", columns["filename"]))
+        if delete_s3 and config.columns[S3_ID_COLUMN] is not None and columns["filename"] and columns["s3_uploaded"]:
+            api.deleted_files.append(("s3", columns["filename"]))
+        config.executions.remove(execution)
+    return ApiResponse(200, EXECUTION_DELETED_OK)

@@ -293,6 +293,12 @@ ROUTES = (
     Route("POST", re.compile(rf"/api/v1/databases/{_UUID}/backups"), "write", _writes.create_backup),
     Route("PATCH", re.compile(rf"/api/v1/databases/{_UUID}/backups/{_SBU}"), "write", _writes.update_backup),
     Route("DELETE", re.compile(rf"/api/v1/databases/{_UUID}/backups/{_SBU}"), "write", _writes.delete_backup),
+    Route(
+        "DELETE",
+        re.compile(rf"/api/v1/databases/{_UUID}/backups/{_SBU}/executions/(?P<execution_uuid>[^/]+)"),
+        "write",
+        _writes.delete_execution,
+    ),
     Route("GET", re.compile(r"/api/v1/s3-storages"), "read", CoolifyApi.list_storages),
     Route("GET", re.compile(rf"/api/v1/s3-storages/{_UUID}"), "read", CoolifyApi.get_storage),
     # routes/api.php:96-98. Sandbox choice: the environment-details route (/projects/{uuid}/{name_or_uuid},
