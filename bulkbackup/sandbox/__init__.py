@@ -12,7 +12,7 @@ Where API-RULES is silent, the sandbox chooses (and its tests pin down):
 - `backup_now` on a database that is not running starts a job that returns at once without an execution (the
   real job's early return); it counts in `job_count`. Running jobs succeed after `job_delay` seconds.
 - Faults touch PATCH, POST and DELETE; 503 and 429 come before any processing, 500, 502, drop and latency after
-  it (see `faults`), so a 502 can answer a POST that created its configuration.
+  it (see `_faults`), so a 502 can answer a POST that created its configuration.
 - Proxy answers (502, 503, an unparsable request) are text/plain without Laravel's headers; paths outside
   /api get a plain 404 page instead of the web UI.
 - `member_token` belongs to a non-admin member: the team middleware stops it (403 "Missing required team role."),
@@ -26,14 +26,15 @@ Where API-RULES is silent, the sandbox chooses (and its tests pin down):
 - A value beyond its column (an integer above 2^31-1, a storage size of 10^10 GB or more) is a 500
   "Server Error", as PostgreSQL's error would be; nothing is changed.
 
-Modules: `server` (Sandbox, Sandboxes, serve), `_transport` (HTTP), `api` (routing, middleware, reads),
-`_writes` (PATCH, POST, DELETE), `_http` (requests and answers), `_rules` and `_cron` (the server's rules as
-API-RULES states them), `laravel` (PHP/Laravel value semantics and messages), `limiter` (the fixed-window
-throttle), `fleet` (the data model) and `_seed` (seeding it), `shapes` (JSON shapes), `model` (how a row takes an
-update), `jobs` (simulated backup jobs), `auth` (tokens), `faults` (injected failures).
+The public surface is this package's `__all__`; every module is private: `_server` (Sandbox, Sandboxes, serve),
+`_transport` (HTTP), `_api` (routing, middleware, reads), `_writes` (PATCH, POST, DELETE), `_http` (requests and
+answers), `_rules` and `_cron` (the server's rules as API-RULES states them), `_laravel` (PHP/Laravel value
+semantics and messages), `_limiter` (the fixed-window throttle), `_fleet` (the data model) and `_seed` (seeding
+it), `_shapes` (JSON shapes), `_model` (how a row takes an update), `_jobs` (simulated backup jobs), `_auth`
+(tokens), `_faults` (injected failures).
 """
 
-from bulkbackup.sandbox.faults import parse_fault
-from bulkbackup.sandbox.server import PortUnavailable, Sandbox, Sandboxes, serve
+from bulkbackup.sandbox._faults import parse_fault
+from bulkbackup.sandbox._server import PortUnavailable, Sandbox, Sandboxes, serve
 
 __all__ = ["PortUnavailable", "Sandbox", "Sandboxes", "parse_fault", "serve"]

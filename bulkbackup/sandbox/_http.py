@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
-from bulkbackup.sandbox.laravel import (
+from bulkbackup.sandbox._laravel import (
     InvalidJson,
     clean_input,
     expects_json,

@@ -1,4 +1,4 @@
-"""Seeding a fleet realistically and deterministically from `random.Random(seed)` (see `fleet` for the choices).
+"""Seeding a fleet realistically and deterministically from `random.Random(seed)` (see `_fleet` for the choices).
 
 Every draw from the seeded stream is in a fixed order: tests, samples and benchmarks pin the fleets it makes, so
 anything new is drawn after everything that was there before (see `add_cases`).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from bulkbackup.sandbox.fleet import (
+from bulkbackup.sandbox._fleet import (
     _PUBLIC_ID_PAIRS,
     BASE_TIME,
     DUMP_ALL_KINDS,
@@ -26,7 +26,7 @@ from bulkbackup.sandbox.fleet import (
     backup_database_names,
     make_execution,
 )
-from bulkbackup.sandbox.shapes import CONFIG_COLUMNS, laravel_timestamp, pg_timestamp
+from bulkbackup.sandbox._shapes import CONFIG_COLUMNS, laravel_timestamp, pg_timestamp
 
 _PROJECT_NAMES = (
     "Storefront",

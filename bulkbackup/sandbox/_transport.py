@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bulkbackup.sandbox._http import ApiRequest, ApiResponse, exception_response
 
 if TYPE_CHECKING:
-    from bulkbackup.sandbox.server import Sandbox
+    from bulkbackup.sandbox._server import Sandbox
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _date_cache: tuple[int, str] = (0, "")

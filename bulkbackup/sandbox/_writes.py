@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from bulkbackup.sandbox._cron import valid_frequency
+from bulkbackup.sandbox._fleet import BackupConfig, Database, S3Storage
 from bulkbackup.sandbox._http import (
     ApiRequest,
     ApiResponse,
@@ -19,18 +20,7 @@ from bulkbackup.sandbox._http import (
     request_data,
     validation_failed,
 )
-from bulkbackup.sandbox._rules import (
-    BACKUP_NOW,
-    COLUMN_DEFAULTS,
-    DEFAULT_DATABASE_COLUMN,
-    DROPPED_KEYS,
-    S3_ID_COLUMN,
-    S3_UUID,
-    UNSUPPORTED_TYPES,
-    older,
-)
-from bulkbackup.sandbox.fleet import BackupConfig, Database, S3Storage
-from bulkbackup.sandbox.laravel import (
+from bulkbackup.sandbox._laravel import (
     InvalidJson,
     clean_input,
     decoded_truthy,
@@ -43,12 +33,22 @@ from bulkbackup.sandbox.laravel import (
     request_filled,
     request_input,
 )
-from bulkbackup.sandbox.model import ColumnOverflow, prepare_update, stored_value
-from bulkbackup.sandbox.shapes import CONFIG_COLUMNS, laravel_timestamp
+from bulkbackup.sandbox._model import ColumnOverflow, prepare_update, stored_value
+from bulkbackup.sandbox._rules import (
+    BACKUP_NOW,
+    COLUMN_DEFAULTS,
+    DEFAULT_DATABASE_COLUMN,
+    DROPPED_KEYS,
+    S3_ID_COLUMN,
+    S3_UUID,
+    UNSUPPORTED_TYPES,
+    older,
+)
+from bulkbackup.sandbox._shapes import CONFIG_COLUMNS, laravel_timestamp
 
 if TYPE_CHECKING:
-    from bulkbackup.sandbox.api import CoolifyApi
-    from bulkbackup.sandbox.auth import Token
+    from bulkbackup.sandbox._api import CoolifyApi
+    from bulkbackup.sandbox._auth import Token
 
 FREQUENCY, SAVE_S3, DATABASES_TO_BACKUP = "frequency", "save_s3", "databases_to_backup"
 CRON_MESSAGE = "Invalid cron expression or frequency format."

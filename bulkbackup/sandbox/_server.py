@@ -18,17 +18,17 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
+from bulkbackup.sandbox._api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
+from bulkbackup.sandbox._auth import TokenStore
+from bulkbackup.sandbox._faults import BEFORE_PROCESSING, PROBABILISTIC, draw, normalize_faults, parse_fault
+from bulkbackup.sandbox._fleet import Fleet, add_missing_backup_columns
 from bulkbackup.sandbox._rules import BY_NAME, parse_version
 from bulkbackup.sandbox._seed import build_fleet
+from bulkbackup.sandbox._shapes import MISSING_BACKUP_COLUMNS
 from bulkbackup.sandbox._transport import PortUnavailable, Server, proxy_response, unavailable
-from bulkbackup.sandbox.api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
-from bulkbackup.sandbox.auth import TokenStore
-from bulkbackup.sandbox.faults import BEFORE_PROCESSING, PROBABILISTIC, draw, normalize_faults, parse_fault
-from bulkbackup.sandbox.fleet import Fleet, add_missing_backup_columns
-from bulkbackup.sandbox.shapes import MISSING_BACKUP_COLUMNS
 
 MISSING_BACKUP_FIELD = BY_NAME[MISSING_BACKUP_COLUMNS[0]]
-WRITE_METHODS = frozenset({"PATCH", "POST", "DELETE"})  # the methods faults apply to (see `faults`)
+WRITE_METHODS = frozenset({"PATCH", "POST", "DELETE"})  # the methods faults apply to (see `_faults`)
 __all__ = ["PortUnavailable", "Sandbox", "Sandboxes", "serve"]
 
 
@@ -51,7 +51,7 @@ class Sandbox:
     them. What they did: `patch_bodies`, `post_bodies`, `delete_targets` (as received), `created` and `deleted`
     ((database uuid, backup uuid) pairs), `deleted_files` (("local" | "s3", path)).
 
-    Faults (see `faults`) hit PATCH, POST and DELETE, or only `fault_methods`; `fail_next("POST", "502")` makes
+    Faults (see `_faults`) hit PATCH, POST and DELETE, or only `fault_methods`; `fail_next("POST", "502")` makes
     the next POST fail after the configuration was created.
 
     `cases=True` adds the project "Policy Cases": one running database per thing a policy finds wrong, named
@@ -222,7 +222,7 @@ class Sandbox:
             return self._tokens.create(user, 2 if other_team else 1, tuple(abilities), expires_at).plain
 
     def set_faults(self, faults: Mapping[object, object] | None, *, methods: Iterable[str] | None = None) -> None:
-        """Replace the faults (see bulkbackup.sandbox.faults for when each one happens); `methods` limits them to
+        """Replace the faults (see bulkbackup.sandbox._faults for when each one happens); `methods` limits them to
         some of PATCH, POST and DELETE (default: all three)."""
         self._faults = normalize_faults(faults)
         self._fault_methods = _fault_methods(methods)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from bulkbackup.sandbox import _writes
+from bulkbackup.sandbox._auth import Token, TokenStore
+from bulkbackup.sandbox._fleet import BackupConfig, Database, Fleet, Project
 from bulkbackup.sandbox._http import (
     HTML,
     NOT_FOUND,
@@ -29,12 +31,10 @@ from bulkbackup.sandbox._http import (
     parse_query,
     request_data,
 )
+from bulkbackup.sandbox._jobs import BackupJobs
+from bulkbackup.sandbox._laravel import PHP_ARRAY, Validator, bearer_token, php_to_string, php_truthy
+from bulkbackup.sandbox._limiter import FixedWindowLimiter, Refusal
 from bulkbackup.sandbox._rules import DOCUMENTED, DROPPED_KEYS, keys_on, older, patch_rules, post_rules
-from bulkbackup.sandbox.auth import Token, TokenStore
-from bulkbackup.sandbox.fleet import BackupConfig, Database, Fleet, Project
-from bulkbackup.sandbox.jobs import BackupJobs
-from bulkbackup.sandbox.laravel import PHP_ARRAY, Validator, bearer_token, php_to_string, php_truthy
-from bulkbackup.sandbox.limiter import FixedWindowLimiter, Refusal
 
 VERSION = DOCUMENTED
 """The version the sandbox answers as by default: the one API-RULES describes."""

@@ -9,9 +9,9 @@ or `"1"` rewrites the same value and moves `updated_at`, as on the real server.
 
 from __future__ import annotations
 
+from bulkbackup.sandbox._laravel import filter_validate_int, is_numeric, numeric_value, php_to_string, php_truthy
 from bulkbackup.sandbox._rules import COLUMN_OF, DECIMAL_17_7_LIMIT, INT4_MAX, TYPE_OF_COLUMN
-from bulkbackup.sandbox.laravel import filter_validate_int, is_numeric, numeric_value, php_to_string, php_truthy
-from bulkbackup.sandbox.shapes import CAST_TO_BOOLEAN
+from bulkbackup.sandbox._shapes import CAST_TO_BOOLEAN
 
 _FLOAT_EPSILON = 2.220446049250313e-16
 _TEXT, _BOOL, _INT, _NUMBER = "string", "boolean", "integer", "numeric"  # the columns' type rules

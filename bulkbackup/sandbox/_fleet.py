@@ -19,7 +19,7 @@ import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bulkbackup.sandbox.shapes import iso8601, laravel_timestamp, pg_timestamp, serialize_api_response
+from bulkbackup.sandbox._shapes import iso8601, laravel_timestamp, pg_timestamp, serialize_api_response
 
 BASE_TIME = 1787412170  # 2026-08-22T15:22:50Z, the day of the Coolify commit API-RULES describes
 _PUBLIC_ID = string.ascii_lowercase + string.digits
