@@ -143,7 +143,16 @@ def test_unknown_column_suggestions(read, written, suggested):
 def test_unknown_column_without_a_close_name_has_no_suggestion(read):
     with pytest.raises(InputError) as caught:
         read("database_uuid,backup_uuid,colour,flavour\n")
-    assert str(caught.value) == "changes.csv:1: unknown column 'colour' (also unknown: 'flavour')"
+    assert str(caught.value) == "changes.csv:1: unknown columns 'colour' and 'flavour'"
+
+
+def test_every_unknown_column_gets_its_own_suggestion(read):
+    with pytest.raises(InputError) as caught:
+        read("database_uuid,backup_uuid,timout,colour,saves3\n")
+    assert str(caught.value) == (
+        "changes.csv:1: unknown columns 'timout' (did you mean 'timeout'?), 'colour' and 'saves3' (did you mean "
+        "'save_s3'?)"
+    )
 
 
 def test_inventory_and_result_columns_are_accepted_and_ignored(read):
@@ -214,10 +223,18 @@ def test_missing_file(tmp_path):
         read_changes(tmp_path / "nope.csv")
 
 
-def test_not_utf8(read):
-    with pytest.raises(InputError, match="not UTF-8") as caught:
-        read(f"database_uuid,backup_uuid,databases_to_backup\n{DB},{BK},caf\xe9\n".encode("latin-1"))
-    assert caught.value.line == 2
+def test_not_utf8_in_a_used_column_is_an_error_of_its_row_only(read):
+    frame = read(f"database_uuid,backup_uuid,databases_to_backup\n{DB},{BK},caf\xe9\n{DB},x,shop\n".encode("latin-1"))
+    (message,), good = errors_of(frame)
+    assert message.startswith("changes.csv:2: column 'databases_to_backup', value 'caf\\udce9': holds byte 0xe9")
+    assert "not UTF-8" in message and "Windows-1252" in message and "'CSV UTF-8'" in message
+    assert good == [] and frame["databases_to_backup"].tolist()[1] == "shop"
+
+
+def test_not_utf8_header_refuses_the_file(read):
+    with pytest.raises(InputError, match="the header is not UTF-8 text \\(byte 0xe9") as caught:
+        read(f"database_uuid,backup_uuid,caf\xe9\n{DB},{BK},x\n".encode("latin-1"))
+    assert caught.value.line == 1
 
 
 def test_unclosed_quote_is_an_error_of_its_row_and_the_rows_after_it_are_kept(read):

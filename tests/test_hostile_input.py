@@ -91,7 +91,7 @@ def test_a_header_cell_with_a_line_break_gives_a_one_line_error(tmp_path):
 
 def test_thousands_of_unknown_columns_give_a_short_message(tmp_path):
     header = ",".join(f"col{i}" for i in range(5000))
-    with pytest.raises(InputError, match="and 4,995 more\\)$") as caught:
+    with pytest.raises(InputError, match="and 4,992 more$") as caught:
         read_changes(write(tmp_path, f"{HEADER},{header}\n{DB},{BK}\n"))
     assert len(str(caught.value)) < 300
 
@@ -346,11 +346,9 @@ def test_utf16_and_utf32_files_with_or_without_bom_are_read(tmp_path, encoded):
 
 @pytest.mark.parametrize("codec", ["cp1252", "latin-1"])
 def test_windows_1252_files_get_a_message_naming_the_encoding_to_save_as(tmp_path, codec):
-    with pytest.raises(InputError) as caught:
-        read_changes(write(tmp_path, TEXT.encode(codec)))
-    message = str(caught.value)
-    assert "not UTF-8" in message and "Windows-1252" in message and "save it as 'CSV UTF-8'" in message
-    assert caught.value.line == 2
+    (message,) = errors(read_changes(write(tmp_path, TEXT.encode(codec))))[0]
+    assert message.startswith("changes.csv:2: column 'databases_to_backup'")
+    assert "not UTF-8" in message and "Windows-1252" in message and "save the file as 'CSV UTF-8'" in message
 
 
 def test_duplicate_index_labels_still_point_at_one_row():
