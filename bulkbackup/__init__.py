@@ -30,6 +30,7 @@ from bulkbackup._engine.results import STATUSES, summary
 from bulkbackup._engine.undo import undo
 from bulkbackup._fleet.schedule import schedule_counts, schedule_map, stagger
 from bulkbackup._input.changes import read_changes, write_csv
+from bulkbackup._input.safe_csv import read_csv
 from bulkbackup._version import __version__ as __version__
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ __all__ = [
     "is_valid_frequency",
     "plan",
     "read_changes",
+    "read_csv",
     "sandbox",
     "schedule_counts",
     "schedule_map",

@@ -39,11 +39,35 @@ def _line(found: list[CellProblem]) -> str:
     first = found[0]
     refs = [p.ref for p in found[:_SHOWN_ROWS] if p.ref]
     rest = len(found) - len(refs)
+    if refs and all(ref.startswith("line ") for ref in refs):
+        refs = [ref.removeprefix("line ") for ref in refs]
+        refs[0] = f"line{'s' * (len(found) > 1)} {refs[0]}"
     where = ", ".join(refs) + (f" and {rest:,} more" if rest else "")
     head = f"{first.source}: " if first.source else ""
     example = f", e.g. {first.value}" if first.value else ""
     fix = f": {first.fix}" if first.fix else ""
     return f"{head}column '{first.column}': {len(found):,} rows {first.kind} ({where}{example}){fix}"
+
+
+def column_groups(changes: pd.DataFrame, *, least: int = 3) -> tuple[list[str], set[int]]:
+    """(one line per problem that `least` or more rows of a column share, the positions of the rows whose every
+    problem those lines say). A listing of rows (the CLI's plan) prints the lines and leaves those rows out."""
+    if "errors" not in changes.columns:
+        return [], set()
+    rows = [found if isinstance(found, list) else [] for found in changes["errors"].tolist()]
+    groups: dict[tuple[str, str], list[CellProblem]] = {}  # in the order of their first row
+    for found in rows:
+        for message in found:
+            if isinstance(message, CellProblem):
+                groups.setdefault((message.column, message.kind), []).append(message)
+    shared = {key for key, found in groups.items() if len(found) >= least}
+    lines = [_line(found) for key, found in groups.items() if key in shared]
+    covered = {
+        i
+        for i, found in enumerate(rows)
+        if found and all(isinstance(m, CellProblem) and (m.column, m.kind) in shared for m in found)
+    }
+    return lines, covered
 
 
 def summary(changes: pd.DataFrame, *, least: int = 3) -> list[str]:
