@@ -1018,3 +1018,10 @@ def test_the_export_memory_seam_reads_untouched_cells_as_unchanged(tmp_path):
     assert errors_of(frame)[:2] == [[], []] and frame[column].tolist()[:2] == [None, None]
     assert frame[column].tolist()[2] == "50,0" and len(errors_of(frame)[2]) == 1
     assert errors_of(bb.read_changes(path)) != [[], [], []]  # read_changes itself passes no memory
+
+
+def test_a_read_frame_pickles_with_its_grouped_problems(tmp_path):
+    frame = bb.read_changes(_excel_file(tmp_path, "fr", rows=4))
+    path = tmp_path / "frame.pkl"
+    frame.to_pickle(path)
+    assert summary(pd.read_pickle(path)) == summary(frame) and len(summary(frame)) == 1

@@ -550,8 +550,8 @@ def _describe_plan(planned, verbose: bool = False, changes=None) -> str:
     lines = _plan_header(planned)
     grouped, covered = _grouped(planned, changes)
     lines.extend(f"  invalid: {printable(line)}" for line in grouped)
-    listed = [position not in covered for position in range(len(planned))]
-    invalid = planned[(planned["action"] == Action.INVALID).to_numpy() & listed]
+    listed = planned.iloc[[i for i in range(len(planned)) if i not in covered]] if covered else planned
+    invalid = listed[listed["action"] == Action.INVALID]
     sending = planned[planned["action"].isin(_SENDING)]
     shown = invalid if verbose else invalid.head(_SHOWN_INVALID)
     lines.extend(_row_line(row) for _, row in shown.iterrows())

@@ -62,8 +62,17 @@ class CellProblem(str):
     value: str  # the cell as a message shows it, or ""
 
     def __new__(
-        cls, message: str, *, column: str, kind: str, fix: str = "", ref: str = "", source: str = "", value: str = ""
+        cls,
+        message: str,
+        *,
+        column: str = "",
+        kind: str = "",
+        fix: str = "",
+        ref: str = "",
+        source: str = "",
+        value: str = "",
     ) -> CellProblem:
+        # Defaults, so that pickle and copy.deepcopy (which call __new__ with the text alone) can rebuild one.
         made = super().__new__(cls, message)
         made.column, made.kind, made.fix, made.ref, made.source, made.value = column, kind, fix, ref, source, value
         return made

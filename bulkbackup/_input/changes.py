@@ -50,6 +50,7 @@ FRAME_SOURCE = "<DataFrame>"
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NORMALISED = "normalised"  # attrs flag of a frame read_changes made
+_LIKELY = "likely_encoding"  # attrs: what a file that was not all UTF-8 most likely was, for reading it again
 _FRAME_BYTES = "a file that was not UTF-8 text"  # where a frame's undecodable cell most likely came from
 
 
@@ -95,6 +96,7 @@ def _build(
     lines: list[int | None],
     index: pd.Index,
     source: str,
+    likely: str = "",
 ) -> pd.DataFrame:
     def objects(values: list[Any]) -> pd.Series:
         return pd.Series(values, index=index, dtype=object)
@@ -111,6 +113,8 @@ def _build(
     frame = pd.DataFrame(data, index=index)
     frame.attrs["source"] = source
     frame.attrs[_NORMALISED] = True
+    if likely:
+        frame.attrs[_LIKELY] = likely
     return frame
 
 
@@ -158,7 +162,7 @@ def _read_csv(source: object, untouched: Untouched | None) -> pd.DataFrame:
     keys, columns = _read_columns(result, positions, lambda n: list(by_position[positions[n]]), table.likely)
     duplicates(result.errors, place, keys, lambda j: f"line {starts[j]}")
     _name_swallowed_lines(result, rows, starts, positions, table.n_lines)
-    return _build(result, columns, keys, starts, pd.RangeIndex(len(rows)), name)
+    return _build(result, columns, keys, starts, pd.RangeIndex(len(rows)), name, table.likely)
 
 
 def _name_swallowed_lines(
@@ -243,9 +247,10 @@ def _read_frame(frame: pd.DataFrame, untouched: Untouched | None) -> pd.DataFram
         for i, found in enumerate(frame.loc[:, "errors"].tolist()):
             if isinstance(found, list) and found:
                 result.errors[i].extend(e for e in found if isinstance(e, RowProblem))
-    keys, columns = _read_columns(result, positions, column, "")
+    likely = str(frame.attrs.get(_LIKELY) or "") if normalised else ""
+    keys, columns = _read_columns(result, positions, column, likely)
     duplicates(result.errors, place, keys, ref)
-    return _build(result, columns, keys, lines, frame.index, shown_source)
+    return _build(result, columns, keys, lines, frame.index, shown_source, likely)
 
 
 def _placer(index: pd.Index, lines: list, source: str, *, prefix: str) -> Callable[[int], str]:
