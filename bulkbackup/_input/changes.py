@@ -51,7 +51,6 @@ FRAME_SOURCE = "<DataFrame>"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NORMALISED = "normalised"  # attrs flag of a frame read_changes made
 _LIKELY = "likely_encoding"  # attrs: what a file that was not all UTF-8 most likely was, for reading it again
-_FRAME_BYTES = "a file that was not UTF-8 text"  # where a frame's undecodable cell most likely came from
 
 
 def _read_columns(
@@ -70,6 +69,8 @@ def _read_columns(
 
 
 def _undecodable_cells(result: Reader, name: str, cells: list[object], likely: str) -> set[int]:
+    if not likely:  # the file was UTF-8 throughout (or a frame not read from a file that was not)
+        return set()
     texts = [c for c in cells if type(c) is str]
     if not texts or undecodable("".join(texts)) is None:  # the usual case: one pass over the column
         return set()
@@ -82,7 +83,7 @@ def _undecodable_cells(result: Reader, name: str, cells: list[object], likely: s
                 i,
                 name,
                 cell,
-                encoding_problem(byte, likely or _FRAME_BYTES),
+                encoding_problem(byte, likely),
                 kind="hold bytes that are not UTF-8 text",
                 fix="save the file as 'CSV UTF-8' (or UTF-16)",
             )
