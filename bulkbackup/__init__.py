@@ -34,6 +34,7 @@ from bulkbackup._fleet.health import health
 from bulkbackup._fleet.policy import Policy, Rule
 from bulkbackup._fleet.schedule import schedule_counts, schedule_map, stagger
 from bulkbackup._input.changes import read_changes, write_csv
+from bulkbackup._input.safe_csv import read_csv
 from bulkbackup._version import __version__ as __version__
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ __all__ = [
     "is_valid_frequency",
     "plan",
     "read_changes",
+    "read_csv",
     "sandbox",
     "schedule_counts",
     "schedule_map",

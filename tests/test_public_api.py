@@ -29,6 +29,7 @@ def test_all_is_pinned():
             "is_valid_frequency",
             "plan",
             "read_changes",
+            "read_csv",
             "sandbox",
             "schedule_counts",
             "schedule_map",
