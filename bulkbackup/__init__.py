@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bulkbackup import events
 from bulkbackup._coolify.client import Client
-from bulkbackup._coolify.credentials import connect
+from bulkbackup._coolify.connect import connect
 from bulkbackup._core.cron import is_valid_frequency
 from bulkbackup._core.errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
 from bulkbackup._core.fields import CLEAR, SETTINGS

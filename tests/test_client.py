@@ -268,24 +268,24 @@ def test_a_ca_bundle_trusts_a_self_hosted_ca(tls_server):
 
 
 class RecordingSession(requests.Session):
-    """A transport that answers every request itself and records the keyword arguments it was given."""
+    """A session that answers every prepared request itself (under the Client's one transport, the path
+    production takes) and records what it was given."""
 
     def __init__(self, status: int = 200, body: bytes = b"[]", headers: dict[str, str] | None = None):
         super().__init__()
         self.calls: list[dict] = []
         self.status, self.body, self.headers_out = status, body, headers or {}
 
-    def request(self, method, url, **kwargs):
-        self.calls.append({"method": method, "url": url, **kwargs})
+    def send(self, request, **kwargs):
+        sent = json.loads(request.body) if request.body else None
+        self.calls.append({"method": request.method, "url": request.url, "json": sent, **kwargs})
         response = requests.Response()
         response.status_code = self.status
         response._content = self.body
         response.headers.update(self.headers_out)
-        response.url = url
-        response.request = requests.Request(method, url).prepare()
+        response.url = request.url
+        response.request = request
         return response
-
-    get = lambda self, url, **kwargs: self.request("GET", url, **kwargs)  # noqa: E731
 
 
 def test_pool_is_at_least_the_worker_count_and_urllib3_never_retries():
@@ -595,9 +595,8 @@ def test_the_token_is_in_no_exception_or_log_line(server, caplog):
 
 def test_a_transport_error_that_quotes_the_token_is_masked():
     class Leaky(requests.Session):
-        def request(self, method, url, **kwargs):
-            prepared = requests.Request(method, url, headers={"Authorization": f"Bearer {TOKEN}"}).prepare()
-            raise requests.ConnectionError(f"proxy said: bad header Bearer {TOKEN}", request=prepared)
+        def send(self, request, **kwargs):
+            raise requests.ConnectionError(f"proxy said: bad header Bearer {TOKEN}", request=request)
 
     c = Client("https://c.example.com", TOKEN, session=Leaky(), retry=FAST)
     with pytest.raises(requests.ConnectionError) as caught:
