@@ -380,6 +380,99 @@ def test_a_proxy_from_the_environment_carries_every_request(monkeypatch):
         proxy.stop()
 
 
+class Recorder:
+    """A "proxy" on another loopback address (127.0.0.2) that records every request line and header it receives."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []  # (method, target, Authorization)
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                owner.seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+                body = b'{"message": "proxy"}'
+                self.send_response(502)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PATCH = do_CONNECT = _answer
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.2:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    proxy = Recorder()
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, proxy.url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    yield proxy
+    proxy.stop()
+
+
+def test_a_loopback_endpoint_never_goes_through_a_proxy(server, recorder):
+    # requests would send http://127.0.0.1 to HTTP_PROXY (it bypasses proxies for loopback only when NO_PROXY
+    # says so), and with it the token in clear text: the bytes of a loopback endpoint stay on this machine.
+    for endpoint in (server.base, server.base.replace("127.0.0.1", "localhost")):
+        with Client(endpoint, TOKEN, retry=FAST) as c:
+            assert c.transport.proxy is None
+            assert c.get_json("/databases") == []
+            c.send("PATCH", "/databases/a/backups/b", json={"enabled": False})
+            c.health()
+    assert recorder.seen == []
+    assert len(server.requests) == 6 and server.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_the_cli_sends_nothing_to_a_proxy_for_a_loopback_endpoint(sandbox, recorder, monkeypatch, tmp_path, capsys):
+    from bulkbackup._cli.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("COOLIFY_ENDPOINT", sandbox.url)
+    monkeypatch.setenv("COOLIFY_TOKEN", sandbox.token)
+    assert main(["export", "--output", str(tmp_path / "fleet.csv")]) == 0
+    assert (tmp_path / "fleet.csv").read_text().count("\n") >= 2
+    assert recorder.seen == []
+
+
+def test_the_plain_http_rule_applies_to_the_hop_to_a_proxy():
+    from bulkbackup._coolify.endpoint import check_hop
+
+    remote = "http://192.0.2.7:3128"
+    with pytest.raises(ConfigError, match="plain http:// to 192.0.2.1 through the proxy 192.0.2.7"):
+        check_hop("http://192.0.2.1/api/v1", remote, allow_http=False)
+    check_hop("http://192.0.2.1/api/v1", remote, allow_http=True)  # allowed explicitly
+    check_hop("https://c.example.com/api/v1", remote, allow_http=False)  # tunnelled with CONNECT: encrypted
+    check_hop("http://192.0.2.1/api/v1", "http://127.0.0.1:3128", allow_http=False)  # a proxy on this machine
+    check_hop("http://192.0.2.1/api/v1", None, allow_http=False)
+
+
+def test_a_remote_http_endpoint_through_a_proxy_still_needs_allow_http(recorder):
+    with pytest.raises(ConfigError, match="plain http://"):
+        Client("http://192.0.2.1", TOKEN)
+    with Client("http://192.0.2.1", TOKEN, allow_http=True, retry=FAST) as c:  # the user said the path is trusted
+        assert c.transport.proxy == recorder.url
+        c.send("GET", "/databases")
+    assert recorder.seen == [("GET", "http://192.0.2.1/api/v1/databases", f"Bearer {TOKEN}")]
+
+
 def test_paths_that_could_change_the_request_are_refused(client):
     for path in ("databases", "/databases?x=1", "/databases/../version", "/a b", "/a#b", "/a\nb"):
         with pytest.raises(ValueError):
