@@ -59,6 +59,18 @@ def causes(error: BaseException) -> list[BaseException]:
     return found
 
 
+# What OpenSSL says when the other side answers a ClientHello with plain http, or hangs up on it.
+_NOT_TLS = (
+    "wrong_version_number",
+    "wrong version number",
+    "record layer failure",
+    "unknown protocol",
+    "http_request",
+    "unexpected_eof_while_reading",
+    "eof occurred in violation of protocol",
+)
+
+
 def _other_scheme(url: str, scheme: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((scheme, parts.netloc, "", "", "")) or f"{scheme}://…"
@@ -87,20 +99,10 @@ def describe_transport_error(error: BaseException, endpoint: str | None = None, 
         return any(isinstance(c, kinds) for c in found)
 
     certificate = next((c for c in found if isinstance(c, ssl.SSLCertVerificationError)), None)
-    if (
-        certificate is None
-        and parts.scheme == "https"
-        and (
-            "wrong_version_number" in texts
-            or "wrong version" in texts
-            or "record layer failure" in texts
-            or "unknown protocol" in texts
-            or "http_request" in texts
-        )
-    ):
+    if certificate is None and parts.scheme == "https" and any(mark in texts for mark in _NOT_TLS):
         return (
-            f"cannot connect to {where} (TLS error: the server does not speak TLS there) — it looks like a plain "
-            f"http server: try {_other_scheme(url, 'http')} (Coolify's own default is http://IP:8000)"
+            f"cannot connect to {where} (TLS error: the server did not answer in TLS) — if it speaks plain http, "
+            f"try {_other_scheme(url, 'http')} (Coolify's own default is http://IP:8000)"
         )
     if certificate is not None or has(requests.exceptions.SSLError, ssl.SSLError):
         problem = getattr(certificate, "verify_message", None) or (

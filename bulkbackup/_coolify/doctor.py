@@ -129,9 +129,7 @@ def _reachable(client: Client, checks: list[Check]) -> bool:
     checks.append(Check("endpoint reachable", True, f"{client.endpoint} answers as Coolify"))
     if scheme == "https":
         detail = "certificate verified" if client.verify else "encrypted, but the certificate is not verified"
-        checks.append(
-            Check("TLS", bool(client.verify), detail, "verify the certificate: give the CA bundle (ca_bundle=PATH)")
-        )
+        checks.append(Check("TLS", bool(client.verify), detail, f"verify the certificate: {client.wording.ca_bundle}"))
     elif _is_loopback(host):
         checks.append(Check("TLS", True, "plain http to this machine (nothing crosses the network)"))
     else:
