@@ -27,6 +27,7 @@ from bulkbackup._engine.executions import executions
 from bulkbackup._engine.inventory import inventory
 from bulkbackup._engine.plan import plan
 from bulkbackup._engine.results import STATUSES, summary
+from bulkbackup._engine.storages import storages
 from bulkbackup._engine.undo import undo
 from bulkbackup._fleet.schedule import schedule_counts, schedule_map, stagger
 from bulkbackup._input.changes import read_changes, write_csv
@@ -60,6 +61,7 @@ __all__ = [
     "schedule_counts",
     "schedule_map",
     "stagger",
+    "storages",
     "style",
     "summary",
     "undo",

@@ -33,6 +33,7 @@ def test_all_is_pinned():
             "schedule_counts",
             "schedule_map",
             "stagger",
+            "storages",
             "style",
             "summary",
             "undo",

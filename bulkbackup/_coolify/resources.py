@@ -60,9 +60,17 @@ class Resources:
     def list_storages(self) -> list[dict]:
         """The team's S3 storages (`GET /api/v1/s3-storages`, Coolify 4.3.0 and later). The server sends `key` and
         `secret` to some tokens: they are dropped here, before anything else sees them."""
+        try:
+            listed = self._list("/s3-storages")
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            raise ApiError(
+                f"{error} — this Coolify has no GET /api/v1/s3-storages: it was added in Coolify 4.3.0",
+                status=404,
+            ) from None
         return [
-            {k: v for k, v in s.items() if k not in ("key", "secret")} if isinstance(s, dict) else s
-            for s in self._list("/s3-storages")
+            {k: v for k, v in s.items() if k not in ("key", "secret")} if isinstance(s, dict) else s for s in listed
         ]
 
     def version(self) -> str:
