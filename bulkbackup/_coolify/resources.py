@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from bulkbackup._core.errors import ApiError
 from bulkbackup._core.fields import uuid_problem
@@ -50,12 +51,12 @@ class Resources:
 
     def list_executions(self, database_uuid: str, backup_uuid: str) -> list[dict]:
         """The runs of one backup configuration, newest first (`{"executions": [...]}` on the wire)."""
-        path = f"/databases/{database_uuid}/backups/{backup_uuid}/executions"
-        body = self.get_json(path)
-        runs = body.get("executions") if isinstance(body, dict) else body
+        database, backup = (quote(str(uuid), safe="") for uuid in (database_uuid, backup_uuid))
+        body = self.get_json(f"/databases/{database}/backups/{backup}/executions")
+        runs = body.get("executions") if isinstance(body, dict) else None
         if not isinstance(runs, list):
-            raise ApiError(f"GET {path}: expected a list of executions, got {type(body).__name__}", status=200)
-        return runs
+            raise ApiError(f"GET …/{backup}/executions: expected {{'executions': [...]}}, got {type(body).__name__}")
+        return [run for run in runs if isinstance(run, dict)]
 
     def list_storages(self) -> list[dict]:
         """The team's S3 storages (`GET /api/v1/s3-storages`, Coolify 4.3.0 and later). The server sends `key` and
