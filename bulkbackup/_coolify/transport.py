@@ -32,27 +32,27 @@ class Transport:
         self.endpoint = endpoint
         self.owns_session = session is None
         self.session = session if session is not None else _new_session(workers)
-        self.proxy = self._route(allow_http)
+        self.proxies, self.proxy = self._route(allow_http)
         self._settings: tuple[bool | str, dict[str, Any]] | None = None  # (for verify, the settings)
 
-    def _route(self, allow_http: bool) -> str | None:
-        """The proxy the endpoint's requests go through (None: straight to the endpoint), checked."""
+    def _route(self, allow_http: bool) -> tuple[dict[str, str], str | None]:
+        """The proxies for every request, and the one the endpoint's requests go through (None: straight there),
+        checked against the plain-http rule."""
         import requests.utils
 
         if is_loopback(urlsplit(self.endpoint).hostname or ""):
-            self._proxies: dict[str, str] = {}  # this machine: never through a proxy, whatever the environment says
-            return None
+            return {}, None  # this machine: never through a proxy, whatever the environment says
         settings = self.session.merge_environment_settings(self.endpoint, {}, None, None, None)
-        self._proxies = dict(settings["proxies"] or {})
-        proxy = requests.utils.select_proxy(self.endpoint, self._proxies)
+        proxies = dict(settings["proxies"] or {})
+        proxy = requests.utils.select_proxy(self.endpoint, proxies)
         check_hop(self.endpoint, proxy, allow_http=allow_http)
-        return proxy
+        return proxies, proxy
 
     def settings(self, verify: bool | str) -> dict[str, Any]:
         settings = self._settings
         if settings is None or settings[0] != verify:  # `verify` is an attribute a caller may change
             merged = self.session.merge_environment_settings(self.endpoint, {}, None, verify, None)
-            merged["proxies"] = self._proxies
+            merged["proxies"] = self.proxies  # explicit, so requests does not look again
             self._settings = settings = (verify, merged)
         return settings[1]
 
