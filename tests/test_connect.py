@@ -238,3 +238,24 @@ def test_in_a_real_kernel_the_token_prompt_is_a_password_field_and_never_shows(s
     finally:
         kernel.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_under_nbclient_a_real_kernel_gives_the_config_error(tmp_path, monkeypatch):
+    # What papermill does: a real kernel, cells run with allow_stdin off.
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("COOLIFY_ENDPOINT", "COOLIFY_TOKEN", "COOLIFY_URL"):
+        monkeypatch.delenv(name, raising=False)
+    code = (
+        "import bulkbackup as bb\n"
+        "try:\n"
+        "    bb.connect()\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    text = "".join(o.get("text", "") for o in notebook.cells[0].outputs)
+    assert text.startswith("ConfigError no Coolify instance configured"), text
+    assert "Stdin" not in text
