@@ -936,3 +936,13 @@ def test_sandbox_rate_limit_is_followed_by_four_threads():
     assert 1.9 <= elapsed <= 6.0
     # Each spent window costs one refused probe, plus a few re-probes in the last fraction of a second.
     assert stats.throttled <= 8, stats
+
+
+def test_nginx_answering_plain_http_on_its_tls_port_suggests_https(server, client):
+    page = b"<html><body><center>The plain HTTP request was sent to HTTPS port</center></body></html>"
+    server.script = [Reply(400, page, {"Content-Type": "text/html"})]
+    with pytest.raises(ApiError) as caught:
+        client.list_databases()
+    assert str(caught.value).startswith(
+        f"GET /databases: the port speaks TLS: use {server.base.replace('http', 'https')}"
+    )
