@@ -526,14 +526,15 @@ def test_429_is_sent_again_after_retry_after_without_spending_an_attempt(server)
     assert c.limiter.in_flight == 0
 
 
-def test_a_zero_retry_after_does_not_hammer_on_the_real_clock(server, client):
+def test_a_zero_retry_after_does_not_hammer(server):
+    clock = FakeClock()
     server.script = [too_many("0"), too_many("0"), Reply(200, [])]
-    started = time.monotonic()
-    response = client.send("GET", "/databases")
-    elapsed = time.monotonic() - started
+    with Client(server.base, TOKEN, clock=clock, sleep=clock.sleep) as c:
+        response = c.send("GET", "/databases")
     assert response.status_code == 200
     assert len(server.requests) == 3
-    assert 0.4 <= elapsed < 2.0  # two waits of the probe interval (0.2 s), not back-to-back requests
+    assert sum(clock.sleeps) >= 0.4  # two waits of the probe interval (0.2 s), not back-to-back requests
+    assert all(pause > 0 for pause in clock.sleeps) and len(clock.sleeps) >= 2
 
 
 def test_a_stop_while_waiting_after_a_429_raises_stopped(server):
@@ -931,9 +932,9 @@ def test_sandbox_rate_limit_is_followed_by_four_threads():
             elapsed = time.monotonic() - started
             stats = c.limiter.stats
     assert answers == [200] * 16
-    # 16 requests at 6 per window need three windows: two full ones must pass, and whole-second Retry-After
-    # values may add up to a second each.
-    assert 1.9 <= elapsed <= 6.0
+    # 16 requests at 6 per window need three windows: two full ones must pass (no upper bound: a loaded machine
+    # may take any time).
+    assert elapsed >= 1.9
     # Each spent window costs one refused probe, plus a few re-probes in the last fraction of a second.
     assert stats.throttled <= 8, stats
 
