@@ -34,6 +34,7 @@ def test_all_is_pinned():
             "schedule_counts",
             "schedule_map",
             "stagger",
+            "storages",
             "style",
             "summary",
             "undo",

@@ -209,21 +209,18 @@ def _positive_float(text: str) -> float:
 
 
 def _client(args: argparse.Namespace, **kwargs):
-    from bulkbackup._coolify.client import Client, allow_http_from_env
-    from bulkbackup._core.errors import ConfigError
+    from bulkbackup._coolify.client import Client
+    from bulkbackup._coolify.connection import CLI
+    from bulkbackup._coolify.credentials import find_credentials
 
-    kwargs["allow_http"] = args.allow_http or allow_http_from_env()
-    if args.context:
-        return Client.from_env(context=args.context, **kwargs)
-    endpoint = args.endpoint or os.environ.get("COOLIFY_ENDPOINT")
-    token = os.environ.get(args.token_env)
-    if args.endpoint or args.token_env != "COOLIFY_TOKEN":
-        if not endpoint:
-            raise ConfigError("no endpoint: give --endpoint or set COOLIFY_ENDPOINT")
-        if not token:
-            raise ConfigError(f"no token: set the environment variable {args.token_env}")
-        return Client(endpoint, token, **kwargs)
-    return Client.from_env(**kwargs)
+    found = find_credentials(
+        endpoint=args.endpoint,
+        token_variable=args.token_env,
+        context=args.context,
+        allow_http=args.allow_http or None,  # None: BULKBACKUP_ALLOW_HTTP decides
+        wording=CLI,
+    )
+    return Client(found.endpoint, found.token, allow_http=found.allow_http, wording=CLI, **kwargs)
 
 
 def _apply(args: argparse.Namespace) -> int:
