@@ -12,6 +12,7 @@ def test_all_is_pinned():
     assert sorted(bb.__all__) == sorted(
         [
             "CLEAR",
+            "HEALTH_PROBLEMS",
             "SETTINGS",
             "STATUSES",
             "ApiError",
@@ -20,11 +21,15 @@ def test_all_is_pinned():
             "Client",
             "ConfigError",
             "InputError",
+            "Policy",
+            "Rule",
             "apply",
+            "check",
             "connect",
             "doctor",
             "events",
             "executions",
+            "health",
             "inventory",
             "is_valid_frequency",
             "plan",
