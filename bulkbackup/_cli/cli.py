@@ -209,21 +209,18 @@ def _positive_float(text: str) -> float:
 
 
 def _client(args: argparse.Namespace, **kwargs):
-    from bulkbackup._coolify.client import Client, allow_http_from_env
-    from bulkbackup._core.errors import ConfigError
+    from bulkbackup._coolify.client import Client
+    from bulkbackup._coolify.connection import CLI
+    from bulkbackup._coolify.credentials import find_credentials
 
-    kwargs["allow_http"] = args.allow_http or allow_http_from_env()
-    if args.context:
-        return Client.from_env(context=args.context, **kwargs)
-    endpoint = args.endpoint or os.environ.get("COOLIFY_ENDPOINT")
-    token = os.environ.get(args.token_env)
-    if args.endpoint or args.token_env != "COOLIFY_TOKEN":
-        if not endpoint:
-            raise ConfigError("no endpoint: give --endpoint or set COOLIFY_ENDPOINT")
-        if not token:
-            raise ConfigError(f"no token: set the environment variable {args.token_env}")
-        return Client(endpoint, token, **kwargs)
-    return Client.from_env(**kwargs)
+    found = find_credentials(
+        endpoint=args.endpoint,
+        token_variable=args.token_env,
+        context=args.context,
+        allow_http=args.allow_http or None,  # None: BULKBACKUP_ALLOW_HTTP decides
+        wording=CLI,
+    )
+    return Client(found.endpoint, found.token, allow_http=found.allow_http, wording=CLI, **kwargs)
 
 
 def _apply(args: argparse.Namespace) -> int:
@@ -237,7 +234,7 @@ def _apply(args: argparse.Namespace) -> int:
         planned = plan(changes, client, diff=not args.no_diff)
         if outputs.resuming:
             planned = _without_settled(planned, changes, client, outputs.journal, args)
-        print(_describe_plan(planned, args.verbose))
+        print(_describe_plan(planned, args.verbose, changes))
         sending = int(planned["action"].isin(["update", "trigger"]).sum())
         if (
             sending
@@ -422,7 +419,7 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         with _client(args) as client:
             planned = plan(changes, client, diff=not args.no_diff)
-    _print_plan(planned)
+    _print_plan(planned, changes)
     if args.output:
         write_csv(planned, args.output)
         print(f"plan written to {printable(args.output)}")
@@ -524,18 +521,37 @@ def _demo(args: argparse.Namespace) -> int:
 _SENDING = (Action.UPDATE, Action.TRIGGER)
 
 
-def _print_plan(planned) -> None:
-    """What `bulkbackup plan` prints: the counts, then every row in input order."""
+def _print_plan(planned, changes=None) -> None:
+    """What `bulkbackup plan` prints: the counts, a problem repeated down a column once, then every other row."""
     print("\n".join(_plan_header(planned)))
-    for _, row in planned.iterrows():
-        print(_row_line(row))
+    grouped, covered = _grouped(planned, changes)
+    for line in grouped:
+        print(f"  invalid: {printable(line)}")
+    for position, (_, row) in enumerate(planned.iterrows()):
+        if position not in covered:
+            print(_row_line(row))
 
 
-def _describe_plan(planned, verbose: bool = False) -> str:
+def _grouped(planned, changes) -> tuple[list[str], set[int]]:
+    """The input's problems shared down a column, said once, and the plan rows they say all of (`_input.problems`)."""
+    from bulkbackup._input.problems import column_groups
+
+    if changes is None or len(changes) != len(planned):
+        return [], set()
+    lines, covered = column_groups(changes)
+    errors = planned["errors"].tolist()
+    said = changes["errors"].tolist()
+    return lines, {i for i in covered if errors[i] == "; ".join(said[i])}  # plan added nothing of its own
+
+
+def _describe_plan(planned, verbose: bool = False, changes=None) -> str:
     """The summary shown before apply asks: counts per action and per field (so a stale export that would
     revert many rows shows before "y"), the invalid rows, and with `verbose` every row that would be sent."""
     lines = _plan_header(planned)
-    invalid = planned[planned["action"] == Action.INVALID]
+    grouped, covered = _grouped(planned, changes)
+    lines.extend(f"  invalid: {printable(line)}" for line in grouped)
+    listed = planned.iloc[[i for i in range(len(planned)) if i not in covered]] if covered else planned
+    invalid = listed[listed["action"] == Action.INVALID]
     sending = planned[planned["action"].isin(_SENDING)]
     shown = invalid if verbose else invalid.head(_SHOWN_INVALID)
     lines.extend(_row_line(row) for _, row in shown.iterrows())
