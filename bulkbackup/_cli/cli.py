@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bulkbackup._cli.check import add_parser as add_check_parser
 from bulkbackup._coolify.client import ALLOW_HTTP_VARIABLE
 from bulkbackup._core.errors import BulkBackupError, InputError, printable
 from bulkbackup._core.statuses import Action
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _connection_options(doctor)
     doctor.set_defaults(run=_doctor)
+    add_check_parser(commands, _connection_options, _client)
     return parser
 
 
