@@ -17,6 +17,7 @@ def test_all_is_pinned():
     assert sorted(bb.__all__) == sorted(
         [
             "CLEAR",
+            "HEALTH_PROBLEMS",
             "SETTINGS",
             "STATUSES",
             "ApiError",
@@ -25,11 +26,15 @@ def test_all_is_pinned():
             "Client",
             "ConfigError",
             "InputError",
+            "Policy",
+            "Rule",
             "apply",
+            "check",
             "connect",
             "diagnose",
             "events",
             "executions",
+            "health",
             "inventory",
             "is_valid_frequency",
             "plan",
