@@ -357,7 +357,55 @@ def test_counts_come_from_the_seam(client, fleet, tmp_path):
     panel._refresh()
     assert (panel.progress.value, panel.progress.max) == (2, 3)
     assert "updated: 1" in panel.counts.value and "rejected: 1" in panel.counts.value
-    assert "waiting 12 s" in panel.counts.value
+    assert "waiting 12 s for the server&#x27;s rate-limit window" in panel.counts.value
+
+
+def test_the_waits_and_the_time_left_are_said():
+    from bulkbackup.widgets._run_panel import progress_note
+
+    # a wait longer than a second says what for and how long; the counts line counts it down
+    assert progress_note(100.0, None, 130.0, 0, 10) == " — waiting 30 s for the server's rate-limit window"
+    assert progress_note(129.5, None, 130.0, 0, 10) == ""  # under a second: nothing to say
+    # the estimate is the pace so far, waits included: 5 rows in 60 s (most of it waiting) leave 5 more minutes
+    assert progress_note(160.0, 100.0, None, 5, 10) == " — about 60 s left"
+    assert progress_note(400.0, 100.0, None, 5, 25) == " — about 20 min left"
+    assert progress_note(101.0, 100.0, None, 1, 10) == ""  # too early to guess
+
+
+def test_an_error_leaves_no_stale_plan_or_results(client, fleet, tmp_path, sandbox):
+    changes = timeout_changes(fleet, 3, timeout=4321)
+    panel = bb.widgets.RunPanel(changes, client, folder=tmp_path)
+    panel.run(blocking=True)
+    assert panel.results_view.value and panel.downloads.value and panel.plan_view.value
+    panel.source = pd.DataFrame({"frequency": ["0 3 * * *"]})  # the next Plan fails
+    panel.plan_button.click()
+    assert "missing key column" in panel.status.value
+    assert panel.plan_view.value == panel.results_view.value == panel.downloads.value == ""
+    assert panel.planned is None and panel.apply_button.disabled
+
+
+def test_a_failed_run_leaves_no_stale_plan(client, fleet, tmp_path):
+    panel = bb.widgets.RunPanel(timeout_changes(fleet, 2, timeout=4322), client, folder=tmp_path / "file")
+    (tmp_path / "file").write_text("a file where the run folder should go")
+    panel.plan_button.click()
+    assert "update" in panel.plan_view.value
+    panel.confirm.value = True
+    panel.apply_button.click()
+    assert panel.wait(30) is None and panel.error is not None
+    assert "the run failed" in panel.status.value and "press Plan" in panel.status.value
+    assert panel.plan_view.value == panel.results_view.value == ""
+
+
+def test_the_plan_is_shown_before_the_confirmation_and_results_name_databases(client, fleet, tmp_path):
+    changes = timeout_changes(fleet, 2, timeout=4323)
+    panel = bb.widgets.RunPanel(changes, client, folder=tmp_path)
+    children = list(panel.widget.children)
+    assert children.index(panel.plan_view) < next(
+        i for i, c in enumerate(children) if panel.confirm in getattr(c, "children", ())
+    )
+    panel.run(blocking=True)
+    name = fleet.set_index("backup_uuid").loc[changes["backup_uuid"].iloc[0], "database_name"]
+    assert f"<b>{name}</b>" in panel.results_view.value
 
 
 def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path, sandbox):
@@ -378,8 +426,9 @@ def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path,
     statuses = set(results["status"])
     assert "skipped" in statuses and "updated" in statuses and statuses <= {"updated", "skipped"}
     skipped = results[results["status"] == "skipped"]
-    assert skipped["message"].str.contains("stopped").all()
-    assert results.attrs["stopped"] and "run stopped" in panel.status.value
+    assert skipped["message"].str.contains("you pressed Stop").all()
+    assert results.attrs["run"].stopped == "you pressed Stop"
+    assert "run stopped: you pressed Stop" in panel.status.value and "by the caller" not in panel.status.value
     on_disk = pd.read_csv(panel.files["results"])
     assert len(on_disk) == len(changes) and (on_disk["status"] == "skipped").sum() == len(skipped)
     sent = set(results.loc[results["status"] == "updated", "backup_uuid"])
