@@ -30,6 +30,7 @@ from bulkbackup.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "03-widgets.ipynb"
+QUICKSTART = ROOT / "notebooks" / "01-quickstart.ipynb"
 MIGRATION = ROOT / "notebooks" / "04-migration.ipynb"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -110,6 +111,8 @@ def jupyter(sandbox, tmp_path_factory):
         shutil.copy(NOTEBOOK, root / front_end / NOTEBOOK.name)
     (root / "migration").mkdir()
     shutil.copy(MIGRATION, root / "migration" / MIGRATION.name)
+    (root / "quickstart").mkdir()
+    shutil.copy(QUICKSTART, root / "quickstart" / QUICKSTART.name)
     write_settings(base / "settings")
     port = free_port()
     config = base / "jupyter_server_config.py"
@@ -196,6 +199,48 @@ KERNEL_IDLE = """() => {
 }"""
 
 
+# The issue's reader: a 1280 px screen, JupyterLab with its file browser open.
+READER = {"width": 1280, "height": 900}
+OPEN_FILE_BROWSER = """() => {
+    window.jupyterapp.shell.activateById('filebrowser');
+    return !window.jupyterapp.shell.leftCollapsed;
+}"""
+# Where the diff of a styled frame's first row is, against the box that should show it (an output area, or the run
+# panel's plan view), and in how many visual lines its first `field: old → new` line is laid out.
+FIRST_DIFF = """(area) => {
+    const table = area.querySelector('table');
+    const heads = [...table.querySelectorAll('thead tr:last-child th')].map(th => th.textContent.trim());
+    const cell = table.querySelector('tbody tr').children[heads.indexOf('diff')];
+    const range = document.createRange();
+    const div = cell.querySelector('div');
+    if (div) {
+        range.selectNodeContents(div);
+    } else {  // a plain text cell: its first line ends at the first newline
+        const text = cell.firstChild;
+        const end = text.textContent.indexOf('\\n');
+        range.setStart(text, 0);
+        range.setEnd(text, end < 0 ? text.textContent.length : end);
+    }
+    const tops = [...range.getClientRects()].filter(r => r.width > 0).map(r => r.top).sort((a, b) => a - b);
+    const lines = tops.filter((top, i) => i === 0 || top - tops[i - 1] > 6).length;
+    const box = cell.getBoundingClientRect(), shown = area.getBoundingClientRect();
+    return {
+        headers: heads, first_line: range.toString(), lines: lines,
+        cell: [Math.round(box.left), Math.round(box.right)], area: [Math.round(shown.left), Math.round(shown.right)],
+        table: Math.round(table.getBoundingClientRect().width), viewport: window.innerWidth,
+    };
+}"""
+
+
+def assert_first_diff_readable(area) -> dict:
+    """The first plan row's diff is inside `area` (no horizontal scrolling to find it) and its first line is whole."""
+    seen = area.evaluate(FIRST_DIFF)
+    print("first diff:", seen)  # the before/after of issue 14 §1 (pytest -s shows it)
+    assert seen["area"][0] <= seen["cell"][0] and seen["cell"][1] <= seen["area"][1] <= seen["viewport"], seen
+    assert seen["lines"] == 1 and "→" in seen["first_line"], seen
+    return seen
+
+
 def setting_row(page, name: str):
     return page.locator(".bulkbackup-editor .widget-hbox").filter(has=page.locator(f"code:text-is('{name}')"))
 
@@ -210,11 +255,15 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
     assert len(targets) and (targets["frequency"] != frequency).all()
     expect = sync_api.expect
 
-    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    context = browser.new_context(viewport=READER, accept_downloads=True)
     page = context.new_page()
     try:
-        page.goto(url + route.format(path=f"{front_end}/{NOTEBOOK.name}"))
+        page.goto(
+            url + route.format(path=f"{front_end}/{NOTEBOOK.name}") + ("?reset" if front_end == "jupyterlab" else "")
+        )
         page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        if front_end == "jupyterlab":
+            assert page.evaluate(OPEN_FILE_BROWSER)
         # The settings took: every cell stays in the DOM (no virtual scrolling hides the widgets off screen).
         windowing = page.evaluate("window.jupyterapp.shell.currentWidget.content.notebookConfig.windowingMode")
         assert windowing == "none"
@@ -246,13 +295,23 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
         panel.locator("button", has_text="Plan").click()
         expect(panel).to_contain_text(f"{len(targets)} update")
         expect(apply_button).to_be_disabled()
+        # The plan a person confirms is readable where they confirm it: its diff beside nothing off-screen.
+        plan_view = panel.locator(".widget-html").filter(has=page.locator("table")).first
+        expect(plan_view).to_contain_text("→")
+        seen = assert_first_diff_readable(plan_view.element_handle())
+        assert seen["first_line"].startswith("frequency:"), seen
+        output = page.locator(".jp-OutputArea-output").filter(has=panel)
+        assert_first_diff_readable(output.element_handle())
+        panel.locator("input[type='checkbox']").scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshots / f"run-panel-plan-{front_end}.png"))
         panel.locator("input[type='checkbox']").check()
         expect(apply_button).to_be_enabled()
         apply_button.click()
         expect(panel.locator(".bulkbackup-count[data-status='updated']")).to_have_text(
             f"updated: {len(targets)}", timeout=60_000
         )
-        expect(panel.locator("table.bulkbackup-frame, table").last).to_contain_text(targets["backup_uuid"].iloc[0])
+        expect(panel.locator("table").last).to_contain_text(targets["backup_uuid"].iloc[0][:8] + "…")
+        expect(panel.locator("table").last).to_contain_text(targets["database_name"].iloc[0])
         expect(panel).to_contain_text("done:")
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=str(screenshots / f"run-panel-{front_end}.png"))
@@ -308,5 +367,30 @@ def test_migration_notebook_draws_the_schedule_map_in_jupyterlab(jupyter, sandbo
         rescheduled.screenshot(path=str(screenshots / "schedule-map.png"))
         assert sandbox.request_count > requests_before  # it read the configured instance
         assert len(sandbox.patch_bodies) == sent_before  # and sent it nothing
+    finally:
+        context.close()
+
+
+def test_quickstart_plan_is_readable_at_1280_with_the_file_browser_open(jupyter, browser, screenshots):
+    """issue 14 §1: 01-quickstart's plan, as JupyterLab shows it to a reader on a 1280 px screen."""
+    url, _ = jupyter
+    context = browser.new_context(viewport=READER)
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/lab/tree/quickstart/{QUICKSTART.name}?reset")
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        assert page.evaluate(OPEN_FILE_BROWSER)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_CELLS_RAN, timeout=180_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+        planned = page.locator(".jp-Cell").filter(has=page.locator(".jp-InputArea", has_text="planned = bb.plan"))
+        output = planned.locator(".jp-OutputArea-output").filter(has=page.locator("table")).first
+        sync_api.expect(output).to_contain_text("update")
+        seen = assert_first_diff_readable(output.element_handle())
+        assert seen["headers"][:4] == ["", "database", "action", "diff"], seen
+        assert "payload" not in seen["headers"] and "before" not in seen["headers"] and "line" not in seen["headers"]
+        output.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshots / "plan-quickstart.png"))
     finally:
         context.close()
