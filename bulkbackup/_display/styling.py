@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 MAX_ROWS = 2000
 """Rows `style()` renders by default: a few thousand styled rows already take seconds in a browser."""
 
-KINDS = ("plan", "results", "inventory")
+KINDS = ("plan", "results", "inventory", "changes")
 ATTR = "bulkbackup"
-"""`frame.attrs[ATTR]` names what made the frame: one of KINDS."""
+"""`frame.attrs[ATTR]` names what made the frame: one of KINDS ("changes": the editor's preview)."""
 
 _PROBLEM = STATUS_INFO[Status.INVALID]
 _BAD = STATUS_INFO[Status.REJECTED]
@@ -88,7 +88,7 @@ def style(frame: pd.DataFrame, *, max_rows: int | None = MAX_ROWS) -> Styler:
     ours = view.columns.is_unique
     markup: list[str] = []
     what = kind(frame)
-    if ours and what in ("plan", "results"):
+    if ours and what in ("plan", "results", "changes"):
         view, markup = reader_view(view, what, frame.attrs.get("source"))
     elif ours:
         if "diff" in view.columns:
