@@ -73,7 +73,7 @@ AFTER_RUN_ALL = """
 assert sandbox is not None
 editor.filters["database_type"].value = "standalone-mysql"
 editor.intents["timeout"].value = "set"
-editor.values["timeout"].value = 7200
+editor.values["timeout"].value = "7200"
 assert editor.add() > 0
 panel.plan_button.click()
 assert panel.planned is not None and "bulkbackup-problem" not in panel.status.value, panel.status.value
