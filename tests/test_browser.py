@@ -232,6 +232,23 @@ FIRST_DIFF = """(area) => {
 }"""
 
 
+# The results table of the run panel: its right edge, and in how many lines the first row's message is laid out.
+RESULTS_FIT = """(table) => {
+    const heads = [...table.querySelectorAll('thead tr:last-child th')].map(th => th.textContent.trim());
+    const cell = table.querySelector('tbody tr').children[heads.indexOf('message')];
+    if (!cell) return {headers: heads, html: table.outerHTML.slice(0, 3000)};
+    const range = document.createRange();
+    range.selectNodeContents(cell.querySelector('div').firstChild);
+    const tops = [...range.getClientRects()].filter(r => r.width > 0).map(r => r.top).sort((a, b) => a - b);
+    const area = table.closest('.jp-OutputArea-output, .output_subarea') || document.body;
+    return {
+        message_lines: tops.filter((top, i) => i === 0 || top - tops[i - 1] > 6).length,
+        table_right: Math.round(table.getBoundingClientRect().right),
+        area_right: Math.round(area.getBoundingClientRect().right), headers: heads,
+    };
+}"""
+
+
 def assert_first_diff_readable(area) -> dict:
     """The first plan row's diff is inside `area` (no horizontal scrolling to find it) and its first line is whole."""
     seen = area.evaluate(FIRST_DIFF)
@@ -283,12 +300,14 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
         row.locator("button", has_text="set").click()
         row.locator("input[type='text']").fill("every day")
         expect(row.locator(".bulkbackup-problem")).to_contain_text("not a valid frequency")
+        row.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.screenshot(path=str(screenshots / f"editor-message-{front_end}.png"))
         row.locator("input[type='text']").fill(frequency)
         expect(row.locator(".bulkbackup-problem")).to_have_count(0)
         editor.locator("button", has_text="Add to changes").click()
         expect(editor).to_contain_text(f"added {len(targets)} configuration")
-        editor.scroll_into_view_if_needed()
-        editor.screenshot(path=str(screenshots / f"editor-{front_end}.png"))
+        editor.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(screenshots / f"editor-{front_end}.png"))
 
         # The run panel: Plan, tick, Apply, counts and results.
         apply_button = panel.locator("button", has_text="Apply")
@@ -302,7 +321,7 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
         assert seen["first_line"].startswith("frequency:"), seen
         output = page.locator(".jp-OutputArea-output").filter(has=panel)
         assert_first_diff_readable(output.element_handle())
-        panel.locator("input[type='checkbox']").scroll_into_view_if_needed()
+        panel.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(screenshots / f"run-panel-plan-{front_end}.png"))
         panel.locator("input[type='checkbox']").check()
         expect(apply_button).to_be_enabled()
@@ -313,8 +332,13 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
         expect(panel.locator("table").last).to_contain_text(targets["backup_uuid"].iloc[0][:8] + "…")
         expect(panel.locator("table").last).to_contain_text(targets["database_name"].iloc[0])
         expect(panel).to_contain_text("done:")
-        panel.scroll_into_view_if_needed()
-        panel.screenshot(path=str(screenshots / f"run-panel-{front_end}.png"))
+        expect(panel.locator("table").last.locator("th", has_text="message")).to_have_count(1)
+        # The results fit beside the file browser, and a short message is not wrapped over four lines.
+        fit = panel.locator("table").last.evaluate(RESULTS_FIT)
+        print("results:", fit)
+        assert fit["message_lines"] <= 2 and fit["table_right"] <= fit["area_right"], fit
+        panel.locator("table").last.evaluate("e => e.scrollIntoView({block: 'end'})")
+        page.screenshot(path=str(screenshots / f"run-panel-{front_end}.png"))
 
         # The sandbox's state changed, and the results download has one row per configuration.
         for uuid in targets["backup_uuid"]:
@@ -390,7 +414,7 @@ def test_quickstart_plan_is_readable_at_1280_with_the_file_browser_open(jupyter,
         seen = assert_first_diff_readable(output.element_handle())
         assert seen["headers"][:4] == ["", "database", "action", "diff"], seen
         assert "payload" not in seen["headers"] and "before" not in seen["headers"] and "line" not in seen["headers"]
-        output.scroll_into_view_if_needed()
+        planned.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(screenshots / "plan-quickstart.png"))
     finally:
         context.close()

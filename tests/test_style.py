@@ -127,7 +127,11 @@ def test_results_status_colours_and_json_lists(client, fleet):
         assert painted(html, info.background, info.foreground)
     first = fleet.iloc[0]
     assert f"timeout: {first.timeout} → 7200" in visible(html) and '{"timeout"' not in html
-    assert "HTTP 200\n1 attempt" in visible(html)
+    assert "Database backup configuration updatedHTTP 200 · 1 attempt" in visible(html).replace("\n", "")
+    assert "· verified" in visible(html) and "not verified" not in visible(html)
+    doubted = results.copy()
+    doubted.loc[0, "verified"] = False
+    assert "HTTP 200 · 1 attempt · not verified" in visible(bb.style(doubted).to_html())
     # the invalid row's message and why, together
     assert "not sent: invalid row<DataFrame> row 1: column 'timeout'" in visible(html).replace("\n", "")
 

@@ -244,6 +244,13 @@ def test_keep_shows_what_the_selection_holds_and_help_is_reachable(fleet):
     ]
     label = rows[0].children[0].value
     assert "<details" in label and "<summary><code>timeout</code></summary>" in label and "60..36000" in label
+    long_label = next(
+        c.children[0].value
+        for c in editor.widget.children
+        if isinstance(c, ipywidgets.HBox)
+        and editor.intents["database_backup_retention_max_storage_locally"] in c.children
+    )
+    assert "database_<wbr>backup_<wbr>retention" in long_label  # breaks only after an underscore
 
 
 def test_a_message_does_not_reflow_the_rows(fleet):
@@ -253,7 +260,7 @@ def test_a_message_does_not_reflow_the_rows(fleet):
     editor.intents["timeout"].value = Intent.SET
     editor.values["timeout"].value = "5"
     assert message.value  # a message now, in the same fixed box
-    assert (message.layout.height, message.layout.flex, message.layout.overflow) == before == ("38px", "1 1 0", "auto")
+    assert (message.layout.height, message.layout.flex, message.layout.overflow) == before == ("44px", "1 1 0", "auto")
 
 
 def test_the_added_preview_names_the_databases(fleet):

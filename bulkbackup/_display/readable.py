@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bulkbackup._core.fields import ALL_FIELDS
@@ -44,7 +45,7 @@ _ARROW = " → "
 _MUTED = "opacity: 0.72; font-size: 0.92em;"
 _KEYS = ("database_uuid", "backup_uuid")
 _WHO = ("database_name", "database_type", "project", "environment", "instance")
-_REPLACED = {"diff", "payload", "before", "line", "http_status", "attempts", "elapsed_s", *_KEYS, *_WHO}
+_REPLACED = {"diff", "payload", "before", "line", "http_status", "attempts", "elapsed_s", "verified", *_KEYS, *_WHO}
 _MESSAGE_CSS = "white-space: normal; min-width: 14em; max-width: 32em;"
 _ERRORS_CSS = f"white-space: normal; min-width: 14em; max-width: 40em; color: {STATUS_INFO[Status.INVALID].foreground};"
 
@@ -61,8 +62,11 @@ def reader_view(view: pd.DataFrame, what: str, source: str | None = None) -> tup
 
     rows = view.to_dict("records")
     index = view.index
-    if any(c in view.columns for c in ("database_name", "database_type")):
-        put("database", pd.Series([_who(row) for row in rows], index=index, dtype=object))
+    named = any(c in view.columns for c in ("database_name", "database_type"))
+    # Results carry a message column besides the diff: their uuids go under the name, so the message has room.
+    keys_below = named and what == "results"
+    if named:
+        put("database", pd.Series([_who(row, keys_below) for row in rows], index=index, dtype=object))
     first = "action" if what == "plan" else "status"
     if first in view.columns:
         put(first, view[first], is_html=False)
@@ -71,17 +75,17 @@ def reader_view(view: pd.DataFrame, what: str, source: str | None = None) -> tup
         put("diff", pd.Series(diffs, index=index, dtype=object))
     errors = view["errors"].map(lambda value: _errors_cell(value, source)) if "errors" in view.columns else None
     if "message" in view.columns:
-        # A result's errors say why its message is "not sent: invalid row": one column, the why under the what.
+        # One column for what the server said: the message, why a row was not sent (its errors) and, in a muted
+        # line, the HTTP answer, attempts, time and the after-run check — a results table fits a screen.
         why = errors if errors is not None else pd.Series("", index=index)
-        put("message", pd.Series([_message_cell(m, e) for m, e in zip(view["message"], why, strict=True)], index=index))
+        cells = [_message_cell(row.get("message"), e, _sent(row)) for row, e in zip(rows, why, strict=True)]
+        put("message", pd.Series(cells, index=index, dtype=object))
     elif errors is not None and errors.astype(bool).any():
         put("errors", errors)
-    if {"http_status", "attempts"} & set(view.columns):
-        put("sent", pd.Series([_sent(row) for row in rows], index=index, dtype=object))
     for name in view.columns:
         if name not in _REPLACED and name not in columns and name not in ("action", "status", "errors", "message"):
             put(name, view[name], is_html=False)
-    if any(c in view.columns for c in _KEYS):
+    if any(c in view.columns for c in _KEYS) and not keys_below:
         put("uuids", pd.Series([_uuids(row) for row in rows], index=index, dtype=object))
     if "line" in view.columns and view["line"].map(_present).any():
         put("line", view["line"], is_html=False)
@@ -106,16 +110,23 @@ def _whole(value: object) -> object:
 
 
 def _sent(row: Mapping[str, Any]) -> str:
-    """The HTTP answer, the attempts and the time of one result, on two short lines."""
+    """The HTTP answer, the attempts, the time and the after-run check of one result, as one muted line."""
     status, attempts, seconds = (_whole(row.get(c)) for c in ("http_status", "attempts", "elapsed_s"))
-    lines = [f"HTTP {status}"] if _text(status) else []
-    if _text(attempts):
-        took = f", {seconds:.2f} s" if isinstance(seconds, float) and attempts else ""
-        lines.append(f"{attempts} attempt{'s' * (attempts != 1)}{took}" if attempts else "not sent")
-    return f'<div style="white-space: nowrap; {_MUTED}">' + "<br>".join(html.escape(x) for x in lines) + "</div>"
+    parts = [f"HTTP {status}"] if _text(status) else []
+    if _text(attempts) and attempts:
+        took = f", {seconds:.1f} s" if isinstance(seconds, float) and seconds >= 1 else ""  # only when it tells
+        parts.append(f"{attempts} attempt{'s' * (attempts != 1)}{took}")
+    verified = row.get("verified")
+    if isinstance(verified, bool | np.bool_):
+        parts.append("verified" if verified else "")
+    line = html.escape(" · ".join(p for p in parts if p))
+    if isinstance(verified, bool | np.bool_) and not verified:
+        # The server does not hold what was sent: never muted.
+        line += f'{" · " if line else ""}<b style="color: {STATUS_INFO[Status.REJECTED].foreground}">not verified</b>'
+    return f'<div style="{_MUTED}">{line}</div>' if line else ""
 
 
-def _who(row: Mapping[str, Any]) -> str:
+def _who(row: Mapping[str, Any], keys: bool = False) -> str:
     name = _text(row.get("database_name"))
     kind = _text(row.get("database_type")).removeprefix("standalone-")
     where = " / ".join(_text(row.get(c)) for c in ("instance", "project", "environment") if _text(row.get(c)))
@@ -123,8 +134,10 @@ def _who(row: Mapping[str, Any]) -> str:
     small = " · ".join(html.escape(part) for part in (kind, where) if part)
     if small:
         lines.append(f'<span style="{_MUTED}">{small}</span>')
-    # A long name wraps (in a column at most 20em wide); a short one never does.
-    return f'<div style="max-width: 20em; overflow-wrap: break-word">{"<br>".join(lines)}</div>'
+    if keys and (uuids := _uuids(row, " ")):
+        lines.append(f'<span style="{_MUTED}">{uuids}</span>')
+    # A long name wraps (in a column at most 16em wide); a short one never does.
+    return f'<div style="max-width: 16em; overflow-wrap: break-word">{"<br>".join(lines)}</div>'
 
 
 def _short(uuid: str) -> str:
@@ -133,8 +146,8 @@ def _short(uuid: str) -> str:
     return f'<code title="{html.escape(uuid)}">{html.escape(uuid[:UUID_SHOWN])}…</code>'
 
 
-def _uuids(row: Mapping[str, Any]) -> str:
-    return "<br>".join(_short(_text(row.get(c))) for c in _KEYS if _text(row.get(c)))
+def _uuids(row: Mapping[str, Any], between: str = "<br>") -> str:
+    return between.join(_short(_text(row.get(c))) for c in _KEYS if _text(row.get(c)))
 
 
 # --- what: the diff ----------------------------------------------------------------------------------------------
@@ -221,8 +234,8 @@ def _errors_cell(value: object, source: str | None) -> str:
     )
 
 
-def _message_cell(value: object, errors: str) -> str:
+def _message_cell(value: object, errors: str, sent: str) -> str:
     text = _text(value)
-    if not text and not errors:
+    if not text and not errors and not sent:
         return ""
-    return f'<div style="{_MESSAGE_CSS}">{html.escape(text)}{errors}</div>'
+    return f'<div style="{_MESSAGE_CSS}">{html.escape(text)}{errors}{sent}</div>'

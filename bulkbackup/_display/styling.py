@@ -53,6 +53,11 @@ _BUSY = STATUS_INFO[Status.PLANNED]
 _CELL_CSS = [
     {"selector": "td", "props": "white-space: pre-line; vertical-align: top; text-align: left; padding: 2px 8px;"},
     {"selector": "th", "props": "vertical-align: top; text-align: left;"},
+    # The column names stay in sight while a long plan scrolls (in the run panel's box, or down a notebook).
+    {
+        "selector": "thead th",
+        "props": "position: sticky; top: 0; z-index: 1; background: var(--jp-layout-color0, #fff);",
+    },
     {"selector": "caption", "props": "caption-side: top; text-align: left; font-style: italic;"},
 ]
 

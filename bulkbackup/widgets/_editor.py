@@ -17,18 +17,29 @@ from bulkbackup.widgets._render import frame_html
 
 _ANY = "(any)"
 _NONE = "—"  # what a control on "keep" shows: no value of its own
-_LABEL = w.Layout(width="370px")
-_VALUE = w.Layout(width="240px")
-# A message never reflows the rows: it has a fixed box beside its control, scrolled when it is long.
-_MESSAGE = w.Layout(flex="1 1 0", min_width="0", height="38px", overflow="auto")
+_LABEL_WIDTH = "260px"  # a long setting name breaks after an underscore: the message beside gets the room
+_VALUE_WIDTH = "170px"
+# A message never reflows the rows: it has a fixed box beside its control (three short lines), scrolled when
+# it is longer.
+_MESSAGE_HEIGHT = "44px"
 _FILTER_LABELS = {"project": "Project", "environment": "Environment", "database_type": "Type"}
 # The selected keep/set/clear button must be unmistakable (the front-ends' default barely differs).
 _CSS = """<style>
 .bulkbackup-editor .bulkbackup-intent .widget-toggle-button.mod-active {
-    background: #1f6feb; color: #fff; font-weight: bold; box-shadow: inset 0 0 0 2px #0b3d91;
+    background: #1f6feb; color: #fff; box-shadow: inset 0 0 0 2px #0b3d91;
+}
+.bulkbackup-editor .bulkbackup-intent .widget-toggle-button:first-child.mod-active {
+    background: #5a6270; box-shadow: inset 0 0 0 2px #30363d;
+}
+.bulkbackup-editor .bulkbackup-intent .widget-toggle-button:nth-child(3).mod-active {
+    background: #b3261e; box-shadow: inset 0 0 0 2px #6e1510;
 }
 .bulkbackup-editor .bulkbackup-intent .widget-toggle-button:not(.mod-active) { opacity: 0.7; }
-.bulkbackup-editor details.bulkbackup-help summary { cursor: pointer; }
+.bulkbackup-editor .bulkbackup-label code { font-size: 12px; }
+.bulkbackup-editor .bulkbackup-message .widget-html-content {
+    font-size: 12px; line-height: 1.2; height: auto; white-space: normal;
+}
+.bulkbackup-editor details.bulkbackup-help summary { cursor: pointer; line-height: 1.3; }
 .bulkbackup-editor details.bulkbackup-help small { display: block; white-space: normal; line-height: 1.25; }
 </style>"""
 
@@ -99,10 +110,14 @@ class Editor:
         # Numbers are typed as text and judged by read_changes: a number box would clamp 30 to 60 or -5 to 0
         # without a word. Yes/no and storages are a choice that starts on "nothing chosen".
         if field.kind is Kind.BOOL:
-            return w.Dropdown(options=[(_NONE, None), ("true", True), ("false", False)], index=0, layout=_VALUE)
+            return w.Dropdown(
+                options=[(_NONE, None), ("true", True), ("false", False)], index=0, layout=w.Layout(width=_VALUE_WIDTH)
+            )
         if field.name == "s3_storage_uuid" and self.model.s3_storages:
-            return w.Dropdown(options=[(_NONE, None), *self.model.s3_storages], index=0, layout=_VALUE)
-        return w.Text(value="", continuous_update=True, layout=_VALUE)
+            return w.Dropdown(
+                options=[(_NONE, None), *self.model.s3_storages], index=0, layout=w.Layout(width=_VALUE_WIDTH)
+            )
+        return w.Text(value="", continuous_update=True, layout=w.Layout(width=_VALUE_WIDTH))
 
     def _hint(self, field: Field) -> str:
         """The placeholder of a typed value: on "keep", what the selection holds now; on "set", what it takes."""
@@ -119,21 +134,23 @@ class Editor:
             options=[(i.value, i) for i in self.model.intents(field.name)],
             value=Intent.KEEP,
             style={"button_width": "56px"},
-            layout=w.Layout(width="200px"),
+            layout=w.Layout(width="186px"),
         )
         intent.add_class("bulkbackup-intent")
         value = self._value_widget(field)
         value.disabled = True
-        message = w.HTML(layout=_MESSAGE)
+        message = w.HTML(layout=w.Layout(flex="1 1 0", min_width="0", height=_MESSAGE_HEIGHT, overflow="auto"))
+        message.add_class("bulkbackup-message")
         intent.observe(lambda change, name=field.name: self._on_intent(name, change["new"]), names="value")
         value.observe(lambda change, name=field.name: self._on_value(name, change["new"]), names="value")
         self.intents[field.name], self.values[field.name], self.messages[field.name] = intent, value, message
         # The help is a click (or Enter) away on every front-end; a tooltip on a label is not.
         label = w.HTML(
-            f'<details class="bulkbackup-help"><summary><code>{field.name}</code></summary>'
+            f'<details class="bulkbackup-help"><summary><code>{field.name.replace("_", "_<wbr>")}</code></summary>'
             f"<small>{html.escape(field.description)}</small></details>",
-            layout=_LABEL,
+            layout=w.Layout(width=_LABEL_WIDTH),
         )
+        label.add_class("bulkbackup-label")
         row = w.HBox([label, intent, value, message], layout=w.Layout(align_items="flex-start"))
         self._show_hint(field.name)
         return row
@@ -196,7 +213,9 @@ class Editor:
             control.placeholder = self._hint(self.model.field(name))
 
     def _show_problem(self, name: str) -> None:
-        self.messages[name].value = _error(self.model.problem(name) or "")
+        # Beside its own control the column's name goes without saying; the status line keeps it.
+        problem = (self.model.problem(name) or "").removeprefix(f"column '{name}': ")
+        self.messages[name].value = _error(problem)
 
     def _show_changes(self) -> None:
         changes = self.changes

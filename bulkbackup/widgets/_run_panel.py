@@ -333,7 +333,7 @@ class RunPanel:
         written = "".join(
             f"<li>{html.escape(n)}: <code>{html.escape(str(p.resolve()))}</code></li>" for n, p in self.files.items()
         )
-        self.downloads.value = " &nbsp; ".join(links) + f"<ul>{written}</ul>"
+        self.downloads.value = " &nbsp; ".join(links) + f'<ul style="line-height: 1.4">{written}</ul>'
         self.results_view.value = frame_html(self._named(results))
 
     def _named(self, results: pd.DataFrame) -> pd.DataFrame:
