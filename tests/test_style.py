@@ -268,3 +268,17 @@ def test_a_notebook_shows_plans_styled(tmp_path):
     assert "bulkbackup-summary" in summary_html and ">updated<" in summary_html
     # The figure shows once, as the cell's result (schedule_map closes it so the inline backend does not repeat it).
     assert [o.output_type for o in outputs[4]] == ["execute_result"] and "image/png" in outputs[4][0]["data"]
+
+
+def test_the_progress_bar_says_what_it_waits_for_and_counts_the_waits_in_its_estimate():
+    from bulkbackup._core.events import RowFinished, RowRef, RowResult, RunStarted, Waiting
+    from bulkbackup._display.progress import ProgressBar
+
+    bar = ProgressBar(show=True)
+    bar(RunStarted(None, None, "", total=3, to_send=3, dry_run=False, server_version=None, started_at=""))
+    assert bar.bar.smoothing == 0  # the average since the start: waits included
+    bar(Waiting(28.0))
+    assert "waiting 28s for the server's rate-limit window" in str(bar.bar)
+    bar(RowFinished(RowRef(0, 0, None, "d", "b"), RowResult("updated")))
+    assert "waiting" not in str(bar.bar) and bar.bar.n == 1
+    bar.bar.close()
