@@ -22,6 +22,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -62,6 +63,9 @@ FRONT_ENDS = {
     "notebook7": ("/notebooks/{path}", "45 4 * * *"),
 }
 DATABASE_TYPE = "standalone-mysql"
+
+
+FORGET_INSTANCE = 'import os\nos.environ.pop("COOLIFY_ENDPOINT", None)\nos.environ.pop("COOLIFY_TOKEN", None)'
 
 
 def free_port() -> int:
@@ -113,6 +117,11 @@ def jupyter(sandbox, tmp_path_factory):
     shutil.copy(MIGRATION, root / "migration" / MIGRATION.name)
     (root / "quickstart").mkdir()
     shutil.copy(QUICKSTART, root / "quickstart" / QUICKSTART.name)
+    # 03-widgets on its own sandbox, as a user without a Coolify runs it: the server's COOLIFY_* are dropped first.
+    (root / "interactive").mkdir()
+    own = nbformat.read(NOTEBOOK, as_version=4)
+    own.cells.insert(0, nbformat.v4.new_code_cell(FORGET_INSTANCE))
+    nbformat.write(own, root / "interactive" / NOTEBOOK.name)
     write_settings(base / "settings")
     port = free_port()
     config = base / "jupyter_server_config.py"
@@ -416,5 +425,38 @@ def test_quickstart_plan_is_readable_at_1280_with_the_file_browser_open(jupyter,
         assert "payload" not in seen["headers"] and "before" not in seen["headers"] and "line" not in seen["headers"]
         planned.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(screenshots / "plan-quickstart.png"))
+    finally:
+        context.close()
+
+
+def test_widgets_notebook_on_its_sandbox_stays_alive_after_run_all(jupyter, browser):
+    """issue 13 item 14: Run All in JupyterLab, then the buttons: the notebook's own sandbox is still serving."""
+    url, root = jupyter
+    expect = sync_api.expect
+    context = browser.new_context(viewport=READER)
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/lab/tree/interactive/{NOTEBOOK.name}?reset")
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_CELLS_RAN, timeout=180_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+        assert not (root / "interactive" / "bulkbackup-runs").exists()  # Run All applied nothing
+        editor, panel = page.locator(".bulkbackup-editor"), page.locator(".bulkbackup-run-panel")
+        editor.locator(".widget-dropdown").filter(has_text="Type").locator("select").select_option(DATABASE_TYPE)
+        row = setting_row(page, "timeout")
+        row.locator("button", has_text="set").click()
+        row.locator("input[type='text']").fill("5400")
+        editor.locator("button", has_text="Add to changes").click()
+        expect(editor).to_contain_text("added")
+        panel.locator("button", has_text="Plan").click()
+        expect(panel).to_contain_text(" update")
+        expect(panel.locator(".bulkbackup-problem")).to_have_count(0)
+        panel.locator("input[type='checkbox']").check()
+        panel.locator("button", has_text="Apply").click()
+        expect(panel).to_contain_text("done:", timeout=60_000)
+        expect(panel.locator(".bulkbackup-count[data-status='updated']")).to_be_visible()
+        assert "connection refused" not in panel.inner_text()
     finally:
         context.close()
