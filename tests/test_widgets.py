@@ -228,6 +228,13 @@ def test_keep_shows_what_the_selection_holds_and_help_is_reachable(fleet):
     timeouts = fleet["timeout"].astype(str).unique()
     hint = editor.values["timeout"].placeholder
     assert hint == (f"now: {timeouts[0]}" if len(timeouts) == 1 else f"now: {len(timeouts)} different values")
+    ids = fleet["s3_storage_id"].map(lambda v: "" if pd.isna(v) else str(v)).unique()
+    storage_hint = editor.values["s3_storage_uuid"].placeholder
+    assert storage_hint == (
+        (f"now: storage id {ids[0]}" if ids[0] else "now: none reported")
+        if len(ids) == 1
+        else f"now: {len(ids)} different values"
+    )
     one = fleet.iloc[0]
     editor.name.value = str(one.database_name)
     same = fleet[fleet["database_name"].str.contains(str(one.database_name), case=False, regex=False)]

@@ -165,12 +165,14 @@ class EditorModel:
         """What the selected configurations hold now for a setting, for a "keep" control to show: one value when
         they all agree, else how many differ (empty when the inventory has no such column or nothing matches)."""
         matching = self.matching
-        if name not in matching.columns or matching.empty:
+        # The server reports a configuration's storage only by its numeric id (API-RULES): say that one.
+        column, prefix = ("s3_storage_id", "storage id ") if name == "s3_storage_uuid" else (name, "")
+        if column not in matching.columns or matching.empty:
             return ""
-        values = {("" if is_missing(v) else str(v)) for v in matching[name]}
+        values = {("" if is_missing(v) else str(v)) for v in matching[column]}
         if len(values) == 1:
             (value,) = values
-            return f"now: {value}" if value else "now: (empty)"
+            return f"now: {prefix}{value}" if value else "now: none reported"
         return f"now: {len(values)} different values"
 
     def names(self, changes: pd.DataFrame) -> pd.DataFrame:
