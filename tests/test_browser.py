@@ -22,6 +22,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -30,6 +31,7 @@ from bulkbackup.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "03-widgets.ipynb"
+QUICKSTART = ROOT / "notebooks" / "01-quickstart.ipynb"
 MIGRATION = ROOT / "notebooks" / "04-migration.ipynb"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -61,6 +63,9 @@ FRONT_ENDS = {
     "notebook7": ("/notebooks/{path}", "45 4 * * *"),
 }
 DATABASE_TYPE = "standalone-mysql"
+
+
+FORGET_INSTANCE = 'import os\nos.environ.pop("COOLIFY_ENDPOINT", None)\nos.environ.pop("COOLIFY_TOKEN", None)'
 
 
 def free_port() -> int:
@@ -110,6 +115,13 @@ def jupyter(sandbox, tmp_path_factory):
         shutil.copy(NOTEBOOK, root / front_end / NOTEBOOK.name)
     (root / "migration").mkdir()
     shutil.copy(MIGRATION, root / "migration" / MIGRATION.name)
+    (root / "quickstart").mkdir()
+    shutil.copy(QUICKSTART, root / "quickstart" / QUICKSTART.name)
+    # 03-widgets on its own sandbox, as a user without a Coolify runs it: the server's COOLIFY_* are dropped first.
+    (root / "interactive").mkdir()
+    own = nbformat.read(NOTEBOOK, as_version=4)
+    own.cells.insert(0, nbformat.v4.new_code_cell(FORGET_INSTANCE))
+    nbformat.write(own, root / "interactive" / NOTEBOOK.name)
     write_settings(base / "settings")
     port = free_port()
     config = base / "jupyter_server_config.py"
@@ -196,6 +208,65 @@ KERNEL_IDLE = """() => {
 }"""
 
 
+# The issue's reader: a 1280 px screen, JupyterLab with its file browser open.
+READER = {"width": 1280, "height": 900}
+OPEN_FILE_BROWSER = """() => {
+    window.jupyterapp.shell.activateById('filebrowser');
+    return !window.jupyterapp.shell.leftCollapsed;
+}"""
+# Where the diff of a styled frame's first row is, against the box that should show it (an output area, or the run
+# panel's plan view), and in how many visual lines its first `field: old → new` line is laid out.
+FIRST_DIFF = """(area) => {
+    const table = area.querySelector('table');
+    const heads = [...table.querySelectorAll('thead tr:last-child th')].map(th => th.textContent.trim());
+    const cell = table.querySelector('tbody tr').children[heads.indexOf('diff')];
+    const range = document.createRange();
+    const div = cell.querySelector('div');
+    if (div) {
+        range.selectNodeContents(div);
+    } else {  // a plain text cell: its first line ends at the first newline
+        const text = cell.firstChild;
+        const end = text.textContent.indexOf('\\n');
+        range.setStart(text, 0);
+        range.setEnd(text, end < 0 ? text.textContent.length : end);
+    }
+    const tops = [...range.getClientRects()].filter(r => r.width > 0).map(r => r.top).sort((a, b) => a - b);
+    const lines = tops.filter((top, i) => i === 0 || top - tops[i - 1] > 6).length;
+    const box = cell.getBoundingClientRect(), shown = area.getBoundingClientRect();
+    return {
+        headers: heads, first_line: range.toString(), lines: lines,
+        cell: [Math.round(box.left), Math.round(box.right)], area: [Math.round(shown.left), Math.round(shown.right)],
+        table: Math.round(table.getBoundingClientRect().width), viewport: window.innerWidth,
+    };
+}"""
+
+
+# The results table of the run panel: its right edge, and in how many lines the first row's message is laid out.
+RESULTS_FIT = """(table) => {
+    const heads = [...table.querySelectorAll('thead tr:last-child th')].map(th => th.textContent.trim());
+    const cell = table.querySelector('tbody tr').children[heads.indexOf('message')];
+    if (!cell) return {headers: heads, html: table.outerHTML.slice(0, 3000)};
+    const range = document.createRange();
+    range.selectNodeContents(cell.querySelector('div').firstChild);
+    const tops = [...range.getClientRects()].filter(r => r.width > 0).map(r => r.top).sort((a, b) => a - b);
+    const area = table.closest('.jp-OutputArea-output, .output_subarea') || document.body;
+    return {
+        message_lines: tops.filter((top, i) => i === 0 || top - tops[i - 1] > 6).length,
+        table_right: Math.round(table.getBoundingClientRect().right),
+        area_right: Math.round(area.getBoundingClientRect().right), headers: heads,
+    };
+}"""
+
+
+def assert_first_diff_readable(area) -> dict:
+    """The first plan row's diff is inside `area` (no horizontal scrolling to find it) and its first line is whole."""
+    seen = area.evaluate(FIRST_DIFF)
+    print("first diff:", seen)  # the before/after of issue 14 §1 (pytest -s shows it)
+    assert seen["area"][0] <= seen["cell"][0] and seen["cell"][1] <= seen["area"][1] <= seen["viewport"], seen
+    assert seen["lines"] == 1 and "→" in seen["first_line"], seen
+    return seen
+
+
 def setting_row(page, name: str):
     return page.locator(".bulkbackup-editor .widget-hbox").filter(has=page.locator(f"code:text-is('{name}')"))
 
@@ -210,11 +281,15 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
     assert len(targets) and (targets["frequency"] != frequency).all()
     expect = sync_api.expect
 
-    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    context = browser.new_context(viewport=READER, accept_downloads=True)
     page = context.new_page()
     try:
-        page.goto(url + route.format(path=f"{front_end}/{NOTEBOOK.name}"))
+        page.goto(
+            url + route.format(path=f"{front_end}/{NOTEBOOK.name}") + ("?reset" if front_end == "jupyterlab" else "")
+        )
         page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        if front_end == "jupyterlab":
+            assert page.evaluate(OPEN_FILE_BROWSER)
         # The settings took: every cell stays in the DOM (no virtual scrolling hides the widgets off screen).
         windowing = page.evaluate("window.jupyterapp.shell.currentWidget.content.notebookConfig.windowingMode")
         assert windowing == "none"
@@ -234,28 +309,45 @@ def test_notebook_widgets_in_a_real_browser(front_end, jupyter, sandbox, browser
         row.locator("button", has_text="set").click()
         row.locator("input[type='text']").fill("every day")
         expect(row.locator(".bulkbackup-problem")).to_contain_text("not a valid frequency")
+        row.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.screenshot(path=str(screenshots / f"editor-message-{front_end}.png"))
         row.locator("input[type='text']").fill(frequency)
         expect(row.locator(".bulkbackup-problem")).to_have_count(0)
         editor.locator("button", has_text="Add to changes").click()
         expect(editor).to_contain_text(f"added {len(targets)} configuration")
-        editor.scroll_into_view_if_needed()
-        editor.screenshot(path=str(screenshots / f"editor-{front_end}.png"))
+        editor.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(screenshots / f"editor-{front_end}.png"))
 
         # The run panel: Plan, tick, Apply, counts and results.
         apply_button = panel.locator("button", has_text="Apply")
         panel.locator("button", has_text="Plan").click()
         expect(panel).to_contain_text(f"{len(targets)} update")
         expect(apply_button).to_be_disabled()
+        # The plan a person confirms is readable where they confirm it: its diff beside nothing off-screen.
+        plan_view = panel.locator(".widget-html").filter(has=page.locator("table")).first
+        expect(plan_view).to_contain_text("→")
+        seen = assert_first_diff_readable(plan_view.element_handle())
+        assert seen["first_line"].startswith("frequency:"), seen
+        output = page.locator(".jp-OutputArea-output").filter(has=panel)
+        assert_first_diff_readable(output.element_handle())
+        panel.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(screenshots / f"run-panel-plan-{front_end}.png"))
         panel.locator("input[type='checkbox']").check()
         expect(apply_button).to_be_enabled()
         apply_button.click()
         expect(panel.locator(".bulkbackup-count[data-status='updated']")).to_have_text(
             f"updated: {len(targets)}", timeout=60_000
         )
-        expect(panel.locator("table.bulkbackup-frame, table").last).to_contain_text(targets["backup_uuid"].iloc[0])
+        expect(panel.locator("table").last).to_contain_text(targets["backup_uuid"].iloc[0][:8] + "…")
+        expect(panel.locator("table").last).to_contain_text(targets["database_name"].iloc[0])
         expect(panel).to_contain_text("done:")
-        panel.scroll_into_view_if_needed()
-        panel.screenshot(path=str(screenshots / f"run-panel-{front_end}.png"))
+        expect(panel.locator("table").last.locator("th", has_text="message")).to_have_count(1)
+        # The results fit beside the file browser, and a short message is not wrapped over four lines.
+        fit = panel.locator("table").last.evaluate(RESULTS_FIT)
+        print("results:", fit)
+        assert fit["message_lines"] <= 2 and fit["table_right"] <= fit["area_right"], fit
+        panel.locator("table").last.evaluate("e => e.scrollIntoView({block: 'end'})")
+        page.screenshot(path=str(screenshots / f"run-panel-{front_end}.png"))
 
         # The sandbox's state changed, and the results download has one row per configuration.
         for uuid in targets["backup_uuid"]:
@@ -308,5 +400,63 @@ def test_migration_notebook_draws_the_schedule_map_in_jupyterlab(jupyter, sandbo
         rescheduled.screenshot(path=str(screenshots / "schedule-map.png"))
         assert sandbox.request_count > requests_before  # it read the configured instance
         assert len(sandbox.patch_bodies) == sent_before  # and sent it nothing
+    finally:
+        context.close()
+
+
+def test_quickstart_plan_is_readable_at_1280_with_the_file_browser_open(jupyter, browser, screenshots):
+    """issue 14 §1: 01-quickstart's plan, as JupyterLab shows it to a reader on a 1280 px screen."""
+    url, _ = jupyter
+    context = browser.new_context(viewport=READER)
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/lab/tree/quickstart/{QUICKSTART.name}?reset")
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        assert page.evaluate(OPEN_FILE_BROWSER)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_CELLS_RAN, timeout=180_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+        planned = page.locator(".jp-Cell").filter(has=page.locator(".jp-InputArea", has_text="planned = bb.plan"))
+        output = planned.locator(".jp-OutputArea-output").filter(has=page.locator("table")).first
+        sync_api.expect(output).to_contain_text("update")
+        seen = assert_first_diff_readable(output.element_handle())
+        assert seen["headers"][:4] == ["", "database", "action", "diff"], seen
+        assert "payload" not in seen["headers"] and "before" not in seen["headers"] and "line" not in seen["headers"]
+        planned.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(screenshots / "plan-quickstart.png"))
+    finally:
+        context.close()
+
+
+def test_widgets_notebook_on_its_sandbox_stays_alive_after_run_all(jupyter, browser):
+    """issue 13 item 14: Run All in JupyterLab, then the buttons: the notebook's own sandbox is still serving."""
+    url, root = jupyter
+    expect = sync_api.expect
+    context = browser.new_context(viewport=READER)
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/lab/tree/interactive/{NOTEBOOK.name}?reset")
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_CELLS_RAN, timeout=180_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+        assert not (root / "interactive" / "bulkbackup-runs").exists()  # Run All applied nothing
+        editor, panel = page.locator(".bulkbackup-editor"), page.locator(".bulkbackup-run-panel")
+        editor.locator(".widget-dropdown").filter(has_text="Type").locator("select").select_option(DATABASE_TYPE)
+        row = setting_row(page, "timeout")
+        row.locator("button", has_text="set").click()
+        row.locator("input[type='text']").fill("5400")
+        editor.locator("button", has_text="Add to changes").click()
+        expect(editor).to_contain_text("added")
+        panel.locator("button", has_text="Plan").click()
+        expect(panel).to_contain_text(" update")
+        expect(panel.locator(".bulkbackup-problem")).to_have_count(0)
+        panel.locator("input[type='checkbox']").check()
+        panel.locator("button", has_text="Apply").click()
+        expect(panel).to_contain_text("done:", timeout=60_000)
+        expect(panel.locator(".bulkbackup-count[data-status='updated']")).to_be_visible()
+        assert "connection refused" not in panel.inner_text()
     finally:
         context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import re
 import subprocess
@@ -17,6 +18,13 @@ import bulkbackup as bb
 from bulkbackup._core.events import RunFacts
 from bulkbackup._core.statuses import ACTION_COLOURS, STATUS_INFO, Action, Status
 from bulkbackup._display.styling import MAX_ROWS, kind
+
+
+def visible(markup: str) -> str:
+    """The text a reader sees in styled HTML: a line per <div>/<br>, tags dropped, entities (and &nbsp;) read."""
+    text = re.sub(r"<br>|</div>", "\n", markup)
+    text = re.sub(r"<style.*?</style>|<[^>]+>", "", text, flags=re.S)
+    return html_module.unescape(text).replace("\xa0", " ")
 
 
 def painted(html: str, background: str, foreground: str) -> int:
@@ -37,11 +45,36 @@ def test_plan_diff_one_change_per_line_in_action_colours(client, fleet):
     pd.testing.assert_frame_equal(plan, before)  # never changes the frame
     assert plan.attrs == before.attrs
     first = fleet.iloc[0]
-    assert f"frequency: {first.frequency} → 17 2 * * *\ntimeout: {first.timeout} → 7200" in html
-    assert "frequency = 17 2 * * *\ntimeout = 7200" in html  # payload as field = value lines
-    assert f"frequency = {first.frequency}\ntimeout = {first.timeout}" in html  # before, likewise
+    assert f"frequency: {first.frequency} → 17 2 * * *\ntimeout: {first.timeout} → 7200" in visible(html)
     assert painted(html, *ACTION_COLOURS[Action.UPDATE])
-    assert "white-space: pre-line" in html
+
+
+def test_the_plan_reads_who_then_what_and_says_it_once(client, fleet):
+    changes = fleet[["database_uuid", "backup_uuid"]].head(2).assign(frequency="17 2 * * *")
+    plan = bb.plan(changes, client)
+    html = bb.style(plan).to_html()
+    headers = re.findall(r'<th [^>]*class="col_heading[^"]*"[^>]*>([^<]*)</th>', html)
+    assert headers == ["database", "action", "diff", "uuids"]  # no payload/before (the diff says it), no empty line
+    text = visible(html)
+    first = fleet.iloc[0]
+    assert first.database_name in text and first.database_type.removeprefix("standalone-") in text
+    assert "frequency = " not in text and '"frequency"' not in html
+    # uuids shortened in the display, whole in the tooltip and in the frame
+    assert first.backup_uuid not in text and f'title="{first.backup_uuid}"' in html
+    assert first.backup_uuid[:8] + "…" in text and plan["backup_uuid"].iloc[0] == first.backup_uuid
+    # each diff line on one line, never broken inside a value
+    lines = re.findall(r'<div style="([^"]*)"><span[^>]*>frequency:</span>([^<]*)<b>([^<]*)</b>', html)
+    assert lines and all("white-space: nowrap" in css for css, _, _ in lines)
+    assert all(" " not in value for _, _, value in lines)  # spaces inside a cron expression are non-breaking
+
+
+def test_line_is_shown_only_when_rows_came_from_a_file(client, fleet, tmp_path):
+    changes = fleet[["database_uuid", "backup_uuid"]].head(2).assign(timeout=7200)
+    assert "line" not in visible(bb.style(bb.plan(changes, client)).to_html()).split()
+    path = tmp_path / "changes.csv"
+    changes.to_csv(path, index=False)
+    html = bb.style(bb.plan(path, client)).to_html()
+    assert re.search(r'<th [^>]*class="col_heading[^"]*"[^>]*>line</th>', html)
 
 
 def test_a_long_diff_is_never_cut(client, fleet):
@@ -53,13 +86,13 @@ def test_a_long_diff_is_never_cut(client, fleet):
 def test_value_holding_a_semicolon_stays_on_its_line():
     plan = bb.plan(pd.DataFrame({"database_uuid": ["d1"], "backup_uuid": ["b1"], "frequency": ["0 3 * * *"]}))
     plan.loc[0, "diff"] = "databases_to_backup: a; b → c; timeout: 60 → 120"
-    assert "databases_to_backup: a; b → c\ntimeout: 60 → 120" in bb.style(plan).to_html()
+    assert "databases_to_backup: a; b → c\ntimeout: 60 → 120" in visible(bb.style(plan).to_html())
 
 
 def test_every_error_on_its_own_line():
     changes = {"database_uuid": ["d1"], "backup_uuid": ["b1"], "timeout": [5], "enabled": ["maybe"]}
     html = bb.style(bb.plan(pd.DataFrame(changes))).to_html()
-    assert "(write true/false, yes/no or 1/0)\n&lt;DataFrame&gt; row 0: column &#39;timeout&#39;" in html
+    assert "(write true/false, yes/no or 1/0)\n<DataFrame> row 0: column 'timeout'" in visible(html)
 
 
 def test_user_data_is_escaped(client, fleet):
@@ -92,7 +125,15 @@ def test_results_status_colours_and_json_lists(client, fleet):
     for status in (Status.UPDATED, Status.INVALID):
         info = STATUS_INFO[status]
         assert painted(html, info.background, info.foreground)
-    assert "timeout = 7200" in html and '{"timeout"' not in html
+    first = fleet.iloc[0]
+    assert f"timeout: {first.timeout} → 7200" in visible(html) and '{"timeout"' not in html
+    assert "Database backup configuration updatedHTTP 200 · 1 attempt" in visible(html).replace("\n", "")
+    assert "· verified" in visible(html) and "not verified" not in visible(html)
+    doubted = results.copy()
+    doubted.loc[0, "verified"] = False
+    assert "HTTP 200 · 1 attempt · not verified" in visible(bb.style(doubted).to_html())
+    # the invalid row's message and why, together
+    assert "not sent: invalid row<DataFrame> row 1: column 'timeout'" in visible(html).replace("\n", "")
 
 
 def test_inventory_is_styled_too(fleet):
@@ -192,7 +233,7 @@ def test_ipython_displays_marked_frames_styled_and_others_as_pandas_does():
     done = subprocess.run([sys.executable, "-c", SHELL_SCRIPT], capture_output=True, text=True, check=True)
     out = json.loads(done.stdout)
     plan_html = out["plan"]["text/html"]
-    assert painted(plan_html, *ACTION_COLOURS[Action.UPDATE]) and "timeout: → 7200" in plan_html
+    assert painted(plan_html, *ACTION_COLOURS[Action.UPDATE]) and "timeout: → 7200" in visible(plan_html)
     assert "&lt;b2&gt;" in plan_html and "<b2>" not in plan_html
     assert "text/plain" in out["plan"]  # still a DataFrame for every other front-end
     assert out["plain"]["text/html"] == out["pandas"]
@@ -220,10 +261,24 @@ def test_a_notebook_shows_plans_styled(tmp_path):
     outputs = [cell.outputs for cell in notebook.cells]
     assert not [o for cell in outputs for o in cell if o.output_type == "error"]
     plan_html = outputs[1][0]["data"]["text/html"]
-    assert painted(plan_html, *ACTION_COLOURS[Action.UPDATE]) and "→ 7200" in plan_html
+    assert painted(plan_html, *ACTION_COLOURS[Action.UPDATE]) and "→ 7200" in visible(plan_html)
     plain_html = outputs[2][0]["data"]["text/html"]
     assert 'class="dataframe"' in plain_html and "background-color" not in plain_html
     summary_html = outputs[3][0]["data"]["text/html"]
     assert "bulkbackup-summary" in summary_html and ">updated<" in summary_html
     # The figure shows once, as the cell's result (schedule_map closes it so the inline backend does not repeat it).
     assert [o.output_type for o in outputs[4]] == ["execute_result"] and "image/png" in outputs[4][0]["data"]
+
+
+def test_the_progress_bar_says_what_it_waits_for_and_counts_the_waits_in_its_estimate():
+    from bulkbackup._core.events import RowFinished, RowRef, RowResult, RunStarted, Waiting
+    from bulkbackup._display.progress import ProgressBar
+
+    bar = ProgressBar(show=True)
+    bar(RunStarted(None, None, "", total=3, to_send=3, dry_run=False, server_version=None, started_at=""))
+    assert bar.bar.smoothing == 0  # the average since the start: waits included
+    bar(Waiting(28.0))
+    assert "waiting 28s for the server's rate-limit window" in str(bar.bar)
+    bar(RowFinished(RowRef(0, 0, None, "d", "b"), RowResult("updated")))
+    assert "waiting" not in str(bar.bar) and bar.bar.n == 1
+    bar.bar.close()

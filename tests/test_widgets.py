@@ -7,6 +7,7 @@ built and the sandbox's state over real HTTP.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -154,7 +155,10 @@ def test_save_s3_needs_a_storage_in_the_same_batch(fleet, sandbox):
     model.set_intent("save_s3", Intent.SET, True)
     with pytest.raises(ValueError, match="save_s3 = true needs s3_storage_uuid"):
         model.add()
-    model.set_intent("s3_storage_uuid", Intent.SET)  # the dropdown starts on the first storage
+    model.set_intent("s3_storage_uuid", Intent.SET)  # nothing chosen yet: the dropdown starts on no storage
+    with pytest.raises(ValueError, match="s3_storage_uuid': empty"):
+        model.add()
+    model.set_value("s3_storage_uuid", sandbox.s3_storages[0]["uuid"])
     assert model.add() == len(fleet)
     assert model.changes["s3_storage_uuid"].eq(sandbox.s3_storages[0]["uuid"]).all()
 
@@ -185,19 +189,97 @@ def test_editor_controls_follow_the_field_table(fleet, sandbox):
         value, intent = editor.values[field.name], editor.intents[field.name]
         assert [o[0] for o in intent.options] == [i.value for i in editor.model.intents(field.name)]
         assert value.disabled  # "keep" until the user chooses otherwise
+        # A control on "keep" shows no value of its own (nothing that reads like the server's: no 0, 60 or tick).
         if field.kind is Kind.BOOL:
-            assert isinstance(value, ipywidgets.Checkbox)
-        elif field.kind in (Kind.INT, Kind.NUMBER):
-            bounded = ipywidgets.BoundedIntText if field.kind is Kind.INT else ipywidgets.BoundedFloatText
-            assert isinstance(value, bounded)
-            if field.minimum is not None:
-                assert value.min == field.minimum
-            if field.maximum is not None:
-                assert value.max == field.maximum
+            assert isinstance(value, ipywidgets.Dropdown) and value.value is None and value.label == "—"
+        else:
+            assert value.value in ("", None)
+        assert "bulkbackup-intent" in intent._dom_classes
     storage = editor.values["s3_storage_uuid"]
-    assert isinstance(storage, ipywidgets.Dropdown)
-    assert list(storage.options) == [(f"{s['name']} ({s['uuid']})", s["uuid"]) for s in sandbox.s3_storages]
+    assert isinstance(storage, ipywidgets.Dropdown) and storage.value is None
+    expected = [(f"{s['name']} ({s['uuid']})", s["uuid"]) for s in sandbox.s3_storages]
+    assert list(storage.options)[1:] == expected
     assert isinstance(bb.widgets.Editor(fleet).values["s3_storage_uuid"], ipywidgets.Text)
+
+
+@pytest.mark.parametrize(
+    ("name", "typed", "said"),
+    [
+        ("timeout", "30", "timeout must be at least 60 (got 30)"),
+        ("database_backup_retention_days_s3", "-5", "must be at least 0 (got -5)"),
+        ("database_backup_retention_days_s3", "99999999999", "must be at most 2147483647"),
+        ("database_backup_retention_max_storage_s3", "99999999999", "must be below 10000000000"),
+    ],
+)
+def test_the_editor_never_clamps_a_number(fleet, name, typed, said):
+    editor = bb.widgets.Editor(fleet)
+    editor.intents[name].value = Intent.SET
+    editor.values[name].value = typed
+    assert editor.values[name].value == typed  # the user's value, never changed
+    assert said in html.unescape(editor.messages[name].value)
+    assert editor.add() == 0 and said in html.unescape(editor.status.value)
+    editor.values[name].value = "120"  # fixed: the message goes
+    assert editor.messages[name].value == ""
+    assert editor.add() == len(fleet) and editor.changes[name].eq(120).all()
+
+
+def test_keep_shows_what_the_selection_holds_and_help_is_reachable(fleet):
+    editor = bb.widgets.Editor(fleet)
+    timeouts = fleet["timeout"].astype(str).unique()
+    hint = editor.values["timeout"].placeholder
+    assert hint == (f"now: {timeouts[0]}" if len(timeouts) == 1 else f"now: {len(timeouts)} different values")
+    ids = fleet["s3_storage_id"].map(lambda v: "" if pd.isna(v) else str(v)).unique()
+    storage_hint = editor.values["s3_storage_uuid"].placeholder
+    assert storage_hint == (
+        (f"now: storage id {ids[0]}" if ids[0] else "now: none reported")
+        if len(ids) == 1
+        else f"now: {len(ids)} different values"
+    )
+    one = fleet.iloc[0]
+    editor.name.value = str(one.database_name)
+    same = fleet[fleet["database_name"].str.contains(str(one.database_name), case=False, regex=False)]
+    if same["timeout"].nunique() == 1:
+        assert editor.values["timeout"].placeholder == f"now: {same['timeout'].iloc[0]}"
+    editor.intents["timeout"].value = Intent.SET
+    assert editor.values["timeout"].placeholder == "60 to 36000"
+    editor.values["timeout"].value = "7200"
+    editor.intents["timeout"].value = Intent.KEEP  # back on keep: the typed value is not shown as if current
+    assert editor.values["timeout"].value == "" and editor.values["timeout"].disabled
+    # The help: a <details> the keyboard and a click open, not a tooltip on a label.
+    rows = [
+        c for c in editor.widget.children if isinstance(c, ipywidgets.HBox) and editor.intents["timeout"] in c.children
+    ]
+    label = rows[0].children[0].value
+    assert "<details" in label and "<summary><code>timeout</code></summary>" in label and "60..36000" in label
+    long_label = next(
+        c.children[0].value
+        for c in editor.widget.children
+        if isinstance(c, ipywidgets.HBox)
+        and editor.intents["database_backup_retention_max_storage_locally"] in c.children
+    )
+    assert "database_<wbr>backup_<wbr>retention" in long_label  # breaks only after an underscore
+
+
+def test_a_message_does_not_reflow_the_rows(fleet):
+    editor = bb.widgets.Editor(fleet)
+    message = editor.messages["timeout"]
+    before = (message.layout.height, message.layout.flex, message.layout.overflow)
+    editor.intents["timeout"].value = Intent.SET
+    editor.values["timeout"].value = "5"
+    assert message.value  # a message now, in the same fixed box
+    assert (message.layout.height, message.layout.flex, message.layout.overflow) == before == ("44px", "1 1 0", "auto")
+
+
+def test_the_added_preview_names_the_databases(fleet):
+    editor = bb.widgets.Editor(fleet)
+    editor.intents["enabled"].value = Intent.SET
+    editor.values["enabled"].value = True
+    editor.filters["database_type"].value = fleet["database_type"].iloc[0]
+    editor.add_button.click()
+    shown = html.unescape(editor.table.value)
+    for name in fleet.loc[fleet["database_type"] == fleet["database_type"].iloc[0], "database_name"]:
+        assert f"<b>{name}</b>" in shown
+    assert fleet["backup_uuid"].iloc[0] not in re.sub(r'title="[^"]*"', "", shown)  # uuids only in tooltips
 
 
 def test_editor_filters_validate_and_build_changes(fleet, sandbox):
@@ -227,7 +309,7 @@ def test_editor_filters_validate_and_build_changes(fleet, sandbox):
     assert list(changes.columns) == ["database_uuid", "backup_uuid", "save_s3", "s3_storage_uuid", "frequency"]
     assert changes["save_s3"].eq(True).all() and changes["frequency"].eq("45 2 * * *").all()
     assert changes["s3_storage_uuid"].eq(sandbox.s3_storages[1]["uuid"]).all()
-    assert changes["backup_uuid"].iloc[0] in editor.table.value
+    assert changes["backup_uuid"].iloc[0] in editor.table.value  # in the tooltip of its shortened uuid
     editor.remove_button.click()
     assert editor.changes.empty and editor.table.value == ""
     editor.add_button.click()
@@ -294,7 +376,7 @@ def test_apply_runs_in_the_background_and_leaves_results_and_files(client, fleet
     editor = bb.widgets.Editor(fleet)
     editor.filters["database_type"].value = fleet["database_type"].iloc[0]
     editor.intents["timeout"].value = Intent.SET
-    editor.values["timeout"].value = 5432
+    editor.values["timeout"].value = "5432"
     editor.add_button.click()
     panel = bb.widgets.RunPanel(editor, client, folder=tmp_path)  # reads editor.changes at each Plan
     panel.plan_button.click()
@@ -357,7 +439,55 @@ def test_counts_come_from_the_seam(client, fleet, tmp_path):
     panel._refresh()
     assert (panel.progress.value, panel.progress.max) == (2, 3)
     assert "updated: 1" in panel.counts.value and "rejected: 1" in panel.counts.value
-    assert "waiting 12 s" in panel.counts.value
+    assert "waiting 12 s for the server&#x27;s rate-limit window" in panel.counts.value
+
+
+def test_the_waits_and_the_time_left_are_said():
+    from bulkbackup.widgets._run_panel import progress_note
+
+    # a wait longer than a second says what for and how long; the counts line counts it down
+    assert progress_note(100.0, None, 130.0, 0, 10) == " — waiting 30 s for the server's rate-limit window"
+    assert progress_note(129.5, None, 130.0, 0, 10) == ""  # under a second: nothing to say
+    # the estimate is the pace so far, waits included: 5 rows in 60 s (most of it waiting) leave 5 more minutes
+    assert progress_note(160.0, 100.0, None, 5, 10) == " — about 60 s left"
+    assert progress_note(400.0, 100.0, None, 5, 25) == " — about 20 min left"
+    assert progress_note(101.0, 100.0, None, 1, 10) == ""  # too early to guess
+
+
+def test_an_error_leaves_no_stale_plan_or_results(client, fleet, tmp_path, sandbox):
+    changes = timeout_changes(fleet, 3, timeout=4321)
+    panel = bb.widgets.RunPanel(changes, client, folder=tmp_path)
+    panel.run(blocking=True)
+    assert panel.results_view.value and panel.downloads.value and panel.plan_view.value
+    panel.source = pd.DataFrame({"frequency": ["0 3 * * *"]})  # the next Plan fails
+    panel.plan_button.click()
+    assert "missing key column" in panel.status.value
+    assert panel.plan_view.value == panel.results_view.value == panel.downloads.value == ""
+    assert panel.planned is None and panel.apply_button.disabled
+
+
+def test_a_failed_run_leaves_no_stale_plan(client, fleet, tmp_path):
+    panel = bb.widgets.RunPanel(timeout_changes(fleet, 2, timeout=4322), client, folder=tmp_path / "file")
+    (tmp_path / "file").write_text("a file where the run folder should go")
+    panel.plan_button.click()
+    assert "update" in panel.plan_view.value
+    panel.confirm.value = True
+    panel.apply_button.click()
+    assert panel.wait(30) is None and panel.error is not None
+    assert "the run failed" in panel.status.value and "press Plan" in panel.status.value
+    assert panel.plan_view.value == panel.results_view.value == ""
+
+
+def test_the_plan_is_shown_before_the_confirmation_and_results_name_databases(client, fleet, tmp_path):
+    changes = timeout_changes(fleet, 2, timeout=4323)
+    panel = bb.widgets.RunPanel(changes, client, folder=tmp_path)
+    children = list(panel.widget.children)
+    assert children.index(panel.plan_view) < next(
+        i for i, c in enumerate(children) if panel.confirm in getattr(c, "children", ())
+    )
+    panel.run(blocking=True)
+    name = fleet.set_index("backup_uuid").loc[changes["backup_uuid"].iloc[0], "database_name"]
+    assert f"<b>{name}</b>" in panel.results_view.value
 
 
 def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path, sandbox):
@@ -378,8 +508,9 @@ def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path,
     statuses = set(results["status"])
     assert "skipped" in statuses and "updated" in statuses and statuses <= {"updated", "skipped"}
     skipped = results[results["status"] == "skipped"]
-    assert skipped["message"].str.contains("stopped").all()
-    assert results.attrs["run"].stopped and "run stopped" in panel.status.value
+    assert skipped["message"].str.contains("you pressed Stop").all()
+    assert results.attrs["run"].stopped == "you pressed Stop"
+    assert "run stopped: you pressed Stop" in panel.status.value and "by the caller" not in panel.status.value
     on_disk = pd.read_csv(panel.files["results"])
     assert len(on_disk) == len(changes) and (on_disk["status"] == "skipped").sum() == len(skipped)
     sent = set(results.loc[results["status"] == "updated", "backup_uuid"])

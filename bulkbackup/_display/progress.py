@@ -27,6 +27,9 @@ class ProgressBar:
                 desc="apply",
                 disable=self.show is False or event.dry_run or not event.to_send,
                 delay=0 if self.show else 1.0,
+                # The estimate is the pace since the start, waits for the server included: a run held back by
+                # the rate limit is not promised an early end after each burst (tqdm's default follows the burst).
+                smoothing=0,
             )
         elif self.bar is None:
             return

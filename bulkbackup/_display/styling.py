@@ -4,8 +4,10 @@
 
 - status and action cells in the colours of `statuses.py`, each background paired with its own text colour so
   the table reads in dark themes too;
-- the plan's diff as `field: old → new`, one per line and never cut; `payload`/`before` JSON as `field = value`
-  lines;
+- plans and results for a reader (`readable.py`): who (database, type, project), what (the diff, one
+  `field: old → new` per line, never wrapped inside a value), then the rest; uuids shortened (whole in the
+  tooltip), `payload`/`before` not repeated beside the diff, `line` only when rows came from a file;
+- other frames: a `diff` one change per line, `payload`/`before` JSON as `field = value` lines;
 - every cell, index label and column name HTML-escaped: a database called `<script>` shows as text;
 - at most `MAX_ROWS` rows (2,000), with a "showing N of M rows" caption, so a migration's plan does not freeze the
   browser.
@@ -28,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bulkbackup._core.fields import ALL_FIELDS, KEY_COLUMNS
+from bulkbackup._core.fields import KEY_COLUMNS
 from bulkbackup._core.statuses import ACTION_COLOURS, STATUS_INFO, Action, Status
+from bulkbackup._display.readable import DIFF_SPLIT, reader_view
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -37,9 +40,9 @@ if TYPE_CHECKING:
 MAX_ROWS = 2000
 """Rows `style()` renders by default: a few thousand styled rows already take seconds in a browser."""
 
-KINDS = ("plan", "results", "inventory")
+KINDS = ("plan", "results", "inventory", "changes")
 ATTR = "bulkbackup"
-"""`frame.attrs[ATTR]` names what made the frame: one of KINDS."""
+"""`frame.attrs[ATTR]` names what made the frame: one of KINDS ("changes": the editor's preview)."""
 
 _PROBLEM = STATUS_INFO[Status.INVALID]
 _BAD = STATUS_INFO[Status.REJECTED]
@@ -47,10 +50,14 @@ _GOOD = STATUS_INFO[Status.UPDATED]
 _MUTED = STATUS_INFO[Status.SKIPPED]
 _BUSY = STATUS_INFO[Status.PLANNED]
 # The plan joins its diff parts with "; "; a value may contain "; " too, so split only before a field's name.
-_DIFF_SPLIT = re.compile("; (?=(?:" + "|".join(re.escape(f.name) for f in ALL_FIELDS) + "|s3_storage_id): )")
 _CELL_CSS = [
     {"selector": "td", "props": "white-space: pre-line; vertical-align: top; text-align: left; padding: 2px 8px;"},
     {"selector": "th", "props": "vertical-align: top; text-align: left;"},
+    # The column names stay in sight while a long plan scrolls (in the run panel's box, or down a notebook).
+    {
+        "selector": "thead th",
+        "props": "position: sticky; top: 0; z-index: 1; background: var(--jp-layout-color0, #fff);",
+    },
     {"selector": "caption", "props": "caption-side: top; text-align: left; font-style: italic;"},
 ]
 
@@ -84,22 +91,30 @@ def style(frame: pd.DataFrame, *, max_rows: int | None = MAX_ROWS) -> Styler:
     view.attrs = {}
     # Styler (and column-wise rewriting) needs unique column names; a frame without them is only escaped.
     ours = view.columns.is_unique
-    if ours and "diff" in view.columns:
-        view["diff"] = view["diff"].map(_diff_lines)
-    for column in ("payload", "before"):
-        if ours and column in view.columns:
-            view[column] = view[column].map(_json_lines)
-    if ours and "errors" in view.columns:
-        # Each error starts with where it is ("file:line: " or "<DataFrame> row 3: "): one per line.
-        where = re.escape(str(frame.attrs.get("source") or "<DataFrame>"))
-        split = re.compile(rf"; (?={where}(?::| row ))")
-        view["errors"] = view["errors"].map(lambda value: _error_lines(value, split))
+    markup: list[str] = []
+    what = kind(frame)
+    if ours and what in ("plan", "results", "changes"):
+        view, markup = reader_view(view, what, frame.attrs.get("source"))
+    elif ours:
+        if "diff" in view.columns:
+            view["diff"] = view["diff"].map(_diff_lines)
+        for column in ("payload", "before"):
+            if column in view.columns:
+                view[column] = view[column].map(_json_lines)
+        if "errors" in view.columns:
+            # Each error starts with where it is ("file:line: " or "<DataFrame> row 3: "): one per line.
+            where = re.escape(str(frame.attrs.get("source") or "<DataFrame>"))
+            split = re.compile(rf"; (?={where}(?::| row ))")
+            view["errors"] = view["errors"].map(lambda value: _error_lines(value, split))
     labels = None
     if not view.index.is_unique:
         # Styler can colour cells only by unique labels: colour by position, show the frame's own labels.
         labels = [str(label) for label in view.index]
         view = view.reset_index(drop=True)
     styler = view.style.format(escape="html", na_rep="")
+    if markup:
+        # reader_view escaped every value of these cells itself: they are HTML.
+        styler = styler.format(lambda value: "" if value is None else str(value), subset=markup, escape=None)
     if labels is None:
         styler = styler.format_index(escape="html", axis=0)
     else:
@@ -172,7 +187,7 @@ def _latest_css(value: object) -> str:
 def _diff_lines(value: object) -> object:
     if not isinstance(value, str):
         return value
-    return "\n".join(_DIFF_SPLIT.split(value))
+    return "\n".join(DIFF_SPLIT.split(value))
 
 
 def _error_lines(value: object, split: re.Pattern) -> object:

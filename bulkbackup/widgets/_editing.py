@@ -17,13 +17,13 @@ the last batch, so the earlier values come back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 import pandas as pd
 
-from bulkbackup._core.fields import BACKUP_NOW, CLEAR, KEY_COLUMNS, SETTINGS, Field, Kind, is_missing
+from bulkbackup._core.fields import BACKUP_NOW, CLEAR, KEY_COLUMNS, SETTINGS, Field, is_missing
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes
 
 __all__ = ["FILTERS", "EditorModel", "Intent", "s3_storage_options"]
@@ -49,15 +49,6 @@ class Intent(StrEnum):
 class _Choice:
     intent: Intent = Intent.KEEP
     value: object = None
-
-
-def default_value(field: Field) -> object:
-    """The value a control starts with before the user types anything."""
-    if field.kind is Kind.BOOL:
-        return False
-    if field.minimum is not None:
-        return int(field.minimum) if field.kind is Kind.INT else float(field.minimum)
-    return 0 if field.kind is Kind.INT else 0.0 if field.kind is Kind.NUMBER else ""
 
 
 def s3_storage_options(storages: object) -> list[tuple[str, str]]:
@@ -89,9 +80,8 @@ class EditorModel:
         self.fields: tuple[Field, ...] = (*SETTINGS, BACKUP_NOW)
         self.filters: dict[str, str | None] = dict.fromkeys(FILTERS)
         self.name = ""
-        self.choices: dict[str, _Choice] = {f.name: _Choice(value=default_value(f)) for f in self.fields}
-        if self.s3_storages:
-            self.choices["s3_storage_uuid"].value = self.s3_storages[0][1]
+        # Every value starts empty: no control shows a value that reads like the server's.
+        self.choices: dict[str, _Choice] = {f.name: _Choice() for f in self.fields}
         self.batches: list[pd.DataFrame] = []
 
     # --- filters -------------------------------------------------------------------------------------------
@@ -162,7 +152,7 @@ class EditorModel:
         choice = self.choices[name]
         if choice.intent is not Intent.SET:
             return None
-        if is_missing(choice.value):
+        if is_missing(choice.value) or (isinstance(choice.value, str) and not choice.value.strip()):
             return f"column '{name}': empty: type a value, or choose keep"
         probe = pd.DataFrame({KEY_COLUMNS[0]: [_PROBE_KEY], KEY_COLUMNS[1]: [_PROBE_KEY], name: [choice.value]})
         errors = read_changes(probe)["errors"].iloc[0]
@@ -170,6 +160,31 @@ class EditorModel:
             return None
         # Drop the place ("<DataFrame> row 0: "): in the editor the setting is the place.
         return "; ".join(e.removeprefix(f"{FRAME_SOURCE} row 0: ") for e in errors)
+
+    def current(self, name: str) -> str:
+        """What the selected configurations hold now for a setting, for a "keep" control to show: one value when
+        they all agree, else how many differ (empty when the inventory has no such column or nothing matches)."""
+        matching = self.matching
+        # The server reports a configuration's storage only by its numeric id (API-RULES): say that one.
+        column, prefix = ("s3_storage_id", "storage id ") if name == "s3_storage_uuid" else (name, "")
+        if column not in matching.columns or matching.empty:
+            return ""
+        values = {("" if is_missing(v) else str(v)) for v in matching[column]}
+        if len(values) == 1:
+            (value,) = values
+            return f"now: {prefix}{value}" if value else "now: none reported"
+        return f"now: {len(values)} different values"
+
+    def names(self, changes: pd.DataFrame) -> pd.DataFrame:
+        """`changes` with each configuration's database name, type and project beside the keys (for display)."""
+        known = [c for c in (NAME_COLUMN, "database_type", "project", "environment") if c in self.inventory.columns]
+        if changes.empty or not known:
+            return changes
+        lookup = self.inventory.drop_duplicates(KEY_COLUMNS[1]).set_index(KEY_COLUMNS[1])[known]
+        shown = changes.copy()
+        for offset, column in enumerate(known):
+            shown.insert(offset, column, shown[KEY_COLUMNS[1]].map(lookup[column]))
+        return shown
 
     def problems(self) -> dict[str, str]:
         return {name: problem for name in self.choices if (problem := self.problem(name))}
@@ -256,9 +271,9 @@ class EditorModel:
         }
         return pd.DataFrame(data, columns=[*KEY_COLUMNS, *columns])
 
-    def describe(self, batches: Iterable[pd.DataFrame] | None = None) -> str:
+    def describe(self) -> str:
         """A one-line account of the batches, for the editor's status line."""
-        batches = list(self.batches if batches is None else batches)
+        batches = self.batches
         if not batches:
             return "no changes yet"
         rows = len(self.changes)

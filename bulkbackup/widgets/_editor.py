@@ -15,13 +15,33 @@ from bulkbackup._core.fields import Field, Kind
 from bulkbackup.widgets._editing import FILTERS, EditorModel, Intent
 from bulkbackup.widgets._render import frame_html
 
-# The server's database columns end there (API-RULES §5): int columns at 2^31-1, decimal(17,7) below 10^10.
-_INT_MAX = 2**31 - 1
-_NUMBER_MAX = 9_999_999_999.0
-
 _ANY = "(any)"
-_LABEL = w.Layout(width="370px")
+_NONE = "—"  # what a control on "keep" shows: no value of its own
+_LABEL_WIDTH = "260px"  # a long setting name breaks after an underscore: the message beside gets the room
+_VALUE_WIDTH = "170px"
+# A message never reflows the rows: it has a fixed box beside its control (three short lines), scrolled when
+# it is longer.
+_MESSAGE_HEIGHT = "44px"
 _FILTER_LABELS = {"project": "Project", "environment": "Environment", "database_type": "Type"}
+# The selected keep/set/clear button must be unmistakable (the front-ends' default barely differs).
+_CSS = """<style>
+.bulkbackup-editor .bulkbackup-intent .widget-toggle-button.mod-active {
+    background: #1f6feb; color: #fff; box-shadow: inset 0 0 0 2px #0b3d91;
+}
+.bulkbackup-editor .bulkbackup-intent .widget-toggle-button:first-child.mod-active {
+    background: #5a6270; box-shadow: inset 0 0 0 2px #30363d;
+}
+.bulkbackup-editor .bulkbackup-intent .widget-toggle-button:nth-child(3).mod-active {
+    background: #b3261e; box-shadow: inset 0 0 0 2px #6e1510;
+}
+.bulkbackup-editor .bulkbackup-intent .widget-toggle-button:not(.mod-active) { opacity: 0.7; }
+.bulkbackup-editor .bulkbackup-label code { font-size: 12px; }
+.bulkbackup-editor .bulkbackup-message .widget-html-content {
+    font-size: 12px; line-height: 1.2; height: auto; white-space: normal;
+}
+.bulkbackup-editor details.bulkbackup-help summary { cursor: pointer; line-height: 1.3; }
+.bulkbackup-editor details.bulkbackup-help small { display: block; white-space: normal; line-height: 1.25; }
+</style>"""
 
 
 def _error(text: str) -> str:
@@ -71,6 +91,7 @@ class Editor:
         self.table = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
         self.widget = w.VBox(
             [
+                w.HTML(_CSS),
                 w.HBox([*self.filters.values(), self.name]),
                 self.count,
                 *rows,
@@ -86,47 +107,70 @@ class Editor:
     # --- building ------------------------------------------------------------------------------------------
 
     def _value_widget(self, field: Field) -> w.ValueWidget:
-        value = self.model.choices[field.name].value
+        # Numbers are typed as text and judged by read_changes: a number box would clamp 30 to 60 or -5 to 0
+        # without a word. Yes/no and storages are a choice that starts on "nothing chosen".
         if field.kind is Kind.BOOL:
-            return w.Checkbox(value=bool(value), indent=False, layout=w.Layout(width="220px"))
+            return w.Dropdown(
+                options=[(_NONE, None), ("true", True), ("false", False)], index=0, layout=w.Layout(width=_VALUE_WIDTH)
+            )
         if field.name == "s3_storage_uuid" and self.model.s3_storages:
-            return w.Dropdown(options=self.model.s3_storages, value=value, layout=w.Layout(width="220px"))
-        if field.kind is Kind.INT:
-            low = int(field.minimum) if field.minimum is not None else -_INT_MAX
-            high = int(field.maximum) if field.maximum is not None else _INT_MAX
-            return w.BoundedIntText(value=value, min=low, max=high, layout=w.Layout(width="220px"))
-        if field.kind is Kind.NUMBER:
-            low = float(field.minimum) if field.minimum is not None else -_NUMBER_MAX
-            high = float(field.maximum) if field.maximum is not None else _NUMBER_MAX
-            return w.BoundedFloatText(value=value, min=low, max=high, layout=w.Layout(width="220px"))
-        return w.Text(value=str(value or ""), continuous_update=True, layout=w.Layout(width="220px"))
+            return w.Dropdown(
+                options=[(_NONE, None), *self.model.s3_storages], index=0, layout=w.Layout(width=_VALUE_WIDTH)
+            )
+        return w.Text(value="", continuous_update=True, layout=w.Layout(width=_VALUE_WIDTH))
+
+    def _hint(self, field: Field) -> str:
+        """The placeholder of a typed value: on "keep", what the selection holds now; on "set", what it takes."""
+        if self.model.choices[field.name].intent is not Intent.SET:
+            return self.model.current(field.name)
+        if field.minimum is not None and field.maximum is not None:
+            return f"{field.minimum:g} to {field.maximum:g}"
+        if field.minimum is not None:
+            return f"{field.minimum:g} or more"
+        return ""
 
     def _setting_row(self, field: Field) -> w.HBox:
         intent = w.ToggleButtons(
             options=[(i.value, i) for i in self.model.intents(field.name)],
             value=Intent.KEEP,
             style={"button_width": "56px"},
-            layout=w.Layout(width="200px"),
+            layout=w.Layout(width="186px"),
         )
+        intent.add_class("bulkbackup-intent")
         value = self._value_widget(field)
         value.disabled = True
-        message = w.HTML()
+        message = w.HTML(layout=w.Layout(flex="1 1 0", min_width="0", height=_MESSAGE_HEIGHT, overflow="auto"))
+        message.add_class("bulkbackup-message")
         intent.observe(lambda change, name=field.name: self._on_intent(name, change["new"]), names="value")
         value.observe(lambda change, name=field.name: self._on_value(name, change["new"]), names="value")
         self.intents[field.name], self.values[field.name], self.messages[field.name] = intent, value, message
-        label = w.HTML(f"<code>{field.name}</code>", tooltip=field.description, layout=_LABEL)
-        return w.HBox([label, intent, value, message])
+        # The help is a click (or Enter) away on every front-end; a tooltip on a label is not.
+        label = w.HTML(
+            f'<details class="bulkbackup-help"><summary><code>{field.name.replace("_", "_<wbr>")}</code></summary>'
+            f"<small>{html.escape(field.description)}</small></details>",
+            layout=w.Layout(width=_LABEL_WIDTH),
+        )
+        label.add_class("bulkbackup-label")
+        row = w.HBox([label, intent, value, message], layout=w.Layout(align_items="flex-start"))
+        self._show_hint(field.name)
+        return row
 
     # --- events --------------------------------------------------------------------------------------------
 
     def _on_filter(self, _change: object = None) -> None:
         self.model.set_filter(**{c: d.value for c, d in self.filters.items()}, name=self.name.value)
         self._show_count()
+        for name in self.values:
+            self._show_hint(name)
 
     def _on_intent(self, name: str, intent: Intent | str) -> None:
         intent = Intent(intent)  # code may set the plain text ("set"); a front-end sends the option's Intent
         self.model.set_intent(name, intent)
-        self.values[name].disabled = intent is not Intent.SET
+        control = self.values[name]
+        control.disabled = intent is not Intent.SET
+        if intent is not Intent.SET:  # a control on keep/clear shows no value of its own
+            control.value = "" if isinstance(control, w.Text) else None
+        self._show_hint(name)
         self._show_problem(name)
 
     def _on_value(self, name: str, value: object) -> None:
@@ -163,12 +207,24 @@ class Editor:
             f"configuration{'s' * (len(self.model.inventory) != 1)} match"
         )
 
+    def _show_hint(self, name: str) -> None:
+        control = self.values.get(name)
+        if isinstance(control, w.Text):
+            control.placeholder = self._hint(self.model.field(name))
+
     def _show_problem(self, name: str) -> None:
-        self.messages[name].value = _error(self.model.problem(name) or "")
+        # Beside its own control the column's name goes without saying; the status line keeps it.
+        problem = (self.model.problem(name) or "").removeprefix(f"column '{name}': ")
+        self.messages[name].value = _error(problem)
 
     def _show_changes(self) -> None:
         changes = self.changes
-        self.table.value = frame_html(changes) if len(changes) else ""
+        if not len(changes):
+            self.table.value = ""
+            return
+        shown = self.model.names(changes)  # the databases by name: a list of uuids says nothing to a reader
+        shown.attrs["bulkbackup"] = "changes"
+        self.table.value = frame_html(shown)
 
     @property
     def changes(self) -> pd.DataFrame:

@@ -17,7 +17,8 @@ from bulkbackup._display.styling import style
 
 def frame_html(frame: pd.DataFrame) -> str:
     """A plan, results or changes frame as `bb.style` shows it (status colours, one diff line per field, escaped)."""
-    return style(frame).to_html()
+    # Widgets' HTML boxes set a 28 px line height (one control's height): a table reads at its own.
+    return f'<div class="bulkbackup-frame" style="line-height: 1.3">{style(frame).to_html()}</div>'
 
 
 def counts_html(counts: dict[str, int]) -> str:

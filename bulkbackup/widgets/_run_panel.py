@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from bulkbackup.widgets._render import counts_html, download_link, frame_html
 
 REFRESH_S = 0.25
 DEFAULT_FOLDER = "bulkbackup-runs"
+STOP_REASON = "you pressed Stop"
+"""The run's stop reason when the panel's Stop ended it (the engine reads it from the stop event's `reason`)."""
 
 
 def _error(text: str) -> str:
@@ -74,7 +77,9 @@ class RunPanel:
         self._counts: Counter[str] = Counter()
         self._sent = 0
         self._total = 0
-        self._waiting: float | None = None
+        self._waiting: float | None = None  # time.monotonic() when the current wait for the server ends
+        self._started: float | None = None  # time.monotonic() when the run started: the estimate counts waits too
+        self._names: pd.DataFrame | None = None  # the plan's database names, for the results' display
 
         self.plan_button = w.Button(description="Plan", icon="list", button_style="info")
         self.confirm = w.Checkbox(value=False, description="I have read the plan: send it", indent=False)
@@ -84,18 +89,20 @@ class RunPanel:
         self.counts = w.HTML()
         self.status = w.HTML()
         # Long frames scroll inside the panel instead of pushing the buttons off screen.
-        self.plan_view = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.plan_view = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
         self.results_view = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
         self.downloads = w.HTML()
         self.plan_button.on_click(lambda _: self._guard(self.plan))
         self.confirm.observe(lambda _: self._update_buttons(), names="value")
         self.apply_button.on_click(lambda _: self._guard(self.start))
         self.stop_button.on_click(lambda _: self.stop())
+        # Plan, then the plan itself, then the confirmation below it: a person reads the diff before the tick.
         self.widget = w.VBox(
             [
-                w.HBox([self.plan_button, self.confirm, self.apply_button, self.stop_button]),
+                self.plan_button,
                 self.status,
                 self.plan_view,
+                w.HBox([self.confirm, self.apply_button, self.stop_button]),
                 w.HBox([self.progress, self.counts]),
                 self.downloads,
                 self.results_view,
@@ -115,8 +122,12 @@ class RunPanel:
         """What Plan does: plan against the server, show the diff, and ask for a fresh confirmation."""
         if not self.finished.is_set():
             raise RuntimeError("a run is going on: wait for it or press Stop before planning again")
+        # Whatever happens next, the last plan and results are no longer current: never show them beside an error.
+        self._forget()
+        self.status.value = html.escape("planning: reading the server…")
         planned = plan(self.changes(), self.client)
         self.planned = planned
+        self._names = planned[[c for c in ("backup_uuid", "database_name", "database_type") if c in planned]]
         self.confirm.value = False  # a new plan needs its own confirmation
         actions = Counter(planned["action"])
         if planned.empty:
@@ -190,6 +201,7 @@ class RunPanel:
         if self.finished.is_set():
             self.status.value = html.escape("nothing is running")
             return
+        self.stop_event.reason = STOP_REASON  # type: ignore[attr-defined]  # the run reports it as its stop reason
         self.stop_event.set()
         self.status.value = html.escape("stopping: waiting for the requests in flight")
 
@@ -204,6 +216,7 @@ class RunPanel:
         with self._lock:
             self._counts.clear()
             self._sent, self._total, self._waiting = 0, self._to_send(), None
+            self._started = time.monotonic()
         self.downloads.value = ""
         self.results_view.value = ""
         self.status.value = html.escape("running…")
@@ -220,18 +233,20 @@ class RunPanel:
                 self._sent += 1
                 self._waiting = None
             elif isinstance(event, Waiting):
-                self._waiting = event.seconds
+                self._waiting = time.monotonic() + event.seconds
             elif isinstance(event, RunFinished):
                 self._waiting = None
 
     def _refresh(self) -> None:
         with self._lock:
             counts, sent, total, waiting = dict(self._counts), self._sent, self._total, self._waiting
+            started = self._started
         self.progress.max = max(total, 1)
         self.progress.value = min(sent, total)
         self.progress.description = f"{sent}/{total}"
-        note = f" — waiting {waiting:.0f} s for the server's rate-limit window" if waiting else ""
-        self.counts.value = counts_html(counts) + html.escape(note)
+        self.counts.value = counts_html(counts) + html.escape(
+            progress_note(time.monotonic(), started, waiting, sent, total)
+        )
 
     def _refresh_loop(self, done: threading.Event) -> None:
         while not done.wait(REFRESH_S):
@@ -273,7 +288,8 @@ class RunPanel:
             return results
         except Exception as error:
             self.error = error
-            self.status.value = _error(f"the run failed: {type(error).__name__}: {error}")
+            self._forget()  # the plan shown was spent on a run that failed: no stale plan or results beside the error
+            self.status.value = _error(f"the run failed: {type(error).__name__}: {error} (press Plan to plan again)")
             if reraise:
                 raise
             return None
@@ -303,7 +319,7 @@ class RunPanel:
         self._refresh()
         counts = summary(results)
         self.counts.value = counts_html(counts)
-        stopped = getattr(results.attrs.get("run"), "stopped", None)
+        stopped = counts.stopped
         self.status.value = html.escape(
             "done: "
             + ", ".join(f"{n} {s}" for s, n in counts.items())
@@ -317,8 +333,29 @@ class RunPanel:
         written = "".join(
             f"<li>{html.escape(n)}: <code>{html.escape(str(p.resolve()))}</code></li>" for n, p in self.files.items()
         )
-        self.downloads.value = " &nbsp; ".join(links) + f"<ul>{written}</ul>"
-        self.results_view.value = frame_html(results)
+        self.downloads.value = " &nbsp; ".join(links) + f'<ul style="line-height: 1.4">{written}</ul>'
+        self.results_view.value = frame_html(self._named(results))
+
+    def _named(self, results: pd.DataFrame) -> pd.DataFrame:
+        """A copy of the results with the plan's database names beside them, for display only (the record has none)."""
+        names = self._names
+        if names is None or "database_name" not in names or "backup_uuid" not in results:
+            return results
+        by_uuid = names.drop_duplicates("backup_uuid").set_index("backup_uuid")
+        shown = results.copy()
+        for column in ("database_name", "database_type"):
+            if column in by_uuid and column not in shown:
+                shown.insert(0, column, shown["backup_uuid"].map(by_uuid[column]))
+        return shown
+
+    def _forget(self) -> None:
+        """Drop the shown plan, results and downloads: what the panel shows is current or nothing."""
+        self.planned = None
+        self.confirm.value = False
+        self.plan_view.value = ""
+        self.results_view.value = ""
+        self.downloads.value = ""
+        self._update_buttons()
 
     # --- display -------------------------------------------------------------------------------------------
 
@@ -332,3 +369,26 @@ class RunPanel:
     def _repr_mimebundle_(self, **kwargs):
         # The widget's own view bundle: a cell ending in `editor` or `panel` shows the widget in every front-end.
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def progress_note(now: float, started: float | None, waiting_until: float | None, sent: int, total: int) -> str:
+    """What the counts line adds: the wait for the server (what for and how long) and the time left at this pace.
+
+    The estimate is the run's own pace so far (rows per second since it started, waits included), so a run held
+    back by the server's budget is not promised an early end.
+    """
+    parts = []
+    if waiting_until is not None and waiting_until - now > 1:
+        parts.append(f"waiting {waiting_until - now:.0f} s for the server's rate-limit window")
+    if started is not None and 0 < sent < total and now - started >= 2:
+        left = (now - started) / sent * (total - sent)
+        parts.append(f"about {_duration(left)} left")
+    return "".join(f" — {p}" for p in parts)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
