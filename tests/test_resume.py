@@ -151,12 +151,12 @@ def test_the_run_panel_stopped_and_applied_again_resumes(sandbox, client, tmp_pa
     changes = changes_of(client)
     journal = tmp_path / "run.jsonl"
     panel = bb.widgets.RunPanel(changes, client, journal=journal, folder=tmp_path / "runs", workers=1)
-    sandbox.set_faults({"latency": 0.1})
+    sandbox.set_faults({"latency": 0.2})
     panel.plan_button.click()
     panel.confirm.value = True
     panel.apply_button.click()
     deadline = time.monotonic() + 60
-    while panel._sent < 3:  # the seam's count of finished rows
+    while panel.progress.value < 2:  # the bar, as a person watching it sees it move
         assert time.monotonic() < deadline and not panel.finished.is_set(), panel.status.value
         time.sleep(0.01)
     panel.stop_button.click()
