@@ -216,7 +216,7 @@ def test_a_server_side_refusal_is_rejected_and_the_run_goes_on(sb, client):
     assert list(results["status"]) == ["updated", "rejected", "updated"]
     assert results.loc[1, "http_status"] == 422
     assert "The selected S3 storage is invalid for this team." in results.loc[1, "message"]
-    assert results.attrs["stopped"] is None
+    assert results.attrs["run"].stopped is None
 
 
 def test_verification_reports_a_value_the_server_does_not_hold(sb, client, monkeypatch):
@@ -363,7 +363,7 @@ def test_401_mid_run_stops_with_the_rest_skipped(sb, client):
     assert "updated" in statuses and "skipped" in statuses
     rejected = results[results["status"] == "rejected"]
     assert list(rejected["http_status"]) == [401]
-    assert "401" in results.attrs["stopped"]
+    assert "401" in results.attrs["run"].stopped
     skipped = results[results["status"] == "skipped"]
     assert skipped["message"].str.contains("401").all()
     assert (skipped["attempts"] == 0).all()
@@ -372,7 +372,7 @@ def test_401_mid_run_stops_with_the_rest_skipped(sb, client):
 def test_403_api_disabled_mid_run_stops(sb, client):
     results = _slow_run(sb, client, 30, lambda: sb.set_api_enabled(False))
     assert results[results["status"] == "rejected"]["http_status"].tolist() == [403]
-    assert "API is disabled" in results.attrs["stopped"]
+    assert "API is disabled" in results.attrs["run"].stopped
     assert (results["status"] == "skipped").sum() > 0
 
 
@@ -400,14 +400,14 @@ def test_server_going_away_stops_the_run(client, sb):
     )
     statuses = set(results["status"])
     assert {"updated", "failed", "skipped"} <= statuses
-    assert "could not reach the server" in results.attrs["stopped"]
+    assert "could not reach the server" in results.attrs["run"].stopped
     assert len(results) == 40
 
 
 def test_ctrl_c_mid_run_returns_a_partial_frame(sb, client):
     results = _slow_run(sb, client, 30, _thread.interrupt_main, workers=2)
     assert len(results) == 30
-    assert results.attrs["interrupted"] is True
+    assert results.attrs["run"].interrupted is True
     statuses = set(results["status"])
     assert "updated" in statuses and "skipped" in statuses
     assert statuses <= {"updated", "skipped"}
@@ -418,7 +418,7 @@ def test_stop_event_ends_the_run_cleanly(sb, client):
     stop = threading.Event()
     results = _slow_run(sb, client, 30, stop.set, stop=stop)  # Stop pressed when five rows are done
     assert {"updated", "skipped"} <= set(results["status"])
-    assert results.attrs["stopped"] == "stopped by the caller"
+    assert results.attrs["run"].stopped == "stopped by the caller"
 
 
 # --- secrets --------------------------------------------------------------------------------------------------------

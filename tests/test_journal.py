@@ -217,7 +217,7 @@ def test_an_unwritable_journal_keeps_every_request_from_going_out(sandbox, clien
     results = bb.apply(frame, client, progress=False, workers=1, journal=journal)
     assert list(results["status"]) == ["skipped"] * 3
     assert sandbox.patch_bodies == []
-    assert "No space left" in results.attrs["stopped"]
+    assert "No space left" in results.attrs["run"].stopped
     assert results["message"].str.contains("No space left").all()
 
 

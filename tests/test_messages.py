@@ -82,7 +82,7 @@ def test_a_patch_answered_by_a_web_page_is_failed_not_updated(page_server):
     assert first["status"] == "failed" and NOT_THE_API in first["message"]
     # The same answer would come for every row: the run stops, and the rest are never sent.
     assert set(results["status"].iloc[1:]) <= {"skipped", "failed"}
-    assert NOT_THE_API in results.attrs["stopped"]
+    assert NOT_THE_API in results.attrs["run"].stopped
     assert sum(method == "PATCH" for method, _ in page_server.requests) < 3
 
 
@@ -170,7 +170,7 @@ def test_a_read_only_token_is_named_as_such_when_it_writes(sandbox):
     assert len(rejected) >= 1
     assert "Missing required permissions: write" in rejected.iloc[0]["message"]
     assert "read-only or deploy-only token" in rejected.iloc[0]["message"]
-    assert "read-only or deploy-only token" in results.attrs["stopped"]
+    assert "read-only or deploy-only token" in results.attrs["run"].stopped
 
 
 def test_a_token_that_cannot_read_is_pointed_at_no_diff(sandbox):

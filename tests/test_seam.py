@@ -80,7 +80,7 @@ def test_a_listener_raising_on_row_sending_keeps_that_request_from_going_out(san
     results = bb.apply(frame, client, progress=False, workers=1, listeners=[disk_full, recorder])
     assert len(sandbox.patch_bodies) - before == 2
     assert list(results["status"]) == ["updated"] * 2 + ["skipped"] * 8
-    assert "disk_full" in results.attrs["stopped"] and "No space left" in results.attrs["stopped"]
+    assert "disk_full" in results.attrs["run"].stopped and "No space left" in results.attrs["run"].stopped
     assert "No space left" in results.loc[2, "message"]
     assert len(recorder.of(RowFinished)) == len(recorder.of(RowSending)) == 3
 
@@ -94,7 +94,7 @@ def test_a_listener_failing_on_row_finished_stops_the_run_and_loses_nothing(sand
 
     results = bb.apply(frame, client, progress=False, workers=1, listeners=[broken])
     assert len(results) == 10
-    assert "broken" in results.attrs["stopped"] and "display went away" in results.attrs["stopped"]
+    assert "broken" in results.attrs["run"].stopped and "display went away" in results.attrs["run"].stopped
     assert list(results["status"][:2]) == ["updated", "updated"]
     assert (results["status"][2:] == "skipped").all()
     for uuid, wanted, status in zip(frame["backup_uuid"], frame["timeout"], results["status"], strict=True):
@@ -109,7 +109,7 @@ def test_a_stop_event_set_before_the_run_sends_nothing(sandbox, client):
     results = bb.apply(frame, client, progress=False, stop=stop)
     assert len(sandbox.patch_bodies) == before
     assert set(results["status"]) == {"skipped"}
-    assert results.attrs["stopped"] == "stopped by the caller"
+    assert results.attrs["run"].stopped == "stopped by the caller"
 
 
 def test_an_exception_in_a_worker_is_recorded_and_stops_the_run(sandbox, client, monkeypatch):
@@ -129,7 +129,7 @@ def test_an_exception_in_a_worker_is_recorded_and_stops_the_run(sandbox, client,
     results = bb.apply(frame, client, progress=False, workers=1, listeners=[recorder])
     assert list(results["status"]) == ["updated", "updated", "failed"] + ["skipped"] * 5
     assert "RuntimeError: bug in our code" in results.loc[2, "message"]
-    assert "RuntimeError" in results.attrs["stopped"]
+    assert "RuntimeError" in results.attrs["run"].stopped
     assert isinstance(recorder.events[-1], RunFinished)
 
 

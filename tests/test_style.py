@@ -187,7 +187,7 @@ def test_kind_by_mark_or_columns(fleet):
 
 def test_summary_is_a_dict_with_the_stop_reason():
     results = pd.DataFrame({"status": ["updated", "skipped", "updated", "invalid"]})
-    results.attrs["stopped"] = "401 <Unauthenticated.>"
+    results.attrs["run"] = RunFacts(stopped="401 <Unauthenticated.>")
     summary = bb.summary(results)
     assert summary == {"updated": 2, "invalid": 1, "skipped": 1}
     assert list(summary) == ["updated", "invalid", "skipped"]

@@ -147,7 +147,7 @@ def test_blind_mode_sends_every_given_field_with_a_token_that_cannot_read():
         sent = sorted(body["timeout"] for body in sandbox.patch_bodies)  # workers send in parallel: any order
         assert sent == sorted([current, 4002, 4003]) and all(list(b) == ["timeout"] for b in sandbox.patch_bodies)
         assert results["verified"].isna().all()
-        assert "verification skipped: diff=False" in results.attrs["verification_error"]
+        assert results.attrs["run"].verification == "skipped: diff=False, nothing is read back"
         assert sandbox.config(sandbox.backups[2]["backup_uuid"])["timeout"] == 4003
 
 

@@ -309,8 +309,9 @@ def _without_settled(planned, changes, client, journal: Path, args: argparse.Nam
     """The plan of a resumed run as it will be sent: without what the journal's earlier run settled. A journal of
     another run is refused here, before the question."""
     from bulkbackup._engine.journal import settled_by
+    from bulkbackup._engine.plan import plan_of
 
-    done = settled_by(journal, client, changes, retry_unknown=args.retry_unknown, force=args.force)
+    done = settled_by(journal, client, plan_of(planned), retry_unknown=args.retry_unknown, force=args.force)
     mask = [key in done for key in zip(planned["database_uuid"], planned["backup_uuid"], strict=True)]
     print(f"resuming the run recorded in {printable(str(journal))}: {sum(mask)} rows it settled are not sent again")
     return planned[[not m for m in mask]]
@@ -636,8 +637,6 @@ def _write_results(results, out: Path) -> None:
             print(f"warning: {warning}")
         if facts.verification.startswith(("skipped: the run", "skipped: diff", "failed")):
             print(f"verification {facts.verification}")
-    elif results.attrs.get("verification_error"):
-        print(f"warning: {results.attrs['verification_error']}")
     print(f"results written to {printable(str(out))}")
     if facts is not None and facts.journal:
         print(f"journal written to {printable(str(facts.journal))}")
@@ -646,7 +645,8 @@ def _write_results(results, out: Path) -> None:
 def _exit_code(results, *, dry_run: bool = False) -> int:
     from bulkbackup._engine.results import all_succeeded
 
-    if results.attrs.get("interrupted"):
+    facts = results.attrs.get("run")
+    if facts is not None and facts.interrupted:
         return EXIT_USAGE
     if dry_run:
         return EXIT_OK if results["status"].isin(["planned", "unchanged"]).all() else EXIT_NOT_ALL_OK

@@ -40,7 +40,7 @@ RowResult = Outcome
 class RunStarted:
     endpoint: str | None
     source: str | None  # the input's file name or "<DataFrame>"
-    changes_hash: str  # sha256 of the normalised changes: what a journal checks on resume
+    changes_hash: str  # the plan's identity: the hash of the normalised changes, what a journal checks on resume
     total: int  # rows in the input
     to_send: int  # rows this run will send
     dry_run: bool

@@ -29,11 +29,17 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """A read-only copy: an operation's payload cannot be changed after planning, by anyone."""
+    """A read-only copy: an operation's payload cannot be changed after planning, by anyone.
+
+    A read-only view is kept as it is (the ones operations hold are made here, over a copy nobody else holds): a
+    plan of a bulk file shares one payload between the many rows asking for the same values.
+    """
+    if isinstance(mapping, MappingProxyType):
+        return mapping
     return MappingProxyType(dict(mapping)) if mapping else _EMPTY
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowRef:
     """Which row of the run an event is about."""
 
@@ -56,7 +62,7 @@ class Request:
     json: Mapping[str, Any] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One planned row. Immutable: a changed view of it (rebased on the server, trimmed by resume) is a new one."""
 
@@ -194,9 +200,12 @@ class Plan:
 class Decision:
     """What the record of an earlier run (the journal) decides for one operation before this run sends anything.
 
-    Resume returns decisions; it edits no row. Exactly one of the three holds:
-    - `outcome` set: the row is settled; report this outcome and send nothing;
-    - `operation` set: send this operation instead (e.g. the same one without a `backup_now` that already went out);
+    Resume returns decisions; it edits no row. One of three:
+    - `outcome` set: the row is settled; report this outcome and send nothing. An `operation` beside it is the row
+      as the journal recorded it (the payload sent, the `before` it replaced), shown in the results so that undo
+      from them still restores those values;
+    - only `operation` set: send this operation instead (e.g. the same one without a `backup_now` that already
+      went out);
     - neither: send the operation as planned.
     """
 

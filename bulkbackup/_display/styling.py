@@ -290,17 +290,12 @@ class RunSummary(dict):
 
     @classmethod
     def of(cls, results: pd.DataFrame, counts: Mapping[str, int]) -> RunSummary:
-        """Reads the typed `attrs["run"]` (RunFacts) when the run left one, else the older `attrs["stopped"]`."""
+        """Reads the run's facts from the typed `attrs["run"]` (RunFacts), the one home of a run's facts."""
         run = results.attrs.get("run")
         if run is not None and not isinstance(run, Mapping):
             run = {name: getattr(run, name, None) for name in ("stopped", "interrupted", "verification")}
         if run is None:
-            error = results.attrs.get("verification_error")
-            run = {
-                "stopped": results.attrs.get("stopped"),
-                "interrupted": results.attrs.get("interrupted"),
-                "verification": f"failed: {error}" if error else None,
-            }
+            run = {}
         return cls(
             counts,
             stopped=run.get("stopped"),

@@ -1,19 +1,20 @@
-"""Apply changes to the server: plan against its current state, send through a `Run`, verify, report row by row.
+"""Apply changes to the server: take their plan, rebase it on the server once, send through a `Run`, verify, report.
 
-`apply` always reads the server at the start, also when given a plan frame: `before` must be the value actually
-replaced, whatever happened on the server since the plan was made. Everything that watches a run — the progress
-bar, the journal, a notebook panel, a caller's own code — is a listener on the events of `events.py`.
+`apply` takes changes or a plan and never plans a plan again: a plan's operations are rebased on what the server
+holds when the run starts (`rebase.py`), so `before` is the value actually replaced whatever happened on the server
+since the plan was made. The journal's resume returns decisions, the run returns outcomes, and the results frame
+is built once from both. Everything that watches a run — the progress bar, the journal, a notebook panel, a
+caller's own code — is a listener on the events of `events.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +24,16 @@ from bulkbackup._coolify.limiter import RateCap
 from bulkbackup._coolify.retry import RetryPolicy
 from bulkbackup._coolify.state import configs_by_key, names_by_key
 from bulkbackup._core.errors import BulkBackupError, ConfigError
-from bulkbackup._core.events import Listener, RowRef, RunFacts, RunFinished, RunStarted
-from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR
-from bulkbackup._core.statuses import Action, Status
+from bulkbackup._core.events import Listener, RunFacts, RunFinished, RunStarted
+from bulkbackup._core.fields import BACKUP_NOW, BY_NAME
+from bulkbackup._core.operations import Decision, Operation, Outcome, Plan, initial_outcome
+from bulkbackup._core.statuses import Status
 from bulkbackup._display.progress import ProgressBar
-from bulkbackup._engine.plan import _where, is_plan, plan_row
+from bulkbackup._engine.journal import Journal
+from bulkbackup._engine.plan import is_plan, plan_of
+from bulkbackup._engine.rebase import STALE, rebase
 from bulkbackup._engine.results import make_results
 from bulkbackup._engine.run import Run, RunSettings, listener_name
-from bulkbackup._input.changes import read_changes
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
@@ -54,15 +57,18 @@ def apply(
     force: bool = False,
     diff: bool = True,
 ) -> pd.DataFrame:
-    """Apply changes (anything `read_changes` takes, or a `plan()` frame) and return the results frame.
+    """Apply changes (anything `read_changes` takes, a `plan()` frame or its `Plan`) and return the results frame.
 
+    A plan frame sends exactly its rows (filter it to send fewer), each rebased on the server as it is when the
+    run starts: what the server already holds is not sent again, and a row whose server value moved since the
+    plan says so in its message (and `results.attrs["run"].warnings` counts them).
     `workers` threads send in parallel (default: the client's, 4); `rate` caps requests per second for this run
     on top of the server's own limit; `stop` is an Event a caller (a Stop button) may set to end the run cleanly
     (a `reason` attribute on it, if any, is the reason reported);
     `progress` False hides the progress bar, True shows it at once, None shows it when the run takes a while.
     `listeners` are callables given every event of the run (see `bulkbackup.events`). `journal` is a path: the
-    run is written down there before each request goes out, and applying the same changes with the same journal
-    resumes the run (see `bulkbackup.journal`; `retry_unknown`, `force`).
+    run is written down there before each request goes out, and applying the same changes (or a plan of them)
+    with the same journal resumes the run (`retry_unknown`, `force`).
     After the run one more GET checks that every updated row now holds the values sent (`verified`).
     `diff=False` sends every given field without reading first (a token that cannot read); nothing is verified.
     The run's facts are in `results.attrs["run"]` (a `RunFacts`).
@@ -70,19 +76,25 @@ def apply(
     started_at = _now()
     if rate is not None and not (isinstance(rate, int | float) and rate > 0):
         raise ConfigError(f"rate must be a positive number of requests per second, not {rate!r}")
-    inputs = _inputs(changes)
-    keeper = _open_journal(journal, client, inputs, retry_unknown=retry_unknown, force=force)
+    given_plan = is_plan(changes) or isinstance(changes, Plan)
+    planned = plan_of(changes) if given_plan else plan_of(changes, client, diff=diff)
+    diff = diff and planned.diff
+    keeper = (
+        Journal.open(journal, client, planned, retry_unknown=retry_unknown, force=force)
+        if journal is not None
+        else None
+    )
     try:
-        diff = diff and inputs.diff
-        databases = client.list_databases() if diff else None
-        rows, refs, notes = _plan(inputs, databases, client.server_version())
-        prior = keeper.resume(rows, refs, notes) if keeper is not None else None
-        to_send = [i for i, r in enumerate(rows) if Action(r["action"]).sends and r["status"] == Status.SKIPPED]
+        operations = list(planned.operations)
+        if given_plan:  # the one read of the server: the plan's operations rebased on what it holds now
+            operations = _rebased(planned, client, read=diff)
+        decisions = keeper.decisions(operations) if keeper is not None else {}
+        operations, settled = _decided(operations, decisions)
+        to_send = [i for i, op in enumerate(operations) if op.sends and i not in settled]
         bar = ProgressBar(progress)
         run = Run(
             client,
-            rows,
-            refs,
+            operations,
             to_send,
             RunSettings(
                 retry=retry or client.retry,
@@ -96,29 +108,31 @@ def apply(
         run.emit(
             RunStarted(
                 endpoint=client.endpoint,
-                source=inputs.source,
-                changes_hash=inputs.changes_hash,
-                total=len(rows),
+                source=planned.source,
+                changes_hash=planned.identity.changes_hash,
+                total=len(operations),
                 to_send=0 if dry_run else len(to_send),
                 dry_run=dry_run,
                 server_version=keeper.server_version if keeper is not None else None,
                 started_at=started_at,
             )
         )
-        verification, verification_error = "skipped: the run did not end", None
+        verification = "skipped: the run did not end"
+        outcomes: list[Outcome] = []
         try:
             if dry_run:
-                for i in to_send:
-                    rows[i].update(status=Status.PLANNED, message="dry run: not sent")
+                run.outcomes.update({i: Outcome(Status.PLANNED, message="dry run: not sent") for i in to_send})
             else:
                 run.execute()
-            verification, verification_error = _verification(
-                rows, client, run, enabled=verify and not dry_run, diff=diff
+            outcomes = _outcomes(operations, settled, run.outcomes)
+            verification, outcomes = _verification(
+                operations, outcomes, client, run, enabled=verify and not dry_run, diff=diff
             )
         finally:
-            for i, note in notes.items():
-                rows[i]["message"] = f"{rows[i]['message']}; {note}" if rows[i]["message"] else note
-            results = make_results(rows, inputs.index)
+            if not outcomes:
+                outcomes = _outcomes(operations, settled, run.outcomes)
+            results = make_results(operations, outcomes, planned.labels)
+            results.attrs["source"] = planned.source
             facts = RunFacts(
                 stopped=run.stopped,
                 interrupted=run.interrupted,
@@ -127,17 +141,10 @@ def apply(
                 journal=keeper.path if keeper is not None else None,
                 started_at=started_at,
                 finished_at=_now(),
-                counts=dict(Counter(str(s) for s in results["status"])),
-                warnings=tuple(prior.warnings) if prior is not None else (),
+                counts=dict(Counter(str(o.status) for o in outcomes)),
+                warnings=(*(keeper.warnings if keeper is not None else ()), *_stale_warning(operations)),
             )
-            results.attrs.update(
-                source=inputs.source,
-                stopped=facts.stopped,
-                interrupted=facts.interrupted,
-                verification_error=verification_error,
-                dry_run=dry_run,
-                run=facts,
-            )
+            results.attrs["run"] = facts
             _attach(sys.exc_info()[1], results)
             try:
                 failures = run.deliver(RunFinished(facts))
@@ -160,184 +167,111 @@ def _attach(error: BaseException | None, results: pd.DataFrame) -> None:
             error.results = results
 
 
-# --- the input -----------------------------------------------------------------------------------------------------
+# --- the operations of this run ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Inputs:
-    """The changes of a run, normalised: one dict per row as `plan_row` takes it, and what identifies them."""
-
-    rows: list[dict]
-    index: pd.Index
-    source: str | None
-    planned: list[dict] | None  # the plan frame's rows, when a plan was given: to say what changed since
-    diff: bool = True  # False for a plan made with diff=False: it was never compared, so neither is the run
-    compared: bool = False  # that plan was made against the server (an offline plan has no diff to compare)
-    changes_hash: str = ""
-    row_hashes: list[str] | None = None
-
-
-def _inputs(changes: Any) -> Inputs:
-    from bulkbackup._engine.journal import hash_rows
-
-    if is_plan(changes):
-        planned = changes.to_dict("records")
-        rows = [_wanted_from_plan(p) for p in planned]
-        inputs = Inputs(
-            rows,
-            changes.index,
-            changes.attrs.get("source"),
-            planned,
-            changes.attrs.get("diff", True),
-            changes.attrs.get("compared", True),
-        )
-    else:
-        frame = read_changes(changes)
-        inputs = Inputs(frame.to_dict("records"), frame.index, frame.attrs.get("source"), None)
-    inputs.changes_hash, inputs.row_hashes = hash_rows(inputs.rows)
-    return inputs
-
-
-def _wanted_from_plan(p: dict) -> dict:
-    """A plan row back as a changes row: what it would send is what is wanted (a JSON null is a CLEAR)."""
-    row = {"line": p.get("line"), "database_uuid": p["database_uuid"], "backup_uuid": p["backup_uuid"], "errors": []}
-    if p["action"] == Action.INVALID:
-        row["errors"] = [p.get("errors") or "invalid row"]
-    elif p.get("payload"):
-        for name, value in json.loads(p["payload"]).items():
-            row[name] = CLEAR if value is None else value
-    return row
-
-
-# --- planning against the server as it is now --------------------------------------------------------------------
-
-
-def _plan(
-    inputs: Inputs, databases: list[dict] | None, version: str | None
-) -> tuple[list[dict], list[RowRef], dict[int, str]]:
+def _rebased(planned: Plan, client: Client, *, read: bool) -> list[Operation]:
+    """The plan's operations rebased on the server as it is now (read once; `read` False: a blind run)."""
+    version = client.server_version()
+    databases = client.list_databases() if read else None
     current = configs_by_key(databases) if databases is not None else None
-    names = names_by_key(databases or ())
-    source = inputs.source or "<DataFrame>"
-    rows, refs, notes = [], [], {}
-    for position, (label, wanted) in enumerate(zip(inputs.index, inputs.rows, strict=True)):
-        if inputs.planned is not None and inputs.planned[position]["action"] == Action.INVALID:
-            p = dict(inputs.planned[position])  # a plan's own verdict: its errors cannot be re-derived
-        else:
-            p = plan_row(wanted, current, where=_where(source, label, wanted.get("line")), version=version)
-        if inputs.planned is not None and inputs.compared:
-            note = _stale_note(inputs.planned[position], p)
-            if note:
-                notes[position] = note
-        rows.append(_row_from_plan(p))
-        name, kind = names.get((p["database_uuid"], p["backup_uuid"]), (None, None))
-        line = p.get("line")
-        refs.append(
-            RowRef(
-                position=position,
-                label=label,
-                line=None if line is None or pd.isna(line) else int(line),
-                database_uuid=p["database_uuid"],
-                backup_uuid=p["backup_uuid"],
-                database_name=name,
-                database_type=kind,
-            )
-        )
-    return rows, refs, notes
+    names = names_by_key(databases) if databases is not None else None
+    return [
+        rebase(op, current, version=version, names=names, compared=planned.compared, source=planned.source)
+        for op in planned.operations
+    ]
 
 
-def _stale_note(planned: dict, now: dict) -> str:
-    if (planned.get("payload") or "") == now["payload"] and (planned.get("before") or "") == now["before"]:
-        return ""
-    was = planned.get("diff") or "nothing to send"
-    return f"the server changed since the plan (planned: {was}; now: {now['diff'] or 'nothing to send'})"
+def _decided(operations: list[Operation], decisions: dict[int, Decision]) -> tuple[list[Operation], dict[int, Outcome]]:
+    """The journal's decisions applied: the operations as they will be shown (and sent), and the settled rows'
+    outcomes by index. A decision's operation replaces the planned one; a decision's note goes on the row."""
+    shown, settled = [], {}
+    for i, op in enumerate(operations):
+        decision = decisions.get(op.ref.position)
+        if decision is not None:
+            if decision.operation is not None:
+                op = decision.operation
+            if decision.note:
+                op = op.with_(notes=(*op.notes, decision.note))
+            if decision.outcome is not None:
+                settled[i] = decision.outcome
+        shown.append(op)
+    return shown, settled
 
 
-def _row_from_plan(p: dict) -> dict:
-    action = Action(p["action"])
-    status = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVALID}.get(action, Status.SKIPPED)
-    message = {
-        Action.UNCHANGED: "already as wanted: nothing sent",
-        Action.INVALID: "not sent: invalid row",
-    }.get(action, "")
-    return {
-        "line": p.get("line"),
-        "database_uuid": p["database_uuid"],
-        "backup_uuid": p["backup_uuid"],
-        "status": status,
-        "http_status": None,
-        "message": message,
-        "errors": p.get("errors") or "",
-        "attempts": 0,
-        "elapsed_s": 0.0,
-        "payload": p.get("payload") or "",
-        "before": p.get("before") or "",
-        "verified": None,
-        "action": action,
-    }
+def _outcomes(operations: Sequence[Operation], settled: dict[int, Outcome], sent: dict[int, Outcome]) -> list[Outcome]:
+    return [settled.get(i) or sent.get(i) or initial_outcome(op) for i, op in enumerate(operations)]
 
 
-# --- the journal ---------------------------------------------------------------------------------------------------
-
-
-def _open_journal(journal: Any, client: Client, inputs: Inputs, *, retry_unknown: bool, force: bool):
-    if journal is None:
-        return None
-    from bulkbackup._engine.journal import Journal
-
-    return Journal.open(journal, client, inputs, retry_unknown=retry_unknown, force=force)
+def _stale_warning(operations: Sequence[Operation]) -> tuple[str, ...]:
+    """One line for the run's facts when rows changed on the server between the plan and the run."""
+    moved = [op for op in operations if any(note.startswith(STALE) for note in op.notes)]
+    if not moved:
+        return ()
+    named = ", ".join(f"{op.ref.database_uuid}/{op.ref.backup_uuid}" for op in moved[:5])
+    more = f" and {len(moved) - 5} more" if len(moved) > 5 else ""
+    return (
+        f"{len(moved)} row{'s' * (len(moved) != 1)} changed on the server between the plan and the run "
+        f"({named}{more}): their results say what was sent and what it replaced",
+    )
 
 
 # --- verification --------------------------------------------------------------------------------------------------
 
 
-def _verification(rows: list[dict], client: Client, run: Run, *, enabled: bool, diff: bool) -> tuple[str, str | None]:
-    """("verified" | "failed: …" | "skipped: …" | "not needed", the old `verification_error` attr)."""
-    if enabled and not any(r["status"] == Status.UPDATED for r in rows):
-        return "not needed", None
+def _verification(
+    operations: Sequence[Operation], outcomes: list[Outcome], client: Client, run: Run, *, enabled: bool, diff: bool
+) -> tuple[str, list[Outcome]]:
+    """("verified" | "failed: …" | "skipped: …" | "not needed", the outcomes with `verified` set)."""
+    if enabled and not any(o.status == Status.UPDATED for o in outcomes):
+        return "not needed", outcomes
     if not diff:  # a blind run reads nothing, also not afterwards (the token may be unable to)
-        skipped = "skipped: diff=False, nothing is read back"
-        return skipped, f"verification {skipped}"
+        return "skipped: diff=False, nothing is read back", outcomes
     if not enabled:
-        return "skipped: not asked", None
+        return "skipped: not asked", outcomes
     if run.stopped is not None and (run.interrupted or client.limiter.decision().action != "go"):
         # After a stop nothing may wait for the rate limit: a stopped run ends now, unverified, and says so.
-        return "skipped: the run was stopped and the server's rate-limit budget is spent", None
+        return "skipped: the run was stopped and the server's rate-limit budget is spent", outcomes
     try:
-        error = _verify(rows, client)
+        error, outcomes = _verify(operations, outcomes, client)
     except KeyboardInterrupt:
         run.interrupted = True
-        return "skipped: interrupted (Ctrl-C)", None
+        return "skipped: interrupted (Ctrl-C)", outcomes
     if error:
-        return f"failed: {error}", error
-    if all(r["verified"] is not False for r in rows):
-        return "verified", None
-    return "failed: some rows do not hold the values sent", None
+        return f"failed: {error}", outcomes
+    if all(o.verified is not False for o in outcomes):
+        return "verified", outcomes
+    return "failed: some rows do not hold the values sent", outcomes
 
 
-def _verify(rows: list[dict], client: Client) -> str | None:
-    """Check that every updated row now holds what was sent; a mismatch is reported on the row."""
+def _verify(
+    operations: Sequence[Operation], outcomes: list[Outcome], client: Client
+) -> tuple[str | None, list[Outcome]]:
+    """Check that every updated row now holds what was sent; a mismatch is said on the row's outcome."""
     import requests  # loaded by now: the run has sent its requests
 
     try:
         current = configs_by_key(client.list_databases())
     except (BulkBackupError, requests.RequestException) as error:
-        return f"could not verify: {error}"
-    for row in rows:
-        if row["status"] != Status.UPDATED or not row["payload"]:
+        return f"could not verify: {error}", outcomes
+    checked = []
+    for op, outcome in zip(operations, outcomes, strict=True):
+        if outcome.status != Status.UPDATED or not op.payload:
+            checked.append(outcome)
             continue
-        config = current.get((row["database_uuid"], row["backup_uuid"]))
-        payload = json.loads(row["payload"])
+        config = current.get(op.key)
         mismatches = []
-        for name, value in payload.items():
+        for name, value in op.payload.items():
             field = BY_NAME[name]
             if name == BACKUP_NOW.name or not field.comparable:
                 continue
             if config is None or not field.same(value, config.get(name)):
                 mismatches.append(f"{name} is {None if config is None else config.get(name)!r}, sent {value!r}")
-        row["verified"] = not mismatches
+        message = outcome.message
         if mismatches:
-            row["message"] += "; verification failed: " + "; ".join(mismatches)
-    return None
+            message += "; verification failed: " + "; ".join(mismatches)
+        checked.append(outcome.with_(verified=not mismatches, message=message))
+    return None, checked
 
 
 def _now() -> str:

@@ -13,7 +13,6 @@ journal) sends nothing that already succeeded and never repeats a `backup_now` t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -28,44 +27,14 @@ import pandas as pd
 from bulkbackup._core.errors import ConfigError
 from bulkbackup._core.events import Event, RowFinished, RowSending, RunFinished, RunStarted
 from bulkbackup._core.fields import BACKUP_NOW
+from bulkbackup._core.operations import Decision, Operation, Outcome, Plan
 from bulkbackup._core.statuses import Action, Status
-from bulkbackup._input.changes import row_changes
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
 
 JOURNAL_VERSION = 1
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # one encoder: json.dumps with options builds one per call
-
-
-def _plain(value: object) -> object:
-    """A JSON-able form of a cell that is the same for a CSV's text and a DataFrame's numpy scalars."""
-    if hasattr(value, "item") and not isinstance(value, list | tuple | dict | str):
-        return value.item()
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def row_fingerprint(row: Mapping) -> dict:
-    """What a normalised changes row asks for: its keys, its errors, and its non-empty settings."""
-    return {
-        "database_uuid": row.get("database_uuid"),
-        "backup_uuid": row.get("backup_uuid"),
-        "errors": sorted(str(e) for e in row.get("errors") or []),
-        "changes": {k: _plain(v) for k, v in sorted(row_changes(row).items())},
-    }
-
-
-def hash_rows(rows: Sequence[Mapping]) -> tuple[str, list[str]]:
-    """(sha256 of the normalised changes, a short hash of each row): what a journal checks on resume."""
-    whole = hashlib.sha256()
-    per_row = []
-    for row in rows:
-        text = json.dumps(row_fingerprint(row), sort_keys=True, default=str, separators=(",", ":"))
-        whole.update(text.encode() + b"\n")
-        per_row.append(hashlib.sha256(text.encode()).hexdigest()[:16])
-    return whole.hexdigest(), per_row
 
 
 # --- reading a journal ---------------------------------------------------------------------------------------------
@@ -197,10 +166,11 @@ class Journal:
     which is the safe side.
     """
 
-    def __init__(self, path: str, client: Client, inputs: Any, prior: JournalState | None, *, retry_unknown: bool):
+    def __init__(self, path: str, client: Client, plan: Plan, prior: JournalState | None, *, retry_unknown: bool):
         self.path = path
         self.client = client
-        self.inputs = inputs
+        self.plan = plan
+        self._row_hash = dict(zip((op.ref.position for op in plan.operations), plan.identity.row_hashes, strict=True))
         self.prior = prior
         self.retry_unknown = retry_unknown
         self._server_version: str | None | bool = False  # read when first needed: opening checks, never sends
@@ -213,7 +183,7 @@ class Journal:
         self._synced = 0  # records known to be on disk
 
     @classmethod
-    def open(cls, journal: Any, client: Client, inputs: Any, *, retry_unknown: bool = False, force: bool = False):
+    def open(cls, journal: Any, client: Client, plan: Plan, *, retry_unknown: bool = False, force: bool = False):
         """Check the journal before anything is sent: its folder exists, and an existing one is this run's."""
         path = os.fspath(journal)
         folder = os.path.dirname(os.path.abspath(path))
@@ -223,10 +193,10 @@ class Journal:
             raise ConfigError(f"journal {path} is a folder, not a file")
         prior = read_journal(path) if os.path.exists(path) and os.path.getsize(path) else None
         if prior is not None and prior.header is not None:
-            _check_same_run(prior, client, inputs, force=force)
+            _check_same_run(prior, client, plan, force=force)
         if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
             raise ConfigError(f"journal {path}: not writable")
-        return cls(path, client, inputs, prior, retry_unknown=retry_unknown)
+        return cls(path, client, plan, prior, retry_unknown=retry_unknown)
 
     @property
     def server_version(self) -> str | None:
@@ -241,7 +211,7 @@ class Journal:
         digests = self._digests()
         return {
             key
-            for key, digest in zip(self._keys(), self.inputs.row_hashes or [], strict=True)
+            for key, digest in zip(self._keys(), self.plan.identity.row_hashes, strict=True)
             if key in self.prior.rows
             and _is_done(self.prior.rows[key], self.retry_unknown)
             and digests.get(key) == digest
@@ -251,7 +221,7 @@ class Journal:
         return {(r[0], r[1]): r[2] for r in ((self.prior.header or {}) if self.prior else {}).get("rows", [])}
 
     def _keys(self) -> list[tuple[str, str]]:
-        return [(row.get("database_uuid"), row.get("backup_uuid")) for row in self.inputs.rows]
+        return [op.key for op in self.plan.operations]
 
     @property
     def warnings(self) -> list[str]:
@@ -271,11 +241,11 @@ class Journal:
                     "record": "header",
                     "journal_version": JOURNAL_VERSION,
                     "endpoint": event.endpoint,
-                    "input": self.inputs.source,
+                    "input": self.plan.source,
                     "changes_hash": event.changes_hash,
                     "rows": [
-                        [row.get("database_uuid"), row.get("backup_uuid"), digest]
-                        for row, digest in zip(self.inputs.rows, self.inputs.row_hashes or [], strict=True)
+                        [*op.key, digest]
+                        for op, digest in zip(self.plan.operations, self.plan.identity.row_hashes, strict=True)
                     ],
                     "resumed": self.prior is not None,
                     "dry_run": event.dry_run,
@@ -358,20 +328,23 @@ class Journal:
 
     # --- resuming ----------------------------------------------------------------------------------------------
 
-    def resume(self, rows: list[dict], refs: list, notes: dict[int, str]) -> JournalState | None:
-        """Mark the rows an earlier run of this journal settled, so they are reported and not sent again."""
+    def decisions(self, operations: Sequence[Operation]) -> dict[int, Decision]:
+        """What the earlier runs of this journal decide for each operation (by `op.ref.position`): settled rows
+        are reported and not sent, a backup_now that went out (or may have) is not sent again. Edits nothing."""
         prior = self.prior
         if prior is None:
-            return None
+            return {}
         digests = self._digests()
-        for i, row in enumerate(rows):
-            key = (row["database_uuid"], row["backup_uuid"])
-            history = prior.rows.get(key)
+        found = {}
+        for op in operations:
+            history = prior.rows.get(op.key)
             if history is None or not history.intents:
                 continue
-            same_row = digests.get(key) == (self.inputs.row_hashes or [None] * len(rows))[i]
-            _resume_row(row, history, same_row=same_row, retry_unknown=self.retry_unknown, notes=notes, i=i)
-        return prior
+            same_row = digests.get(op.key) == self._row_hash.get(op.ref.position)
+            decision = _decide(op, history, same_row=same_row, retry_unknown=self.retry_unknown)
+            if decision is not None:
+                found[op.ref.position] = decision
+        return found
 
 
 def _is_done(history: RowHistory, retry_unknown: bool) -> bool:
@@ -382,65 +355,61 @@ def _is_done(history: RowHistory, retry_unknown: bool) -> bool:
     )
 
 
-def _resume_row(row: dict, history: RowHistory, *, same_row: bool, retry_unknown: bool, notes: dict, i: int) -> None:
+def _decide(op: Operation, history: RowHistory, *, same_row: bool, retry_unknown: bool) -> Decision | None:
     if _is_done(history, retry_unknown) and same_row:
-        _from_journal(row, history, f"done in an earlier run (journal): {history.message}".rstrip(": "))
-        return
+        message = f"done in an earlier run (journal): {history.message}".rstrip(": ")
+        return _from_journal(op, history, message)
     unsafe = BACKUP_NOW.name in history.payload
     if history.pending and unsafe and not retry_unknown:
-        _from_journal(
-            row,
+        return _from_journal(
+            op,
             history,
             "an earlier run was killed after this request was announced: it may have been sent, and it starts a "
             "backup, so it was not sent again (retry_unknown=True / --retry-unknown sends it)",
             status=Status.UNKNOWN,
         )
-        return
-    if history.backup_started and not retry_unknown and row["payload"]:
-        payload = json.loads(row["payload"])
-        if payload.pop(BACKUP_NOW.name, None):
-            notes[i] = "backup_now not sent again: an earlier run of this journal started (or may have started) one"
-            row["payload"] = json.dumps(payload) if payload else ""
-            if not payload:
-                row.update(action=Action.UNCHANGED, status=Status.UNCHANGED, message="nothing left to send")
-            elif list(payload) == [BACKUP_NOW.name]:
-                row["action"] = Action.TRIGGER
-    if row["action"] == Action.UNCHANGED and history.changed and (history.pending or history.status == Status.FAILED):
+    note = ""
+    if history.backup_started and not retry_unknown and BACKUP_NOW.name in op.payload:
+        note = "backup_now not sent again: an earlier run of this journal started (or may have started) one"
+        payload = {k: v for k, v in op.payload.items() if k != BACKUP_NOW.name}
+        op = op.with_(payload=payload, action=Action.UPDATE if payload else Action.UNCHANGED)
+    if op.action == Action.UNCHANGED and history.changed and (history.pending or history.status == Status.FAILED):
         # What the killed (or failed) request would have set is on the server: it took effect. Reported as updated,
         # with the journal's `before`, so undo from this run's results still knows the values it replaced.
-        _from_journal(
-            row,
+        decided = _from_journal(
+            op,
             history,
             "already as wanted: the request of an earlier run (in the journal) took effect; nothing sent",
             status=Status.UPDATED,
         )
+        return Decision(decided.outcome, decided.operation, note)
+    if not note:
+        return None
+    if op.action == Action.UNCHANGED:
+        return Decision(Outcome(Status.UNCHANGED, message="nothing left to send"), op, note)
+    return Decision(operation=op, note=note)
 
 
-def _from_journal(row: dict, history: RowHistory, message: str, status: str | None = None) -> None:
-    payload = {k: v for k, v in history.payload.items()}
+def _from_journal(op: Operation, history: RowHistory, message: str, status: str | None = None) -> Decision:
+    """A settled row: its outcome from the journal, shown with what the journal says was sent and replaced."""
+    payload = dict(history.payload)
     before = {k: history.before[k] for k in payload if k in history.before}
     if "s3_storage_uuid" in payload and "s3_storage_id" in history.before:
         before["s3_storage_id"] = history.before["s3_storage_id"]
-    row.update(
-        status=Status(status or history.status),
-        http_status=history.http_status,
-        message=message,
-        attempts=0,
-        payload=json.dumps(payload) if payload else "",
-        before=json.dumps(before) if before else "",
-    )
+    outcome = Outcome(Status(status or history.status), history.http_status, message, attempts=0)
+    return Decision(outcome=outcome, operation=op.with_(payload=payload, before=before, diff=()))
 
 
-def _check_same_run(prior: JournalState, client: Client, inputs: Any, *, force: bool) -> None:
+def _check_same_run(prior: JournalState, client: Client, plan: Plan, *, force: bool) -> None:
     header = prior.header or {}
     if header.get("endpoint") != client.endpoint:
         raise ConfigError(
             f"journal {prior.path} is of a run against {header.get('endpoint')}, not {client.endpoint}: "
             "use another journal file"
         )
-    if header.get("changes_hash") == inputs.changes_hash or force:
+    if header.get("changes_hash") == plan.identity.changes_hash or force:
         return
-    differences = _differences(header.get("rows") or [], inputs)
+    differences = _differences(header.get("rows") or [], plan)
     shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
     raise ConfigError(
         f"journal {prior.path} was written for different changes ({header.get('input') or 'unknown input'}): "
@@ -449,12 +418,9 @@ def _check_same_run(prior: JournalState, client: Client, inputs: Any, *, force: 
     )
 
 
-def _differences(journal_rows: list, inputs: Any) -> list[str]:
+def _differences(journal_rows: list, plan: Plan) -> list[str]:
     theirs = {(r[0], r[1]): r[2] for r in journal_rows}
-    ours = {
-        (row.get("database_uuid"), row.get("backup_uuid")): (digest, row.get("line"))
-        for row, digest in zip(inputs.rows, inputs.row_hashes or [], strict=True)
-    }
+    ours = {op.key: (digest, op.ref.line) for op, digest in zip(plan.operations, plan.identity.row_hashes, strict=True)}
     found = []
     for key, (digest, line) in ours.items():
         where = f"line {line}" if line is not None and not pd.isna(line) else f"{key[0]}/{key[1]}"
@@ -486,10 +452,8 @@ def _now() -> str:
 
 
 def settled_by(
-    journal: str | os.PathLike[str], client: Client, changes: Any, *, retry_unknown: bool = False, force: bool = False
+    journal: str | os.PathLike[str], client: Client, plan: Plan, *, retry_unknown: bool = False, force: bool = False
 ) -> set[tuple[str, str]]:
     """Before a resumed run asks for confirmation: refuse a journal of another run exactly as `apply` would, and
     return the (database_uuid, backup_uuid) of the configurations it settled, which the run will not send."""
-    from bulkbackup._engine.apply import _inputs
-
-    return Journal.open(journal, client, _inputs(changes), retry_unknown=retry_unknown, force=force).settled()
+    return Journal.open(journal, client, plan, retry_unknown=retry_unknown, force=force).settled()

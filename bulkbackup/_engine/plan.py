@@ -1,12 +1,16 @@
-"""Turn a changes frame into a plan: per row, what would be sent and why.
+"""Turn changes into a plan: per row, an `Operation` saying what would be sent and why.
 
 Only fields whose wanted value differs from the server's go into the payload, so a re-run sends nothing that
-already took effect; `backup_now` is an action and always goes when true.
+already took effect; `backup_now` is an action and always goes when true. `plan()` builds the typed `Plan` once and
+renders its frame from it once; the frame carries the `Plan` in `attrs["plan"]`, which is what `apply` sends.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import replace
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -14,13 +18,19 @@ import pandas as pd
 
 from bulkbackup._coolify.state import Key, configs_by_key, gc_paused, names_by_key
 from bulkbackup._core.columns import NAME_COLUMNS, PLAN_COLUMNS
-from bulkbackup._core.errors import printable
-from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS, CellError, Field, uuid_problem
+from bulkbackup._core.errors import InputError, printable
+from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR, CellError, Field, uuid_problem
+from bulkbackup._core.operations import Operation, Plan, RowRef
+from bulkbackup._core.statuses import Action
 from bulkbackup._display.styling import ATTR
-from bulkbackup._input.changes import read_changes, row_changes, row_place
+from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
+from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
+
+PLAN_ATTR = "plan"
+"""`frame.attrs[PLAN_ATTR]`: the `Plan` a plan frame was rendered from."""
 
 
 def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd.DataFrame:
@@ -31,84 +41,125 @@ def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd
     the frame names each row's database (`database_name`, `database_type`). `diff=False` reads no configuration
     (for a token without the read ability): every given setting goes into the payload, as without a client.
     With a client, the server's version is read once: a setting newer than the server makes its row invalid.
+    The frame carries its typed plan in `attrs["plan"]`: `bb.apply(frame, client)` sends exactly its rows.
     """
+    return render(plan_of(changes, client, diff=diff))
+
+
+def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True) -> Plan:
+    """The `Plan` of anything `plan` or `apply` takes.
+
+    - a plan frame carrying its `Plan` (`attrs["plan"]`): its operations for the frame's index labels, in the
+      frame's order (so a plan frame a user filtered sends only its rows); nothing is read;
+    - a plan frame without one (read back from a CSV file), or one whose action or payload cells were edited: its
+      rows turned into operations here (the JSON cells parsed once), identified by what they ask for;
+    - a `Plan`: itself;
+    - anything else: `read_changes`, then planned (against the server when a client is given).
+    """
+    if isinstance(changes, Plan):
+        return changes
+    if is_plan(changes):
+        carried = changes.attrs.get(PLAN_ATTR)
+        selected = _selected(changes, carried) if isinstance(carried, Plan) else None
+        return selected if selected is not None else _from_frame(changes)
     with gc_paused():
-        return _plan(changes, client, diff)
+        frame = read_changes(changes)
+        version = databases = None
+        if client is not None:
+            version = client.server_version()
+            if diff:
+                databases = client.list_databases()
+        return build(frame, databases, version, diff=diff)
 
 
-def _plan(changes: Any, client: Client | None, diff: bool) -> pd.DataFrame:
-    frame = read_changes(changes)
-    current = names = None
-    version = None
-    if client is not None:
-        version = client.server_version()
-        if diff:
-            databases = client.list_databases()
-            current = configs_by_key(databases)
-            names = names_by_key(databases)
-    rows = _plan_rows(frame, current, version)
-    result = pd.DataFrame(rows, index=frame.index, columns=list(PLAN_COLUMNS))
-    for name in ("line", *KEY_COLUMNS):  # rows shared between equal rows lack them: from the frame, for every row
-        result[name] = frame[name].to_numpy()
-    if names is None:
-        result = result.drop(columns=list(NAME_COLUMNS))
-    else:
-        keys = list(zip(result["database_uuid"], result["backup_uuid"], strict=True))
-        for position, column in enumerate(NAME_COLUMNS):
-            result[column] = [names.get(k, (None, None))[position] for k in keys]
-    result["line"] = result["line"].astype("Int64")
-    result.attrs["source"] = frame.attrs.get("source")
-    result.attrs["compared"] = current is not None
-    result.attrs["diff"] = diff
-    result.attrs["server_version"] = version
-    result.attrs[ATTR] = "plan"  # displayed styled in a notebook (styling.install)
-    return result
+def is_plan(frame: object) -> bool:
+    return (
+        isinstance(frame, pd.DataFrame)
+        and {"action", "payload"} <= set(frame.columns)
+        and ("status" not in frame.columns)
+    )
 
 
-_SHARED = ("action", "errors", "diff", "payload", "before")
+# --- planning changes ------------------------------------------------------------------------------------------
 
 
-def _plan_rows(frame: pd.DataFrame, current: dict[Key, dict] | None, version: str | None) -> list[dict]:
+def build(frame: pd.DataFrame, databases: list[dict] | None, version: str | None, *, diff: bool = True) -> Plan:
+    """The plan of a normalised changes frame against `databases` (None: not read, nothing to compare with)."""
+    current = configs_by_key(databases) if databases is not None else None
+    names = names_by_key(databases) if databases is not None else {}
     place = row_place(frame)
-    names = list(frame.columns)
-    settings = [n for n in names if n in BY_NAME]
+    columns = list(frame.columns)
+    settings = [n for n in columns if n in BY_NAME]
     # Without the server's state, a valid row's plan depends only on its values, and a bulk file repeats a few
     # rows many times. The values alone are a safe key: a valid row holds one type per column (bool, int, float
     # or str) or None. An invalid row is never shared: its messages name it.
-    same_values: dict[object, dict] | None = {} if current is None else None
-    positions = [names.index(n) for n in settings]
+    shared: dict[object, tuple[Operation, str]] | None = {} if current is None else None
+    positions = [columns.index(n) for n in settings]
     key_of = itemgetter(*positions) if positions else (lambda _: ())
-    errors_at = names.index("errors")
-    rows = []
+    errors_at, line_at = columns.index("errors"), columns.index("line")
+    db_at, backup_at = columns.index("database_uuid"), columns.index("backup_uuid")
+    labels = tuple(frame.index)
+    operations, hashes = [], []
     for i, values in enumerate(_rows(frame)):
-        key = key_of(values) if same_values is not None and not values[errors_at] else None
-        planned = same_values.get(key) if key is not None else None
-        if planned is None:
-            planned = plan_row(dict(zip(names, values, strict=True)), current, where=f"{place(i)}: ", version=version)
-            if key is not None and planned["action"] != "invalid":
-                same_values[key] = {c: planned[c] for c in _SHARED}
-        rows.append(planned)
-    return rows
+        line = values[line_at]
+        key = (values[db_at], values[backup_at])
+        name, kind = names.get(key, (None, None))
+        ref = RowRef(i, labels[i], None if _missing(line) else int(line), key[0], key[1], name, kind)
+        value_key = key_of(values) if shared is not None and not values[errors_at] else None
+        found = shared.get(value_key) if value_key is not None else None
+        if found is not None:
+            # The same values: the same operation (its payload shared, not copied) for another configuration.
+            model, asked = found
+            operation = Operation(ref, model.action, model.payload, model.before, model.errors, model.diff)
+        else:
+            row = dict(zip(columns, values, strict=True))
+            wanted = row_changes(row)
+            asked = changes_text(wanted)
+            operation = operation_for(ref, wanted, list(row.get("errors") or []), current, place(i), version)
+            if value_key is not None and operation.action is not Action.INVALID:
+                shared[value_key] = (operation, asked)
+        operations.append(operation)
+        hashes.append(row_hash_of(key[0], key[1], values[errors_at] or (), asked))
+    return Plan(
+        tuple(operations),
+        identity_of(hashes),
+        source=frame.attrs.get("source"),
+        compared=current is not None,
+        diff=diff,
+        server_version=version,
+        labels=labels,
+    )
 
 
-def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "", version: str | None = None) -> dict:
-    errors = list(row.get("errors") or [])
-    wanted = row_changes(row)
+def operation_for(
+    ref: RowRef,
+    wanted: Mapping[str, object],
+    errors: list[str],
+    current: Mapping[Key, dict] | None,
+    where: str,
+    version: str | None,
+) -> Operation:
+    """The operation that makes `ref`'s configuration hold `wanted`: the one comparison of planning and rebasing.
+
+    `current` None: the server was not read, so every wanted setting is sent and nothing is known of before.
+    """
     if errors:
         # An invalid row is still compared with the server, but only through its readable cells, so that what
         # is reported besides the bad cells is a real problem (not, say, a save_s3 the server already has).
         wanted = {name: value for name, value in wanted.items() if _readable(BY_NAME[name], value)}
+    prefix = f"{where}: " if where else ""
     for name in wanted:
         too_new = BY_NAME[name].missing_on(version)
         if too_new:
-            errors.append(f"{where}{too_new}")
-    key = (row["database_uuid"], row["backup_uuid"])
+            errors.append(f"{prefix}{too_new}")
+    key = (ref.database_uuid, ref.backup_uuid)
     config = None
     if current is not None:
         config = current.get(key)
         if config is None and not (uuid_problem(str(key[0])) or uuid_problem(str(key[1]))):
             errors.append(
-                f"{where}no backup configuration {key[1]!r} on database {key[0]!r} (or this token's team cannot see it)"
+                f"{prefix}no backup configuration {key[1]!r} on database {key[0]!r} "
+                "(or this token's team cannot see it)"
             )
     payload: dict[str, object] = {}
     before: dict[str, object] = {}
@@ -139,26 +190,17 @@ def plan_row(row: dict, current: dict[Key, dict] | None, *, where: str = "", ver
     if payload.get("save_s3") is True and "s3_storage_uuid" not in payload:
         # The server demands the uuid whenever save_s3 is true, even if the config already has a storage.
         errors.append(
-            f"{where}save_s3 = true needs s3_storage_uuid in the same row (the server requires it every time)"
+            f"{prefix}save_s3 = true needs s3_storage_uuid in the same row (the server requires it every time)"
         )
     if errors:
-        action = "invalid"
-    elif not payload:
-        action = "unchanged"
+        return Operation(ref, Action.INVALID, errors=tuple(errors))
+    if not payload:
+        action = Action.UNCHANGED
     elif list(payload) == [BACKUP_NOW.name]:
-        action = "trigger"
+        action = Action.TRIGGER
     else:
-        action = "update"
-    return {
-        "line": row.get("line"),
-        "database_uuid": key[0],
-        "backup_uuid": key[1],
-        "action": action,
-        "errors": "; ".join(errors),
-        "diff": "; ".join(diff) if not errors else "",
-        "payload": json.dumps(payload) if payload and not errors else "",
-        "before": json.dumps(before) if before and not errors else "",
-    }
+        action = Action.UPDATE
+    return Operation(ref, action, payload, before, diff=tuple(diff))
 
 
 def _readable(field: Field, value: object) -> bool:
@@ -170,10 +212,181 @@ def _readable(field: Field, value: object) -> bool:
     return not field.problems(read)
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """`frame.to_dict("records")`, column by column: the same Python values, in a fraction of the time."""
-    names = list(frame.columns)
-    return [dict(zip(names, values, strict=True)) for values in _rows(frame)] if names else [{} for _ in frame.index]
+# --- the frame: rendered once from the plan ----------------------------------------------------------------------
+
+
+def render(planned: Plan) -> pd.DataFrame:
+    """The plan frame of `planned` (PLAN_COLUMNS; payload and before as JSON text), carrying it in attrs["plan"]."""
+    operations = planned.operations
+    # What a bulk file's repeated rows share (one payload, one diff) is written once and shared by their cells.
+    texts: dict[int, str] = {}
+
+    def text(mapping: Mapping) -> str:
+        found = texts.get(id(mapping))
+        if found is None:
+            found = texts[id(mapping)] = json.dumps(dict(mapping)) if mapping else ""
+        return found
+
+    def joined(parts: tuple[str, ...]) -> str:
+        found = texts.get(id(parts))
+        if found is None:
+            found = texts[id(parts)] = "; ".join(parts)
+        return found
+
+    columns: dict[str, list] = {
+        "line": [op.ref.line for op in operations],
+        "database_uuid": [op.ref.database_uuid for op in operations],
+        "backup_uuid": [op.ref.backup_uuid for op in operations],
+    }
+    if planned.compared:
+        columns["database_name"] = [op.ref.database_name for op in operations]
+        columns["database_type"] = [op.ref.database_type for op in operations]
+    columns["action"] = [op.action.value for op in operations]
+    columns["errors"] = [joined(op.errors) for op in operations]
+    columns["diff"] = ["" if op.errors else joined(op.diff) for op in operations]
+    columns["payload"] = ["" if op.errors else text(op.payload) for op in operations]
+    columns["before"] = ["" if op.errors else text(op.before) for op in operations]
+    index = pd.Index(planned.labels) if len(planned.labels) == len(operations) else None
+    order = [c for c in PLAN_COLUMNS if c in columns or c not in NAME_COLUMNS]
+    result = pd.DataFrame(columns, index=index, columns=order)
+    result["line"] = result["line"].astype("Int64")
+    result.attrs["source"] = planned.source
+    result.attrs["compared"] = planned.compared
+    result.attrs["diff"] = planned.diff
+    result.attrs["server_version"] = planned.server_version
+    result.attrs[ATTR] = "plan"  # displayed styled in a notebook (styling.install)
+    result.attrs[PLAN_ATTR] = planned
+    return result
+
+
+def payload_text(operation: Operation) -> str:
+    """The payload cell of an operation's plan row."""
+    return "" if operation.errors or not operation.payload else json.dumps(dict(operation.payload))
+
+
+# --- a plan frame back to its plan --------------------------------------------------------------------------------
+
+
+def _selected(frame: pd.DataFrame, planned: Plan) -> Plan | None:
+    """The plan's operations for the frame's rows, in its order; None when the frame is not (any more) of it."""
+    operations = planned.operations
+    if len(planned.labels) != len(operations):
+        return None
+    if frame.index.equals(pd.Index(planned.labels)):
+        chosen = list(range(len(operations)))
+    else:
+        by_label: dict[Hashable, list[int]] = {}
+        for position, label in enumerate(planned.labels):
+            by_label.setdefault(label, []).append(position)
+        chosen = []
+        for label in frame.index:
+            left = by_label.get(label)
+            if not left:
+                return None
+            chosen.append(left.pop(0))
+    # An edited action or payload cell is what the user now asks for: then the frame is read as it is.
+    actions, payloads = frame["action"].tolist(), frame["payload"].tolist()
+    for k, position in enumerate(chosen):
+        op = operations[position]
+        if str(actions[k]) != op.action.value or _cell_text(payloads[k]) != payload_text(op):
+            return None
+    if len(chosen) == len(operations):
+        return planned
+    return replace(
+        planned,
+        operations=tuple(operations[p] for p in chosen),
+        identity=identity_of([planned.identity.row_hashes[p] for p in chosen]),
+        labels=tuple(planned.labels[p] for p in chosen),
+    )
+
+
+def _from_frame(frame: pd.DataFrame) -> Plan:
+    """A plan frame without its `Plan` (read back from a CSV file): each row an operation, as the frame says."""
+    source = frame.attrs.get("source") or FRAME_SOURCE
+    records = frame.to_dict("records")
+    operations, hashes = [], []
+    for position, (label, record) in enumerate(zip(frame.index, records, strict=True)):
+        line = record.get("line")
+        line = None if _missing(line) else int(line)
+        where = f"{source}:{line}" if line is not None else f"{source} row {label}"
+        try:
+            action = Action(str(record.get("action")).strip())
+        except ValueError:
+            raise InputError(
+                f"{where}: action {printable(str(record.get('action')))!r} is not one of "
+                f"{', '.join(a.value for a in Action)}"
+            ) from None
+        payload = _json_cell(record.get("payload"), "payload", where)
+        before = _json_cell(record.get("before"), "before", where)
+        errors = _cell_text(record.get("errors"))
+        errors_tuple = (errors,) if errors else (("invalid row",) if action is Action.INVALID else ())
+        diff = _cell_text(record.get("diff"))
+        ref = RowRef(
+            position,
+            label,
+            line,
+            _cell_text(record.get("database_uuid")),
+            _cell_text(record.get("backup_uuid")),
+            _optional_text(record.get("database_name")),
+            _optional_text(record.get("database_type")),
+        )
+        operations.append(
+            Operation(
+                ref,
+                action,
+                {} if errors_tuple else payload,
+                {} if errors_tuple else before,
+                errors=errors_tuple,
+                diff=(diff,) if diff else (),
+            )
+        )
+        # What the row asks for: its payload as wanted values (a JSON null clears), or its errors.
+        asked: dict[str, object] = {"database_uuid": ref.database_uuid, "backup_uuid": ref.backup_uuid}
+        if errors_tuple:
+            asked["errors"] = list(errors_tuple)
+        else:
+            asked.update({name: CLEAR if value is None else value for name, value in payload.items()})
+        hashes.append(row_hash(asked))
+    compared = frame.attrs.get("compared")
+    if compared is None:
+        compared = any(op.before for op in operations)
+    return Plan(
+        tuple(operations),
+        identity_of(hashes),
+        source=frame.attrs.get("source"),
+        compared=bool(compared),
+        diff=frame.attrs.get("diff", True) is not False,
+        server_version=frame.attrs.get("server_version"),
+        labels=tuple(frame.index),
+    )
+
+
+def _json_cell(value: object, column: str, where: str) -> dict:
+    text = _cell_text(value)
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or any(name not in BY_NAME and name != "s3_storage_id" for name in parsed):
+        raise InputError(f"{where}: column {column}: {printable(text[:80])!r} is not a payload of settings (JSON)")
+    return parsed
+
+
+def _cell_text(value: object) -> str:
+    return "" if _missing(value) else str(value)
+
+
+def _optional_text(value: object) -> str | None:
+    return None if _missing(value) or value == "" else str(value)
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+# --- reading the frame fast ------------------------------------------------------------------------------------
 
 
 def _rows(frame: pd.DataFrame):
@@ -186,21 +399,6 @@ def _values(column: pd.Series) -> list:
     if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.hasnans:
         values = [None if value is pd.NA else value for value in values]  # as to_dict gives a masked array's NA
     return values
-
-
-def is_plan(frame: object) -> bool:
-    return (
-        isinstance(frame, pd.DataFrame)
-        and {"action", "payload"} <= set(frame.columns)
-        and ("status" not in frame.columns)
-    )
-
-
-def _where(source: str, label: object, line: object) -> str:
-    """The same location prefix read_changes puts on its messages (for apply's re-diff of one row)."""
-    if line is None or pd.isna(line):
-        return f"{source} row {label}: "
-    return f"{source}:{line}: "
 
 
 def _show(value: object) -> str:

@@ -1,19 +1,55 @@
-"""The results frame: one row per input row saying exactly what happened to it."""
+"""The results frame: one row per input row saying exactly what happened to it, built once from the run's
+operations and their outcomes."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Hashable, Mapping, Sequence
 
 import pandas as pd
 
 from bulkbackup._core.columns import RESULTS_COLUMNS
+from bulkbackup._core.operations import Operation, Outcome
 from bulkbackup._core.statuses import STATUSES, SUCCESS
 from bulkbackup._display.styling import ATTR, RunSummary
 
 
-def make_results(rows: list[dict], index: pd.Index) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, index=index, columns=list(RESULTS_COLUMNS))
-    frame["status"] = [str(s) for s in frame["status"]]  # plain strings: a frame is data, not our enums
+def make_results(
+    operations: Sequence[Operation], outcomes: Sequence[Outcome], labels: Sequence[Hashable]
+) -> pd.DataFrame:
+    """The results frame of a run: row i is `operations[i]` (its payload as sent, and the `before` it replaced, as
+    JSON text) with `outcomes[i]`; the operation's notes follow the outcome's message."""
+    texts: dict[int, str] = {}  # shared payloads and errors are written once
+
+    def text(mapping: Mapping) -> str:
+        found = texts.get(id(mapping))
+        if found is None:
+            found = texts[id(mapping)] = json.dumps(dict(mapping)) if mapping else ""
+        return found
+
+    def joined(parts: tuple[str, ...]) -> str:
+        found = texts.get(id(parts))
+        if found is None:
+            found = texts[id(parts)] = "; ".join(parts)
+        return found
+
+    pairs = list(zip(operations, outcomes, strict=True))
+    columns = {
+        "line": [op.ref.line for op, _ in pairs],
+        "database_uuid": [op.ref.database_uuid for op, _ in pairs],
+        "backup_uuid": [out.backup_uuid or op.ref.backup_uuid for op, out in pairs],
+        "status": [str(out.status) for _, out in pairs],  # plain strings: a frame is data, not our enums
+        "http_status": [out.http_status for _, out in pairs],
+        "message": ["; ".join(m for m in (out.message, *op.notes) if m) for op, out in pairs],
+        "errors": [joined(op.errors) for op, _ in pairs],
+        "attempts": [out.attempts for _, out in pairs],
+        "elapsed_s": [out.elapsed_s for _, out in pairs],
+        "payload": ["" if op.errors else text(op.payload) for op, _ in pairs],
+        "before": ["" if op.errors else text(op.before) for op, _ in pairs],
+        "verified": [out.verified for _, out in pairs],
+    }
+    frame = pd.DataFrame(columns, index=pd.Index(list(labels)), columns=list(RESULTS_COLUMNS))
     frame.attrs[ATTR] = "results"
     return frame.astype(
         {
@@ -38,7 +74,8 @@ def summary(results: pd.DataFrame) -> RunSummary:
 def format_summary(results: pd.DataFrame) -> str:
     parts = [f"{count} {status}" for status, count in summary(results).items()]
     text = ", ".join(parts) if parts else "no rows"
-    stopped = results.attrs.get("stopped")
+    facts = results.attrs.get("run")
+    stopped = getattr(facts, "stopped", None)
     return f"{text} (run stopped: {stopped})" if stopped else text
 
 

@@ -1,28 +1,29 @@
-"""One run of `apply`: send the rows, in parallel, at the server's pace, and tell the listeners row by row.
+"""One run of `apply`: send the operations, in parallel, at the server's pace, and tell the listeners row by row.
 
-Workers take rows in input order and send them through the client, whose shared limiter follows the server's
-rate-limit budget. Each worker tells the listeners `RowSending` before its request goes out and `RowFinished` after,
-so the journal is written in the thread that sends. The calling thread only waits, and decides when the whole run
-must stop (the caller's stop event, Ctrl-C); a 401/403, the server gone or a failing listener stop it from the
-worker that saw it. Whatever was not attempted by then is `skipped`, never lost.
+Workers take operations in input order and send them (`Operation.request()`) through the client, whose shared
+limiter follows the server's rate-limit budget. Each worker tells the listeners `RowSending` before its request goes
+out and `RowFinished` after, so the journal is written in the thread that sends. The calling thread only waits, and
+decides when the whole run must stop (the caller's stop event, Ctrl-C); a 401/403, the server gone or a failing
+listener stop it from the worker that saw it. Whatever was not attempted by then is `skipped`, never lost.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bulkbackup._coolify.client import auth_hint, describe_transport_error, json_body
 from bulkbackup._coolify.limiter import RateCap
-from bulkbackup._coolify.retry import FailureStreak, Outcome, RetryPolicy, Stopped
-from bulkbackup._core.events import Event, Listener, RowFinished, RowRef, RowResult, RowSending, Waiting
-from bulkbackup._core.fields import BACKUP_NOW, uuid_problem
-from bulkbackup._core.statuses import Status
+from bulkbackup._coolify.retry import FailureStreak, RetryPolicy, Stopped
+from bulkbackup._coolify.retry import Outcome as Attempt
+from bulkbackup._core.events import Event, Listener, RowFinished, RowSending, Waiting
+from bulkbackup._core.fields import uuid_problem
+from bulkbackup._core.operations import Operation, Outcome
+from bulkbackup._core.statuses import Action, Status
 
 if TYPE_CHECKING:
     import requests  # for annotations only: requests loads with the first Client (see retry.py)
@@ -38,15 +39,17 @@ _WAIT_ANNOUNCE_SLACK = 0.5
 _BATCH = 8
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Sent:
-    status: Status
-    http_status: int | None = None
-    message: str = ""
-    attempts: int = 0
-    elapsed_s: float = 0.0
+    """A row's outcome and what it means for the run as a whole."""
+
+    outcome: Outcome
     stops_run: str | None = None  # why the whole run must stop after this row, if it must
     transport_failure: bool = False
+
+
+def _skipped(message: str = "", stops_run: str | None = None) -> _Sent:
+    return _Sent(Outcome(Status.SKIPPED, message=message), stops_run=stops_run)
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,14 @@ def listener_name(listener: Listener) -> str:
 
 
 class Run:
-    """The rows `to_send` of `rows` (results rows, updated in place) sent under `settings`, told to `listeners`."""
+    """The operations at positions `to_send` of `operations` sent under `settings`, told to `listeners`.
+
+    `outcomes` maps each of those positions to its outcome (`skipped` until it has another)."""
 
     def __init__(
         self,
         client: Client,
-        rows: list[dict],
-        refs: list[RowRef],
+        operations: Sequence[Operation],
         to_send: list[int],
         settings: RunSettings,
         *,
@@ -78,9 +82,9 @@ class Run:
         caller_stop: threading.Event | None = None,
     ):
         self.client = client
-        self.rows = rows
-        self.refs = refs
+        self.operations = operations
         self.to_send = list(to_send)
+        self.outcomes: dict[int, Outcome] = {i: Outcome(Status.SKIPPED) for i in self.to_send}
         self.settings = settings
         self.listeners = list(listeners)
         self._before_request = [
@@ -176,9 +180,9 @@ class Run:
             self._give_up_in_flight()
         reason = self.stopped or "the run stopped"
         for i in self.to_send:
-            row = self.rows[i]
-            if row["status"] == Status.SKIPPED and not row["message"]:
-                row["message"] = f"not sent: {reason}"
+            outcome = self.outcomes[i]
+            if outcome.status == Status.SKIPPED and not outcome.message:
+                self.outcomes[i] = outcome.with_(message=f"not sent: {reason}")
 
     def _caller_reason(self) -> str:
         # A caller may name why it pressed Stop (the CLI: "interrupted (Ctrl-C)") in the event's `reason`.
@@ -201,7 +205,7 @@ class Run:
             limit = max(1, min(_BATCH, left // self.settings.workers)) if self._before_request else 1
             while self._next < len(self.to_send) and len(batch) < limit:
                 i = self.to_send[self._next]
-                unsafe = BACKUP_NOW.name in self.rows[i]["payload"]
+                unsafe = not self.operations[i].repeatable
                 if batch and unsafe:
                     break
                 self._next += 1
@@ -235,39 +239,41 @@ class Run:
                     break
             if ready and not self._durable(ready):
                 return
-            for current, sending in ready:
+            for current, _ in ready:
                 self._running()  # a Stop pressed meanwhile: the request below then ends `skipped`, unsent
                 with self._lock:
                     self._in_flight.add(current)
-                self._finish(current, self._request(self.rows[current], dict(sending.payload)))
+                self._finish(current, self._request(self.operations[current]))
         except Exception as error:  # noqa: BLE001 - our own failure: recorded on the row, the run stops
             log.exception("worker failed on row %s", current)
             reason = f"an internal error stopped the run: {type(error).__name__}: {self.client.redact(error)}"
-            unsafe = BACKUP_NOW.name in json.loads(self.rows[current]["payload"] or "{}")
             sent = current in self._in_flight
-            status = Status.SKIPPED if not sent else Status.UNKNOWN if unsafe else Status.FAILED
-            self._finish(current, _Sent(status, message=reason, stops_run=reason))
+            repeatable = self.operations[current].repeatable
+            status = Status.SKIPPED if not sent else Status.FAILED if repeatable else Status.UNKNOWN
+            self._finish(current, _Sent(Outcome(status, message=reason), stops_run=reason))
             for i, _ in ready:  # announced, never sent
-                self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}"))
+                self._finish(i, _skipped(f"not sent: {reason}"))
 
     def _announce(self, i: int) -> RowSending | None:
         """Tell the listeners a row's request is about to go out; None when it must not (then it is finished)."""
-        row, ref = self.rows[i], self.refs[i]
-        problem = uuid_problem(row["database_uuid"]) or uuid_problem(row["backup_uuid"])
+        operation = self.operations[i]
+        ref = operation.ref
+        problem = uuid_problem(ref.database_uuid) or (
+            operation.action is not Action.CREATE and uuid_problem(ref.backup_uuid)
+        )
         if problem:
             # Never announced as sending: no request goes out for it.
+            outcome = Outcome(Status.INVALID, message=f"not sent: {problem}")
             with self._lock:
                 self._finished.add(i)
-                _record(row, _Sent(Status.INVALID, message=f"not sent: {problem}"))
-            self.emit(RowFinished(ref, _result(row)))
+                self.outcomes[i] = outcome
+            self.emit(RowFinished(ref, outcome))
             return None
-        payload = json.loads(row["payload"])
-        before = json.loads(row["before"]) if row["before"] else {}
-        sending = RowSending(ref, payload, before)
+        sending = RowSending(ref, operation.payload, operation.before)
         failures = self.deliver(sending)
         if failures:
             reason = _listener_failure(failures, "RowSending")
-            self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}", stops_run=reason))
+            self._finish(i, _skipped(f"not sent: {reason}", stops_run=reason))
             return None
         with self._lock:
             self._announced.add(i)
@@ -282,19 +288,18 @@ class Run:
             except Exception as error:  # noqa: BLE001 - as a raise on RowSending: the requests must not go out
                 reason = _listener_failure([(hook, error)], "RowSending")
                 for i, _ in ready:
-                    self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {reason}", stops_run=reason))
+                    self._finish(i, _skipped(f"not sent: {reason}", stops_run=reason))
                 return False
         return True
 
-    def _request(self, row: dict, payload: dict) -> _Sent:
-        unsafe = BACKUP_NOW.name in payload
-        path = f"/databases/{row['database_uuid']}/backups/{row['backup_uuid']}"
+    def _request(self, operation: Operation) -> _Sent:
+        request = operation.request()
         started = time.monotonic()
         attempted = self.client.attempt(
-            "PATCH",
-            path,
-            json=payload,
-            unsafe=unsafe,
+            request.method,
+            request.path,
+            json=None if request.json is None else dict(request.json),
+            unsafe=not operation.repeatable,
             stop=self.stop,
             policy=self.settings.retry,
             cap=self.settings.cap,
@@ -305,52 +310,46 @@ class Run:
         response = attempted.response
         problem = self.client.api_answer_problem(response) if response is not None else None
         if problem:  # an HTML 200 from a web UI or login proxy changed nothing, and neither will the next row
-            return _Sent(Status.FAILED, response.status_code, problem, sent, elapsed, stops_run=problem)
-        if response is not None and attempted.outcome is Outcome.DONE:
-            return _answered(response, payload, sent, elapsed)
+            return _Sent(Outcome(Status.FAILED, response.status_code, problem, sent, elapsed), stops_run=problem)
+        if response is not None and attempted.outcome is Attempt.DONE:
+            outcome = _answered(response, operation, sent, elapsed)
+            return _Sent(outcome, stops_run=_auth_stop(response))
         if isinstance(attempted.error, Stopped):
             if sent == 0:
-                return _Sent(Status.SKIPPED, attempts=0, elapsed_s=elapsed)
+                return _Sent(Outcome(Status.SKIPPED, attempts=0, elapsed_s=elapsed))
             # The attempt before the stop was one the policy judged safe to repeat: it changed nothing for certain,
             # or only set values that a later run sets again.
-            return _Sent(
-                Status.FAILED,
-                attempts=sent,
-                elapsed_s=elapsed,
-                message=f"the run stopped before a retry (after {sent} attempt{'s' * (sent != 1)})",
-            )
+            message = f"the run stopped before a retry (after {sent} attempt{'s' * (sent != 1)})"
+            return _Sent(Outcome(Status.FAILED, attempts=sent, elapsed_s=elapsed, message=message))
         what = _describe(attempted)
-        if attempted.outcome is Outcome.UNKNOWN:
+        if attempted.outcome is Attempt.UNKNOWN:
             status, message = (
                 Status.UNKNOWN,
                 f"{what}: the request may have taken effect and was not re-sent because it starts a "
-                f"backup; check GET /api/v1{path}/executions before triggering again",
+                f"backup; check GET /api/v1{request.path}/executions before triggering again",
             )
         else:
             status, message = Status.FAILED, f"{what} (after {sent} attempt{'s' * (sent != 1)})"
         return _Sent(
-            status,
-            http_status=_status(response),
-            message=message,
-            attempts=sent,
-            elapsed_s=elapsed,
+            Outcome(status, _status(response), message, sent, elapsed),
             transport_failure=response is None,
         )
 
-    def _finish(self, i: int, outcome: _Sent) -> None:
+    def _finish(self, i: int, sent: _Sent) -> None:
         """Record a row's outcome and tell the listeners: once per row, whoever gets there first."""
+        outcome = sent.outcome.with_(elapsed_s=round(sent.outcome.elapsed_s, 4))
         with self._lock:
             if i in self._finished:
                 return  # the run already gave up waiting for this request and recorded it
             self._finished.add(i)
             self._in_flight.discard(i)
-            _record(self.rows[i], outcome)
-            streak_broken = self._streak.record(not outcome.transport_failure)
-        if outcome.stops_run:
-            self.halt(outcome.stops_run)  # at once: no other worker may start a request after a 401/403
+            self.outcomes[i] = outcome
+            streak_broken = self._streak.record(not sent.transport_failure)
+        if sent.stops_run:
+            self.halt(sent.stops_run)  # at once: no other worker may start a request after a 401/403
         elif streak_broken:
             self.halt(f"{self.settings.failure_streak} requests in a row could not reach the server")
-        self.emit(RowFinished(self.refs[i], _result(self.rows[i])))
+        self.emit(RowFinished(self.operations[i].ref, outcome))
 
     def _give_up_in_flight(self) -> None:
         """After a second Ctrl-C: the requests still out are recorded as such, without waiting for them, and the
@@ -359,16 +358,11 @@ class Run:
             in_flight = sorted(self._in_flight - self._finished)
             announced = sorted(self._announced - self._finished - self._in_flight)
         for i in in_flight:
-            unsafe = BACKUP_NOW.name in json.loads(self.rows[i]["payload"])
-            self._finish(
-                i,
-                _Sent(
-                    Status.UNKNOWN if unsafe else Status.FAILED,
-                    message="interrupted while the request was in flight; check the server before re-sending",
-                ),
-            )
+            status = Status.FAILED if self.operations[i].repeatable else Status.UNKNOWN
+            message = "interrupted while the request was in flight; check the server before re-sending"
+            self._finish(i, _Sent(Outcome(status, message=message)))
         for i in announced:
-            self._finish(i, _Sent(Status.SKIPPED, message=f"not sent: {self.stopped or 'the run stopped'}"))
+            self._finish(i, _skipped(f"not sent: {self.stopped or 'the run stopped'}"))
 
 
 def _listener_failure(failures: list[tuple[Listener, Exception]], event: object) -> str:
@@ -377,48 +371,37 @@ def _listener_failure(failures: list[tuple[Listener, Exception]], event: object)
     return f"the listener {listener_name(listener)} failed on {what}: {type(error).__name__}: {error}"
 
 
-def _record(row: dict, outcome: _Sent) -> None:
-    row.update(
-        status=outcome.status,
-        http_status=outcome.http_status,
-        message=outcome.message,
-        attempts=outcome.attempts,
-        elapsed_s=round(outcome.elapsed_s, 4),
-    )
-
-
-def _result(row: dict) -> RowResult:
-    return RowResult(
-        status=Status(row["status"]),
-        http_status=row["http_status"],
-        message=row["message"],
-        attempts=row["attempts"],
-        elapsed_s=row["elapsed_s"],
-    )
-
-
-def _answered(response: requests.Response, payload: dict, attempts: int, elapsed: float) -> _Sent:
+def _answered(response: requests.Response, operation: Operation, attempts: int, elapsed: float) -> Outcome:
     code = response.status_code
     body = _json_body(response)
     server_message = _server_message(body)
     if 200 <= code < 300:
-        triggered_only = list(payload) == [BACKUP_NOW.name]
-        status = Status.TRIGGERED if triggered_only else Status.UPDATED
+        status = {Action.TRIGGER: Status.TRIGGERED, Action.CREATE: Status.CREATED, Action.DELETE: Status.DELETED}
         message = server_message or "OK"
-        if BACKUP_NOW.name in payload:
+        if operation.starts_backup:
             message += "; backup started"
-        return _Sent(status, code, message, attempts, elapsed)
+        created = body.get("uuid") if operation.action is Action.CREATE and isinstance(body, dict) else None
+        return Outcome(
+            status.get(operation.action, Status.UPDATED), code, message, attempts, elapsed, backup_uuid=created
+        )
     detail = server_message or response.reason or ""
     if isinstance(body, dict) and isinstance(body.get("errors"), dict):
         detail += " " + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in body["errors"].items())
     elif isinstance(body, dict) and body.get("error"):
         detail += f" {body['error']}"
-    result = _Sent(Status.REJECTED, code, f"{code} {detail}".strip(), attempts, elapsed)
+    message = f"{code} {detail}".strip()
     if code in (401, 403):
-        hint = auth_hint(code, server_message)  # what a 403 means: a read-only token, the IP allowlist, …
-        result.message += f" ({hint})"
-        result.stops_run = f"the server answered {code} {server_message or response.reason} ({hint})"
-    return result
+        message += f" ({auth_hint(code, server_message)})"  # what a 403 means: a read-only token, the IP allowlist…
+    return Outcome(Status.REJECTED, code, message, attempts, elapsed)
+
+
+def _auth_stop(response: requests.Response) -> str | None:
+    """Why a 401/403 answer stops the whole run (None for any other answer)."""
+    code = response.status_code
+    if code not in (401, 403):
+        return None
+    server_message = _server_message(_json_body(response))
+    return f"the server answered {code} {server_message or response.reason} ({auth_hint(code, server_message)})"
 
 
 def _describe(attempted) -> str:
