@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import threading
 from collections import Counter
@@ -25,8 +26,11 @@ from bulkbackup._coolify.state import configs_by_key, names_by_key
 from bulkbackup._core.errors import BulkBackupError, ConfigError
 from bulkbackup._core.events import Listener, RowRef, RunFacts, RunFinished, RunStarted
 from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR
+from bulkbackup._core.operations import Operation
 from bulkbackup._core.statuses import Action, Status
 from bulkbackup._display.progress import ProgressBar
+from bulkbackup._engine.journal import Journal
+from bulkbackup._engine.journal_identity import hash_rows, skeleton
 from bulkbackup._engine.plan import _where, is_plan, plan_row
 from bulkbackup._engine.results import make_results
 from bulkbackup._engine.run import Run, RunSettings, listener_name
@@ -76,7 +80,8 @@ def apply(
         diff = diff and inputs.diff
         databases = client.list_databases() if diff else None
         rows, refs, notes = _plan(inputs, databases, client.server_version())
-        prior = keeper.resume(rows, refs, notes) if keeper is not None else None
+        if keeper is not None:
+            _resume(keeper, rows, refs, notes)
         to_send = [i for i, r in enumerate(rows) if Action(r["action"]).sends and r["status"] == Status.SKIPPED]
         bar = ProgressBar(progress)
         run = Run(
@@ -128,7 +133,7 @@ def apply(
                 started_at=started_at,
                 finished_at=_now(),
                 counts=dict(Counter(str(s) for s in results["status"])),
-                warnings=tuple(prior.warnings) if prior is not None else (),
+                warnings=tuple(keeper.warnings) if keeper is not None else (),
             )
             results.attrs.update(
                 source=inputs.source,
@@ -144,9 +149,16 @@ def apply(
             except BaseException as error:  # a Ctrl-C in the last moment: the frame still goes with it
                 _attach(error, results)
                 raise
+            failures = [(listener, error) for listener, error in failures if listener is not keeper]
             if failures:  # too late to stop anything: said in the facts instead
                 failed = f"the listener {listener_name(failures[0][0])} failed on RunFinished: {failures[0][1]!r}"
                 results.attrs["run"] = replace(facts, warnings=(*facts.warnings, failed))
+            if keeper is not None:
+                keeper.close()
+                if keeper.failure:  # the journal's first failed write, or the file gone: said once, by name
+                    facts = results.attrs["run"]
+                    kept = keeper.path if os.path.exists(keeper.path) else None
+                    results.attrs["run"] = replace(facts, journal=kept, warnings=(*facts.warnings, keeper.failure))
     finally:
         if keeper is not None:
             keeper.close()
@@ -178,8 +190,6 @@ class Inputs:
 
 
 def _inputs(changes: Any) -> Inputs:
-    from bulkbackup._engine.journal import hash_rows
-
     if is_plan(changes):
         planned = changes.to_dict("records")
         rows = [_wanted_from_plan(p) for p in planned]
@@ -282,9 +292,37 @@ def _row_from_plan(p: dict) -> dict:
 def _open_journal(journal: Any, client: Client, inputs: Inputs, *, retry_unknown: bool, force: bool):
     if journal is None:
         return None
-    from bulkbackup._engine.journal import Journal
+    # A bridge until the engine's typed apply lands: the journal takes a Plan; this one carries its identity.
+    plan = skeleton(inputs.rows, list(inputs.index), inputs.source)
+    return Journal.open(journal, client, plan, retry_unknown=retry_unknown, force=force)
 
-    return Journal.open(journal, client, inputs, retry_unknown=retry_unknown, force=force)
+
+def _resume(keeper: Journal, rows: list[dict], refs: list[RowRef], notes: dict[int, str]) -> None:
+    """The journal's decisions written onto the rows (a bridge until the engine's typed apply lands)."""
+    operations = [
+        Operation(
+            ref,
+            Action(row["action"]),
+            payload=json.loads(row["payload"]) if row["payload"] else {},
+            before=json.loads(row["before"]) if row["before"] else {},
+            errors=(row["errors"],) if row["errors"] else (),
+        )
+        for row, ref in zip(rows, refs, strict=True)
+    ]
+    for position, decision in keeper.decisions(operations).items():
+        row = rows[position]
+        if decision.operation is not None:
+            operation = decision.operation
+            row.update(
+                action=operation.action,
+                payload=json.dumps(dict(operation.payload)) if operation.payload else "",
+                before=json.dumps(dict(operation.before)) if operation.before else "",
+            )
+        if decision.outcome is not None:
+            outcome = decision.outcome
+            row.update(status=outcome.status, http_status=outcome.http_status, message=outcome.message, attempts=0)
+        if decision.note:
+            notes[position] = decision.note
 
 
 # --- verification --------------------------------------------------------------------------------------------------
