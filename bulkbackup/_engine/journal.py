@@ -231,12 +231,13 @@ class Journal:
         with self._count_lock:
             wanted = self._written
         with self._sync_lock:
-            if self._synced >= wanted:
-                return  # another worker's fsync covered this intent
-            with self._count_lock:
-                covered = self._written
-            self._sync()
-            self._synced = covered
+            if self._synced < wanted:
+                with self._count_lock:
+                    covered = self._written
+                self._sync()
+                self._synced = covered
+            else:  # another worker's fsync covered this intent; the file must still be there for this request too
+                self._still_there()
 
     # --- writing ---------------------------------------------------------------------------------------------
 
@@ -265,6 +266,9 @@ class Journal:
             os.fsync(self._lock.fd)
         except OSError as error:
             self._fail(f"could not be written to disk ({error.strerror or error})")
+        self._still_there()
+
+    def _still_there(self) -> None:
         gone = self._lock.still_there()
         if gone:
             self._fail(gone, lost=True)

@@ -103,7 +103,8 @@ class JournalLock:
         self.fd = -1
 
     def _write_info(self) -> None:
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        since = datetime.now(UTC).isoformat(timespec="seconds")
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
         with contextlib.suppress(OSError):  # information only: the flock is what excludes
             with open(self._info, "w", encoding="utf-8") as f:
                 json.dump(holder, f)
