@@ -32,11 +32,12 @@ class JournalLock:
 
     def __init__(self, path: str, fd: int, *, created: bool, locked: bool):
         self.path = path
+        self._where = os.path.abspath(path)  # checked by this name: a notebook's %cd must not make it "moved"
         self.fd = fd
         self.created = created  # this run made the file: an empty one is removed again at release
         self.locked = locked
         self.identity = _inode(os.fstat(fd))
-        self._info = f"{path}.lock" if locked else None
+        self._info = f"{self._where}.lock" if locked else None
 
     @classmethod
     def acquire(cls, path: str) -> JournalLock:
@@ -72,11 +73,12 @@ class JournalLock:
     def still_there(self) -> str | None:
         """None while `path` is still this open file; else what happened to it (its folder deleted, moved…)."""
         try:
-            if os.fstat(self.fd).st_nlink == 0:
+            info = os.fstat(self.fd)
+            if info.st_nlink == 0:
                 return "was deleted while the run was writing it (its folder removed?)"
-            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            if not stat.S_ISREG(info.st_mode):
                 return None
-            if _inode(os.stat(self.path)) != self.identity:
+            if _inode(os.stat(self._where)) != self.identity:
                 return "was replaced by another file while the run was writing it"
         except FileNotFoundError:
             return "was moved or deleted while the run was writing it"
@@ -97,7 +99,7 @@ class JournalLock:
         if self.created and self.still_there() is None:
             with contextlib.suppress(OSError):
                 if os.fstat(self.fd).st_size == 0:
-                    os.unlink(self.path)  # a run that never started leaves no empty journal behind
+                    os.unlink(self._where)  # a run that never started leaves no empty journal behind
         with contextlib.suppress(OSError):
             os.close(self.fd)  # closing drops the flock
         self.fd = -1
