@@ -276,3 +276,14 @@ def test_resume_returns_typed_decisions_and_edits_nothing(sandbox, client, tmp_p
         assert decision.outcome is None and decision.operation.action is Action.UPDATE
         assert dict(decision.operation.payload) == {"timeout": 5200}
         assert "backup_now not sent again" in decision.note
+
+
+def test_a_journal_holding_only_a_torn_header_starts_afresh(sandbox, client, tmp_path):
+    journal = tmp_path / "run.jsonl"
+    journal.write_text('{"record": "header", "journal_versi')  # killed while writing its very first line
+    frame = fleet_changes(client, 2, timeout=[5300, 5301])
+    results = bb.apply(frame, client, progress=False, journal=journal)
+    assert list(results["status"]) == ["updated"] * 2
+    assert any("incomplete last line" in w for w in results.attrs["run"].warnings)
+    state = read_journal(journal)  # the torn line was ended: the new header is a record of its own
+    assert state.header is not None and len(state.rows) == 2

@@ -72,13 +72,20 @@ class Journal:
     """
 
     def __init__(
-        self, path: str, client: Client, plan: Plan, prior: JournalState | None, lock: JournalLock, **options: bool
+        self,
+        path: str,
+        client: Client,
+        plan: Plan,
+        prior: JournalState | None,
+        lock: JournalLock,
+        *,
+        retry_unknown: bool = False,
     ):
         self.path = path
         self.client = client
         self.plan = plan
         self.prior = prior
-        self.retry_unknown = options.get("retry_unknown", False)
+        self.retry_unknown = retry_unknown
         self.failure: str | None = None
         self._lock = lock
         self._server_version: str | None | bool = False  # read when first needed: opening checks, never sends
@@ -113,9 +120,9 @@ class Journal:
         lock = JournalLock.acquire(path)  # first: what is read below is then not being written by another run
         try:
             prior = read_journal(path) if os.fstat(lock.fd).st_size else None
-            if prior is not None and prior.header is None:
-                prior = None  # only torn lines: a run killed while writing its header sent nothing
-            if prior is not None:
+            # Only a torn line (a run killed while writing its header sent nothing): nothing to check, but the
+            # line must still be ended before this run's header.
+            if prior is not None and prior.header is not None:
                 journal_resume.check_same_run(prior, client.endpoint, plan, force=force)
         except BaseException:
             lock.release()
