@@ -60,6 +60,23 @@ def test_a_backup_now_answered_2xx_is_never_sent_again_even_forced_with_retry_un
     assert len(sandbox.patch_bodies) == 5 and not any("backup_now" in body for body in sandbox.patch_bodies[3:])
 
 
+def test_the_cli_with_force_and_retry_unknown_never_starts_a_backup_twice(sandbox, client, tmp_path, monkeypatch):
+    monkeypatch.setenv("COOLIFY_ENDPOINT", sandbox.endpoint)
+    monkeypatch.setenv("COOLIFY_TOKEN", sandbox.token)
+    frame = fleet_changes(client, 2, timeout=[4315, 4316], backup_now=True)
+    changes, journal = tmp_path / "changes.csv", tmp_path / "run.jsonl"
+    bb.write_csv(frame, changes)
+    assert main(["apply", str(changes), "--yes", "--journal", str(journal), "--results", str(tmp_path / "1.csv")]) == 0
+    assert sandbox.wait_for_jobs()
+    frame["timeout"] = [4317, 4318]
+    bb.write_csv(frame, changes)
+    again = ["apply", str(changes), "--yes", "--journal", str(journal), "--force", "--retry-unknown"]
+    assert main([*again, "--results", str(tmp_path / "2.csv")]) == 0
+    assert sandbox.wait_for_jobs()
+    assert [sandbox.job_count(u) for u in frame["backup_uuid"]] == [1, 1]
+    assert [sandbox.config(u)["timeout"] for u in frame["backup_uuid"]] == [4317, 4318]
+
+
 # --- 5. one process at a time on a journal ---------------------------------------------------------------------------
 
 HOLDING = """
