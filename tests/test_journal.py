@@ -236,3 +236,54 @@ def test_a_backup_now_that_certainly_failed_is_retried_on_resume(sandbox, client
     assert list(resumed["status"]) == ["triggered", "triggered"]
     assert sandbox.wait_for_jobs()
     assert [sandbox.job_count(u) for u in frame["backup_uuid"]] == [1, 1]
+
+
+def test_resume_returns_typed_decisions_and_edits_nothing(sandbox, client, tmp_path):
+    """The engine ↔ journal interface: Journal.open(path, client, plan) and decisions(operations)."""
+    from bulkbackup._core.operations import Decision, Operation, Outcome
+    from bulkbackup._core.statuses import Action, Status
+    from bulkbackup._engine.journal import Journal
+    from bulkbackup._engine.plan import plan_of
+
+    journal = tmp_path / "run.jsonl"
+    frame = fleet_changes(client, 3, timeout=[5100, 5101, 5102], backup_now=[True, None, None])
+    stop, press = stop_after(1)
+    bb.apply(frame, client, progress=False, workers=1, journal=journal, stop=stop, listeners=[press])
+    plan = plan_of(frame)
+    with Journal.open(journal, client, plan) as opened:
+        assert opened.settled() == {(frame.loc[0, "database_uuid"], frame.loc[0, "backup_uuid"])}
+        operations = [
+            Operation(op.ref, Action.UPDATE, payload={"timeout": 5100 + op.ref.position}) for op in plan.operations
+        ]
+        operations[0] = operations[0].with_(action=Action.TRIGGER, payload={"backup_now": True})
+        before = list(operations)
+        decisions = opened.decisions(operations)
+        assert operations == before  # nothing edited
+        assert set(decisions) == {0}  # rows 1 and 2 were never sent: send as planned
+        settled = decisions[0]
+        assert isinstance(settled, Decision) and isinstance(settled.outcome, Outcome)
+        assert settled.outcome.status is Status.UPDATED and settled.outcome.message.startswith(SETTLED)
+        assert dict(settled.operation.payload) == {"timeout": 5100, "backup_now": True}  # what went out then
+        with pytest.raises(bb.ConfigError, match="in use by process"):
+            Journal.open(journal, client, plan)  # held until closed, also within one process
+    # The same row edited (forced): the backup that certainly started is taken out, the rest is sent.
+    edited = frame.copy()
+    edited.loc[0, "timeout"] = 5200
+    plan = plan_of(edited)
+    with Journal.open(journal, client, plan, force=True, retry_unknown=True) as opened:
+        operation = Operation(plan.operations[0].ref, Action.UPDATE, payload={"timeout": 5200, "backup_now": True})
+        decision = opened.decisions([operation])[0]
+        assert decision.outcome is None and decision.operation.action is Action.UPDATE
+        assert dict(decision.operation.payload) == {"timeout": 5200}
+        assert "backup_now not sent again" in decision.note
+
+
+def test_a_journal_holding_only_a_torn_header_starts_afresh(sandbox, client, tmp_path):
+    journal = tmp_path / "run.jsonl"
+    journal.write_text('{"record": "header", "journal_versi')  # killed while writing its very first line
+    frame = fleet_changes(client, 2, timeout=[5300, 5301])
+    results = bb.apply(frame, client, progress=False, journal=journal)
+    assert list(results["status"]) == ["updated"] * 2
+    assert any("incomplete last line" in w for w in results.attrs["run"].warnings)
+    state = read_journal(journal)  # the torn line was ended: the new header is a record of its own
+    assert state.header is not None and len(state.rows) == 2

@@ -10,6 +10,7 @@ caller's own code — is a listener on the events of `events.py`.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from collections import Counter
@@ -151,9 +152,17 @@ def apply(
             except BaseException as error:  # a Ctrl-C in the last moment: the frame still goes with it
                 _attach(error, results)
                 raise
+            # The journal's own failure on RunFinished is its `failure`, said once below, by file name.
+            failures = [(listener, error) for listener, error in failures if listener is not keeper]
             if failures:  # too late to stop anything: said in the facts instead
                 failed = f"the listener {listener_name(failures[0][0])} failed on RunFinished: {failures[0][1]!r}"
                 results.attrs["run"] = replace(facts, warnings=(*facts.warnings, failed))
+            if keeper is not None:
+                keeper.close()
+                if keeper.failure:  # the journal's first failed write, or the file gone: said once, by name
+                    facts = results.attrs["run"]
+                    kept = keeper.path if os.path.exists(keeper.path) else None
+                    results.attrs["run"] = replace(facts, journal=kept, warnings=(*facts.warnings, keeper.failure))
     finally:
         if keeper is not None:
             keeper.close()

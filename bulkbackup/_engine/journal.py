@@ -1,151 +1,55 @@
 """The journal of a run: JSON lines written before each request goes out, so a killed run can be resumed and undone.
 
 Records, one per line:
-- `header`: the run (endpoint, input, sha256 of the normalised changes and a short hash per row, bulkbackup and
-  Coolify versions, time). Each run appends its own; never the token.
-- `intent`: a row's payload and the previous value of every field in it, fsynced before the request leaves.
+- `header`: the run (endpoint, input, the plan's identity: sha256 of the normalised changes and a short hash per
+  row, bulkbackup and Coolify versions, time). Each run appends its own; never the token.
+- `intent`: a row's payload and the previous value of every field in it, on disk before the request leaves.
 - `outcome`: the row's status, HTTP status and message, once it is known.
 - `end`: the run's facts, when it ends (a killed run has none).
 
-Reading it back, an intent without an outcome means "may have been sent". Resuming (the same changes, the same
-journal) sends nothing that already succeeded and never repeats a `backup_now` that went out.
+Reading it back (`journal_read`), an intent without an outcome means "may have been sent". Resuming (the same
+changes, the same journal) sends nothing that already succeeded and never repeats a `backup_now` that went out
+(`journal_resume`). The journal is held exclusively for the whole run (`journal_lock`).
+
+    journal = Journal.open(path, client, plan)          # refuses another run's, a damaged or a locked journal
+    decisions = journal.decisions(operations)           # {position: Decision}: what the record settles
+    ... run with `journal` as a listener ...
+    journal.close()                                     # journal.failure: the first record it could not write
+
+When a record cannot be written (a full disk, a file-size limit, the file deleted), `failure` says so, naming the
+file and what to do, and the journal raises on that event and every later one: a raise on `RowSending` keeps its
+request from going out, a raise on any other event stops the run. No request leaves without its intent on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from bulkbackup._core.errors import ConfigError
+from bulkbackup._core.errors import BulkBackupError, ConfigError, printable
 from bulkbackup._core.events import Event, RowFinished, RowSending, RunFinished, RunStarted
-from bulkbackup._core.fields import BACKUP_NOW
-from bulkbackup._core.operations import Decision, Operation, Outcome, Plan
-from bulkbackup._core.statuses import Action, Status
+from bulkbackup._core.operations import Decision, Operation, Plan
+from bulkbackup._engine import journal_resume
+from bulkbackup._engine.journal_lock import JournalLock
+from bulkbackup._engine.journal_read import JOURNAL_VERSION, JournalState, RowHistory, read_journal
+from bulkbackup._engine.plan import plan_of
+from bulkbackup._version import __version__
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
 
-JOURNAL_VERSION = 1
+__all__ = ["JOURNAL_VERSION", "Journal", "JournalError", "JournalState", "RowHistory", "read_journal"]
+
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # one encoder: json.dumps with options builds one per call
 
 
-# --- reading a journal ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RowHistory:
-    """Everything a journal says about one configuration, over every run that wrote to it."""
-
-    database_uuid: str
-    backup_uuid: str
-    payload: dict = field(default_factory=dict)  # the last intent's payload
-    before: dict = field(default_factory=dict)  # per field, the value before the journal's first intent touched it
-    status: str | None = None  # the last outcome; None while its last intent has no outcome
-    pending: bool = False  # an intent without an outcome: the request may have been sent
-    message: str = ""
-    http_status: int | None = None
-    changed: dict = field(default_factory=dict)  # field → the value it may have been set to (sent or maybe sent)
-    backup_started: bool = False  # a backup_now that went out, or may have
-    intents: int = 0
-
-    def intent(self, payload: Mapping, before: Mapping) -> None:
-        self.intents += 1
-        self.payload = dict(payload)
-        for name, value in before.items():
-            self.before.setdefault(name, value)
-        self.status, self.pending, self.message, self.http_status = None, True, "", None
-
-    def outcome(self, status: str, message: str, http_status: int | None) -> None:
-        self.status, self.pending, self.message, self.http_status = status, False, message, http_status
-
-    def settle(self) -> None:
-        """After an intent is answered (or never was): what it may have changed."""
-        if not (self.pending or Status(self.status).info.sent and self.status != Status.REJECTED):
-            return
-        for name, value in self.payload.items():
-            if name != BACKUP_NOW.name:
-                self.changed[name] = value
-            elif value and self.status != Status.FAILED:
-                # A request that starts a backup ends `failed` only when it certainly was not processed (else it
-                # is `unknown`), so only the others may have started one.
-                self.backup_started = True
-
-
-@dataclass
-class JournalState:
-    path: str
-    header: dict | None = None
-    rows: dict[tuple[str, str], RowHistory] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    ends_with_newline: bool = True
-    size: int = 0
-
-
-def read_journal(path: str | os.PathLike[str]) -> JournalState:
-    """Parse a journal; a line torn by a kill is reported in `warnings` and ignored, other damage is an error."""
-    path = os.fspath(path)
-    data = Path(path).read_bytes()
-    state = JournalState(path, size=len(data), ends_with_newline=not data or data.endswith(b"\n"))
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    records: list[tuple[int, dict]] = []
-    for number, raw in enumerate(lines, start=1):
-        try:
-            record = json.loads(raw)
-            if not isinstance(record, dict) or "record" not in record:
-                raise ValueError("not a journal record")
-        except ValueError:
-            last = number == len(lines)
-            next_is_header = not last and lines[number].startswith(b'{"record": "header"')
-            if last or next_is_header:
-                state.warnings.append(
-                    f"{path}:{number}: an incomplete last line (the run writing it was killed) was ignored"
-                )
-                continue
-            raise ConfigError(f"{path}:{number}: not a journal record ({raw[:60]!r}): the journal is damaged") from None
-        records.append((number, record))
-    open_rows: set[tuple[str, str]] = set()
-    for number, record in records:
-        kind = record["record"]
-        if kind == "header":
-            if state.header is None:
-                state.header = record
-            elif record.get("endpoint") != state.header.get("endpoint"):
-                raise ConfigError(f"{path}:{number}: the journal mixes runs against two endpoints")
-            for key in open_rows:
-                state.rows[key].settle()
-            open_rows.clear()
-            continue
-        if kind not in ("intent", "outcome"):
-            continue
-        key = (record.get("database_uuid"), record.get("backup_uuid"))
-        row = state.rows.setdefault(key, RowHistory(*key))
-        if kind == "intent":
-            if key in open_rows:
-                row.settle()
-            row.intent(record.get("payload") or {}, record.get("before") or {})
-            open_rows.add(key)
-        else:
-            row.outcome(record.get("status"), record.get("message") or "", record.get("http_status"))
-            row.settle()
-            open_rows.discard(key)
-    for key in open_rows:
-        state.rows[key].settle()
-    if records and state.header is None:
-        raise ConfigError(f"{path}: no header record: this is not a bulkbackup journal")
-    return state
-
-
-# --- writing one -----------------------------------------------------------------------------------------------------
+class JournalError(BulkBackupError):
+    """A record of the run could not be written: the run stops (`Journal.failure` holds the message)."""
 
 
 def server_version(client: Client) -> str | None:
@@ -159,104 +63,132 @@ def server_version(client: Client) -> str | None:
 
 
 class Journal:
-    """A listener on apply's seam that writes the run down, and the resume logic that reads it back.
+    """A listener on apply's seam that writes the run down, and the record of earlier runs that it resumes.
 
-    Opened append-only: what an earlier run wrote is never rewritten. An intent is on disk (flushed and fsynced)
-    before its request leaves; outcomes are only flushed, since a lost outcome reads back as "may have been sent",
+    Append-only: what an earlier run wrote is never rewritten. Records go straight to the file descriptor (no
+    buffer that a failed write could leave behind for `close` to fail on). An intent is on disk (fsynced) before
+    its request leaves; outcomes are only written, since a lost outcome reads back as "may have been sent",
     which is the safe side.
     """
 
-    def __init__(self, path: str, client: Client, plan: Plan, prior: JournalState | None, *, retry_unknown: bool):
+    def __init__(
+        self,
+        path: str,
+        client: Client,
+        plan: Plan,
+        prior: JournalState | None,
+        lock: JournalLock,
+        *,
+        retry_unknown: bool = False,
+    ):
         self.path = path
         self.client = client
         self.plan = plan
-        self._row_hash = dict(zip((op.ref.position for op in plan.operations), plan.identity.row_hashes, strict=True))
         self.prior = prior
         self.retry_unknown = retry_unknown
+        self.failure: str | None = None
+        self._lock = lock
         self._server_version: str | None | bool = False  # read when first needed: opening checks, never sends
-        self._file: IO[str] | None = None
         self._announced: set[int] = set()
         self._needs_newline = prior is not None and not prior.ends_with_newline
         self._count_lock = threading.Lock()
         self._sync_lock = threading.Lock()
-        self._written = 0  # records written (and flushed) so far
+        self._written = 0  # records written so far
         self._synced = 0  # records known to be on disk
 
     @classmethod
-    def open(cls, journal: Any, client: Client, plan: Plan, *, retry_unknown: bool = False, force: bool = False):
-        """Check the journal before anything is sent: its folder exists, and an existing one is this run's."""
-        path = os.fspath(journal)
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        client: Client,
+        plan: Plan,
+        *,
+        retry_unknown: bool = False,
+        force: bool = False,
+    ) -> Journal:
+        """Check the journal before anything is sent: its folder exists, no other process holds it, it is readable
+        and of this version, and an existing one is of this endpoint and these changes (or `force`)."""
+        path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
-            raise ConfigError(f"journal {path}: the folder {folder} does not exist")
+            raise ConfigError(printable(f"journal {path}: the folder {folder} does not exist"))
         if os.path.isdir(path):
-            raise ConfigError(f"journal {path} is a folder, not a file")
-        prior = read_journal(path) if os.path.exists(path) and os.path.getsize(path) else None
-        if prior is not None and prior.header is not None:
-            _check_same_run(prior, client, plan, force=force)
-        if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-            raise ConfigError(f"journal {path}: not writable")
-        return cls(path, client, plan, prior, retry_unknown=retry_unknown)
+            raise ConfigError(printable(f"journal {path} is a folder, not a file"))
+        exists = os.path.exists(path)
+        if not os.access(path if exists else folder, os.W_OK):
+            raise ConfigError(printable(f"journal {path}: not writable"))
+        lock = JournalLock.acquire(path)  # first: what is read below is then not being written by another run
+        try:
+            prior = read_journal(path) if os.fstat(lock.fd).st_size else None
+            # Only a torn line (a run killed while writing its header sent nothing): nothing to check, but the
+            # line must still be ended before this run's header.
+            if prior is not None and prior.header is not None:
+                journal_resume.check_same_run(prior, client.endpoint, plan, force=force)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(path, client, plan, prior, lock, retry_unknown=retry_unknown)
 
     @property
     def server_version(self) -> str | None:
         if self._server_version is False:
-            self._server_version = server_version(self.client)
+            self._server_version = self.plan.server_version or server_version(self.client)
         return self._server_version
-
-    def settled(self) -> set[tuple[str, str]]:
-        """The configurations an earlier run of this journal settled: a resumed run reports them, sends nothing."""
-        if self.prior is None:
-            return set()
-        digests = self._digests()
-        return {
-            key
-            for key, digest in zip(self._keys(), self.plan.identity.row_hashes, strict=True)
-            if key in self.prior.rows
-            and _is_done(self.prior.rows[key], self.retry_unknown)
-            and digests.get(key) == digest
-        }
-
-    def _digests(self) -> dict[tuple[str, str], str]:
-        return {(r[0], r[1]): r[2] for r in ((self.prior.header or {}) if self.prior else {}).get("rows", [])}
-
-    def _keys(self) -> list[tuple[str, str]]:
-        return [op.key for op in self.plan.operations]
 
     @property
     def warnings(self) -> list[str]:
         return list(self.prior.warnings) if self.prior is not None else []
 
+    def decisions(self, operations: Sequence[Operation]) -> dict[int, Decision]:
+        """Per `op.ref.position`, what the record of earlier runs decides; positions it says nothing about are
+        absent (send as planned). For a settled row the `Decision` holds the `outcome` to report and, as
+        `operation`, what the earlier run sent (its payload and the values it replaced), for the results row."""
+        return journal_resume.decisions(self.prior, operations, self.plan, retry_unknown=self.retry_unknown)
+
+    def settled(self) -> set[tuple[str, str]]:
+        """The configurations an earlier run of this journal settled: a resumed run reports them, sends nothing."""
+        return journal_resume.settled(self.prior, self.plan, retry_unknown=self.retry_unknown)
+
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Let the journal go (and its lock); a journal that vanished meanwhile is a `failure` said here too."""
+        if self._lock.fd >= 0 and self.failure is None and self._written:
+            gone = self._lock.still_there()
+            if gone:
+                with contextlib.suppress(JournalError):
+                    self._fail(gone, lost=True)
+        self._lock.release()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- the listener ----------------------------------------------------------------------------------------
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            identity = self.plan.identity
             self._write(
                 {
                     "record": "header",
                     "journal_version": JOURNAL_VERSION,
                     "endpoint": event.endpoint,
                     "input": self.plan.source,
-                    "changes_hash": event.changes_hash,
+                    "changes_hash": identity.changes_hash,
                     "rows": [
-                        [*op.key, digest]
-                        for op, digest in zip(self.plan.operations, self.plan.identity.row_hashes, strict=True)
+                        [operation.ref.database_uuid, operation.ref.backup_uuid, digest]
+                        for operation, digest in zip(self.plan.operations, identity.row_hashes, strict=True)
                     ],
                     "resumed": self.prior is not None,
                     "dry_run": event.dry_run,
-                    "bulkbackup": _bulkbackup_version(),
+                    "bulkbackup": __version__,
                     "coolify": self.server_version,
                     "time": event.started_at,
                 },
                 sync=True,
             )
         elif isinstance(event, RowSending):
-            self._announced.add(event.row.position)
             self._write(
                 {
                     "record": "intent",
@@ -266,8 +198,10 @@ class Journal:
                     "time": _now(),
                 }
             )  # fsynced by before_request(), outside the delivery lock, before the request leaves
+            self._announced.add(event.row.position)
         elif isinstance(event, RowFinished):
             if event.row.position not in self._announced:
+                self._raise_if_failed()
                 return  # nothing was announced, so nothing can have been sent
             result = event.result
             self._write(
@@ -286,7 +220,7 @@ class Journal:
             self._write(
                 {
                     "record": "end",
-                    "stopped": facts.stopped,
+                    "stopped": self.client.redact(facts.stopped) if facts.stopped else None,
                     "interrupted": facts.interrupted,
                     "verification": facts.verification,
                     "counts": dict(facts.counts),
@@ -294,142 +228,78 @@ class Journal:
                 },
                 sync=True,
             )
+        else:
+            self._raise_if_failed()
 
     def before_request(self, event: RowSending) -> None:
         """Group commit: the request waits until its intent is on disk, and one fsync serves every worker whose
         intent was written before it started (an fsync per intent under the delivery lock cost a third of a run)."""
+        self._raise_if_failed()
         with self._count_lock:
             wanted = self._written
         with self._sync_lock:
-            if self._synced >= wanted:
-                return  # another worker's fsync covered this intent
-            with self._count_lock:
-                covered = self._written
-                fd = self._file.fileno() if self._file is not None else None
-            if fd is not None:
-                os.fsync(fd)
-            self._synced = covered
+            if self._synced < wanted:
+                with self._count_lock:
+                    covered = self._written
+                self._sync()
+                self._synced = covered
+            else:  # another worker's fsync covered this intent; the file must still be there for this request too
+                self._still_there()
+
+    # --- writing ---------------------------------------------------------------------------------------------
 
     def _write(self, record: dict, *, sync: bool = False) -> None:
-        if self._file is None:
-            # Opened when the run starts, not when checked: a run that fails before it starts leaves no empty file.
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held for the whole run
+        self._raise_if_failed()
         text = _ENCODER.encode(record) + "\n"
         if self._needs_newline:
             text = "\n" + text  # end the line a killed run tore, so this record starts on its own
-            self._needs_newline = False
-        self._file.write(text)
-        self._file.flush()
+        data = text.encode("utf-8")
+        try:
+            while data:
+                data = data[os.write(self._lock.fd, data) :]
+        except OSError as error:
+            self._fail(f"could not be written ({error.strerror or error})")
+        self._needs_newline = False
         with self._count_lock:
             self._written += 1
         if sync:
-            os.fsync(self._file.fileno())
+            self._sync()
             self._synced = self._written
 
-    # --- resuming ----------------------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        """fsync, then check the file is still where the run's record is expected: an intent written into a file
+        whose folder was deleted is on no disk anyone can read, so its request must not go out."""
+        try:
+            os.fsync(self._lock.fd)
+        except OSError as error:
+            self._fail(f"could not be written to disk ({error.strerror or error})")
+        self._still_there()
 
-    def decisions(self, operations: Sequence[Operation]) -> dict[int, Decision]:
-        """What the earlier runs of this journal decide for each operation (by `op.ref.position`): settled rows
-        are reported and not sent, a backup_now that went out (or may have) is not sent again. Edits nothing."""
-        prior = self.prior
-        if prior is None:
-            return {}
-        digests = self._digests()
-        found = {}
-        for op in operations:
-            history = prior.rows.get(op.key)
-            if history is None or not history.intents:
-                continue
-            same_row = digests.get(op.key) == self._row_hash.get(op.ref.position)
-            decision = _decide(op, history, same_row=same_row, retry_unknown=self.retry_unknown)
-            if decision is not None:
-                found[op.ref.position] = decision
-        return found
+    def _still_there(self) -> None:
+        gone = self._lock.still_there()
+        if gone:
+            self._fail(gone, lost=True)
 
+    def _fail(self, what: str, *, lost: bool = False) -> None:
+        """Remember the first failure (the one the user must act on) and raise it."""
+        if self.failure is None:
+            if lost:
+                todo = (
+                    "the run stopped there and this run's record is lost; the results hold every row's outcome: "
+                    "keep them (undo works from them), and run again with a new journal"
+                )
+            else:
+                todo = (
+                    "the run stopped there, and no request went out without its intent on disk; the results hold "
+                    "every row's outcome. Free space on that disk (or lift the file-size limit), or move the file "
+                    "to another disk, then run again with this journal to resume"
+                )
+            self.failure = printable(f"journal {self.path} {what}: {todo}")
+        raise JournalError(self.failure)
 
-def _is_done(history: RowHistory, retry_unknown: bool) -> bool:
-    return (
-        history.status is not None
-        and Status(history.status).info.final
-        and not (history.status == Status.UNKNOWN and retry_unknown)
-    )
-
-
-def _decide(op: Operation, history: RowHistory, *, same_row: bool, retry_unknown: bool) -> Decision | None:
-    if _is_done(history, retry_unknown) and same_row:
-        message = f"done in an earlier run (journal): {history.message}".rstrip(": ")
-        return _from_journal(op, history, message)
-    unsafe = BACKUP_NOW.name in history.payload
-    if history.pending and unsafe and not retry_unknown:
-        return _from_journal(
-            op,
-            history,
-            "an earlier run was killed after this request was announced: it may have been sent, and it starts a "
-            "backup, so it was not sent again (retry_unknown=True / --retry-unknown sends it)",
-            status=Status.UNKNOWN,
-        )
-    note = ""
-    if history.backup_started and not retry_unknown and BACKUP_NOW.name in op.payload:
-        note = "backup_now not sent again: an earlier run of this journal started (or may have started) one"
-        payload = {k: v for k, v in op.payload.items() if k != BACKUP_NOW.name}
-        op = op.with_(payload=payload, action=Action.UPDATE if payload else Action.UNCHANGED)
-    if op.action == Action.UNCHANGED and history.changed and (history.pending or history.status == Status.FAILED):
-        # What the killed (or failed) request would have set is on the server: it took effect. Reported as updated,
-        # with the journal's `before`, so undo from this run's results still knows the values it replaced.
-        decided = _from_journal(
-            op,
-            history,
-            "already as wanted: the request of an earlier run (in the journal) took effect; nothing sent",
-            status=Status.UPDATED,
-        )
-        return Decision(decided.outcome, decided.operation, note)
-    if not note:
-        return None
-    if op.action == Action.UNCHANGED:
-        return Decision(Outcome(Status.UNCHANGED, message="nothing left to send"), op, note)
-    return Decision(operation=op, note=note)
-
-
-def _from_journal(op: Operation, history: RowHistory, message: str, status: str | None = None) -> Decision:
-    """A settled row: its outcome from the journal, shown with what the journal says was sent and replaced."""
-    payload = dict(history.payload)
-    before = {k: history.before[k] for k in payload if k in history.before}
-    if "s3_storage_uuid" in payload and "s3_storage_id" in history.before:
-        before["s3_storage_id"] = history.before["s3_storage_id"]
-    outcome = Outcome(Status(status or history.status), history.http_status, message, attempts=0)
-    return Decision(outcome=outcome, operation=op.with_(payload=payload, before=before, diff=()))
-
-
-def _check_same_run(prior: JournalState, client: Client, plan: Plan, *, force: bool) -> None:
-    header = prior.header or {}
-    if header.get("endpoint") != client.endpoint:
-        raise ConfigError(
-            f"journal {prior.path} is of a run against {header.get('endpoint')}, not {client.endpoint}: "
-            "use another journal file"
-        )
-    if header.get("changes_hash") == plan.identity.changes_hash or force:
-        return
-    differences = _differences(header.get("rows") or [], plan)
-    shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
-    raise ConfigError(
-        f"journal {prior.path} was written for different changes ({header.get('input') or 'unknown input'}): "
-        f"{shown or 'the rows are in another order'}. Use another journal file for these changes, or force=True "
-        "(--force) to resume it anyway"
-    )
-
-
-def _differences(journal_rows: list, plan: Plan) -> list[str]:
-    theirs = {(r[0], r[1]): r[2] for r in journal_rows}
-    ours = {op.key: (digest, op.ref.line) for op, digest in zip(plan.operations, plan.identity.row_hashes, strict=True)}
-    found = []
-    for key, (digest, line) in ours.items():
-        where = f"line {line}" if line is not None and not pd.isna(line) else f"{key[0]}/{key[1]}"
-        if key not in theirs:
-            found.append(f"{where} ({key[1]}) is new")
-        elif theirs[key] != digest:
-            found.append(f"{where} ({key[1]}) asks for other values")
-    found.extend(f"{key[1]} is no longer in the changes" for key in theirs if key not in ours)
-    return found
+    def _raise_if_failed(self) -> None:
+        if self.failure is not None:
+            raise JournalError(self.failure)
 
 
 def _where(ref) -> dict:
@@ -441,19 +311,24 @@ def _where(ref) -> dict:
     }
 
 
-def _bulkbackup_version() -> str:
-    from bulkbackup._version import __version__
-
-    return __version__
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def settled_by(
-    journal: str | os.PathLike[str], client: Client, plan: Plan, *, retry_unknown: bool = False, force: bool = False
+    journal: str | os.PathLike[str],
+    client: Client,
+    plan: Plan | Any,
+    *,
+    retry_unknown: bool = False,
+    force: bool = False,
 ) -> set[tuple[str, str]]:
     """Before a resumed run asks for confirmation: refuse a journal of another run exactly as `apply` would, and
-    return the (database_uuid, backup_uuid) of the configurations it settled, which the run will not send."""
-    return Journal.open(journal, client, plan, retry_unknown=retry_unknown, force=force).settled()
+    return the (database_uuid, backup_uuid) of the configurations it settled, which the run will not send.
+
+    `plan` is the run's `Plan` (or anything `plan_of` takes: changes, a plan frame). The journal is let go again at
+    once: the run opens (and locks) it itself."""
+    if not isinstance(plan, Plan):
+        plan = plan_of(plan)
+    with Journal.open(journal, client, plan, retry_unknown=retry_unknown, force=force) as opened:
+        return opened.settled()

@@ -17,65 +17,46 @@ import csv
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from bulkbackup._core.errors import InputError
 from bulkbackup._core.fields import ALL_FIELDS, BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS
-from bulkbackup._core.statuses import Status
-from bulkbackup._engine.journal import read_journal
+from bulkbackup._core.operations import Operation, RowRef
+from bulkbackup._core.statuses import Action, Status
+from bulkbackup._engine.journal_read import read_journal
 
 _S3 = "s3_storage_uuid"
+
+
+@dataclass(frozen=True)
+class Done:
+    """One row of a run's history: the operation that went out (or may have), and how messages name it."""
+
+    operation: Operation
+    label: str
 
 
 def undo(source: Any, *, s3_uuids: Mapping[int, str] | None = None) -> pd.DataFrame:
     """The changes that restore what `source` (a results frame, a results CSV path, or a journal path) changed."""
     if isinstance(source, pd.DataFrame):
-        changed, where = _from_results(source), "results"
+        done, warnings, where = history_of_results(source), [], "results"
     elif isinstance(source, str | os.PathLike):
         path = os.fspath(source)
         if not os.path.exists(path):
             raise InputError("no such file", file=path)
         if _is_journal(path):
-            changed, where = _from_journal(path), path
+            (done, warnings), where = history_of_journal(path), path
         else:
-            changed, where = _from_results(_read_results_csv(path)), path
+            done, warnings, where = history_of_results(_read_results_csv(path)), [], path
     else:
         raise InputError(f"undo() takes a results frame, a results CSV or a journal path, not {type(source).__name__}")
-    rows, warnings = [], list(changed.warnings)
-    for item in changed.rows:
-        row = {"database_uuid": item["database_uuid"], "backup_uuid": item["backup_uuid"]}
-        label = item["label"]
-        for name, value in item["payload"].items():
-            if name == BACKUP_NOW.name:
-                if value:
-                    warnings.append(f"{label}: a started backup cannot be undone")
-                continue
-            before = item["before"]
-            if name == _S3:
-                storage_id = before.get("s3_storage_id")
-                if s3_uuids is not None and storage_id in s3_uuids:
-                    row[_S3] = s3_uuids[storage_id]
-                else:
-                    warnings.append(
-                        f"{label}: s3_storage_uuid cannot be restored: the server reported only s3_storage_id "
-                        f"{storage_id} and no endpoint maps it to a uuid; set it by hand or pass s3_uuids={{id: uuid}}"
-                    )
-                continue
-            if name not in before:
-                warnings.append(
-                    f"{label}: the previous value of {name} is unknown (it was planned without reading the server)"
-                )
-                continue
-            previous = before[name]
-            if previous is None:
-                if not BY_NAME[name].clearable:
-                    warnings.append(f"{label}: {name} was empty before and cannot be cleared again")
-                    continue
-                previous = CLEAR
-            row[name] = previous
-        if len(row) > 2:
+    rows = []
+    for item in done:
+        row = _restore(item, s3_uuids, warnings)
+        if row is not None:
             rows.append(row)
     columns = [*KEY_COLUMNS, *(f.name for f in ALL_FIELDS if f is not BACKUP_NOW and any(f.name in r for r in rows))]
     frame = pd.DataFrame(rows, columns=columns).astype(object)
@@ -85,18 +66,65 @@ def undo(source: Any, *, s3_uuids: Mapping[int, str] | None = None) -> pd.DataFr
     return frame
 
 
-class _Changed:
-    def __init__(self) -> None:
-        self.rows: list[dict] = []
-        self.warnings: list[str] = []
+def _restore(done: Done, s3_uuids: Mapping[int, str] | None, warnings: list[str]) -> dict | None:
+    """The changes row that undoes one operation (None when nothing can be put back); what cannot be, is said."""
+    operation, label = done.operation, done.label
+    if operation.starts_backup:
+        warnings.append(f"{label}: a started backup cannot be undone")
+    undo_action = operation.undo_action
+    if undo_action is None:
+        return None
+    if undo_action is not Action.UPDATE:  # undoing a create (a delete) comes with creating configurations
+        warnings.append(f"{label}: undoing a {operation.action} is not supported yet")
+        return None
+    row: dict[str, object] = {"database_uuid": operation.ref.database_uuid, "backup_uuid": operation.ref.backup_uuid}
+    before = operation.before
+    for name in operation.payload:
+        if name == BACKUP_NOW.name:
+            continue
+        if name == _S3:
+            storage_id = before.get("s3_storage_id")
+            if s3_uuids is not None and storage_id in s3_uuids:
+                row[_S3] = s3_uuids[storage_id]
+            else:
+                warnings.append(
+                    f"{label}: s3_storage_uuid cannot be restored: the server reported only s3_storage_id "
+                    f"{storage_id} and no endpoint maps it to a uuid; set it by hand or pass s3_uuids={{id: uuid}}"
+                )
+            continue
+        if name not in before:
+            warnings.append(
+                f"{label}: the previous value of {name} is unknown (it was planned without reading the server)"
+            )
+            continue
+        previous = before[name]
+        if previous is None:
+            if not BY_NAME[name].clearable:
+                warnings.append(f"{label}: {name} was empty before and cannot be cleared again")
+                continue
+            previous = CLEAR
+        row[name] = previous
+    return row if len(row) > 2 else None
 
 
-def _from_results(results: pd.DataFrame) -> _Changed:
+def _operation(position: int, label: Any, line: Any, key: tuple[str, str], payload: Mapping, before: Mapping):
+    only_backup = list(payload) == [BACKUP_NOW.name]
+    return Operation(
+        RowRef(position, label, None if _missing(line) else int(line), key[0], key[1]),
+        Action.TRIGGER if only_backup else Action.UPDATE,
+        payload=payload,
+        before=before,
+    )
+
+
+def history_of_results(results: pd.DataFrame) -> list[Done]:
+    """The operations of a results frame that went out or may have: `updated`, `triggered`, `unknown`, and
+    `failed` after a sent attempt (putting back a value that never changed is harmless)."""
     missing = {"status", "payload", "before", *KEY_COLUMNS} - set(results.columns)
     if missing:
         raise InputError(f"not a results frame: no {', '.join(sorted(missing))} column")
-    changed = _Changed()
-    for label, record in zip(results.index, results.to_dict("records"), strict=True):
+    done = []
+    for position, (label, record) in enumerate(zip(results.index, results.to_dict("records"), strict=True)):
         status = str(record["status"])
         attempts = record.get("attempts")
         may_have = status in (Status.UPDATED, Status.TRIGGERED, Status.UNKNOWN) or (
@@ -104,40 +132,29 @@ def _from_results(results: pd.DataFrame) -> _Changed:
         )
         if not may_have or _missing(record["payload"]) or not str(record["payload"]).strip():
             continue
-        line = record.get("line")
-        changed.rows.append(
-            {
-                "database_uuid": record["database_uuid"],
-                "backup_uuid": record["backup_uuid"],
-                "payload": json.loads(record["payload"]),
-                "before": json.loads(record["before"]) if not _missing(record["before"]) and record["before"] else {},
-                "label": _label(line, label, record["backup_uuid"], status),
-            }
-        )
-    return changed
+        payload = json.loads(record["payload"])
+        before = json.loads(record["before"]) if not _missing(record["before"]) and record["before"] else {}
+        key = (record["database_uuid"], record["backup_uuid"])
+        operation = _operation(position, label, record.get("line"), key, payload, before)
+        done.append(Done(operation, _label(record.get("line"), label, key[1], status)))
+    return done
 
 
-def _from_journal(path: str) -> _Changed:
-    state = read_journal(path)
-    changed = _Changed()
-    changed.warnings.extend(state.warnings)
-    for (database_uuid, backup_uuid), history in state.rows.items():
+def history_of_journal(path: str) -> tuple[list[Done], list[str]]:
+    """The operations a journal's runs sent or may have sent (an intent without outcome counts), with the values
+    they replaced as its first intent found them; and the journal's warnings (a torn last line)."""
+    state = read_journal(path)  # a damaged journal is a ConfigError naming file and line, before anything else
+    done = []
+    for position, ((database_uuid, backup_uuid), history) in enumerate(state.rows.items()):
         payload = dict(history.changed)
         if history.backup_started:
             payload[BACKUP_NOW.name] = True
         if not payload:
             continue
         state_text = "may have been sent" if history.pending else history.status
-        changed.rows.append(
-            {
-                "database_uuid": database_uuid,
-                "backup_uuid": backup_uuid,
-                "payload": payload,
-                "before": history.before,
-                "label": f"{backup_uuid} ({state_text})",
-            }
-        )
-    return changed
+        operation = _operation(position, backup_uuid, None, (database_uuid, backup_uuid), payload, history.before)
+        done.append(Done(operation, f"{backup_uuid} ({state_text})"))
+    return done, list(state.warnings)
 
 
 def _is_journal(path: str) -> bool:
