@@ -189,5 +189,5 @@ def test_a_change_on_the_server_while_the_question_waits_is_said(env, tmp_path, 
     )
     results = pd.read_csv(out_path)
     assert json.loads(results.loc[1, "before"]) == {"timeout": 777}
-    assert "the server changed since the plan shown" in results.loc[1, "message"]
+    assert "the server changed since the plan" in results.loc[1, "message"]
     assert "changed since the plan" not in str(results.loc[0, "message"])

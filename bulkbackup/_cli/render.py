@@ -1,0 +1,140 @@
+"""Plans, estimates and summaries as lines for a terminal: pure functions from frames to lists of lines.
+
+Nothing here prints or escapes: the lines go out through `terminal.say`, which escapes every one of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from bulkbackup._core.fields import ALL_FIELDS
+from bulkbackup._core.statuses import Action
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SENDING = (Action.UPDATE, Action.TRIGGER)
+FIRST_ROWS = 10  # rows of each kind shown before "… and N more" when the user did not ask for --all
+
+# What bb.apply writes on a row whose server value moved between the plan and the run (see _engine/apply.py).
+STALE_NOTE = "changed since the plan"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def plan_header(planned: pd.DataFrame) -> list[str]:
+    """The counts per action and per field: a stale export that would revert many rows shows here."""
+    counts = planned["action"].value_counts()
+    lines = ["plan: " + (", ".join(f"{counts[a]} {a}" for a in Action if a in counts) or "no rows")]
+    by_field = field_counts(planned)
+    if by_field:
+        lines.append("changes by field: " + ", ".join(f"{name}: {plural(n, 'row')}" for name, n in by_field.items()))
+    if planned.attrs.get("diff") is False:
+        lines.append("no diff: every given field is sent as it is, without reading the server first")
+    return lines
+
+
+def field_counts(planned: pd.DataFrame) -> dict[str, int]:
+    """How many rows would send each field, in the field table's order."""
+    counts: Counter[str] = Counter()
+    for payload in planned.loc[planned["action"].isin(SENDING), "payload"]:
+        if isinstance(payload, str) and payload:
+            counts.update(json.loads(payload).keys())
+        elif isinstance(payload, dict):
+            counts.update(payload.keys())
+    return {f.name: counts[f.name] for f in ALL_FIELDS if counts[f.name]}
+
+
+def plan_listing(planned: pd.DataFrame, *, every_row: bool) -> list[str]:
+    """What `bulkbackup plan` prints: the counts, then the rows that change and the invalid ones in input order
+    (with `every_row`, the unchanged ones too)."""
+    lines = plan_header(planned)
+    shown = planned if every_row else planned[planned["action"] != Action.UNCHANGED]
+    lines.extend(row_line(row) for _, row in shown.iterrows())
+    hidden = len(planned) - len(shown)
+    if hidden:
+        lines.append(f"  ({plural(hidden, 'unchanged row')} not listed: --all lists every row)")
+    return lines
+
+
+def confirmation(planned: pd.DataFrame, *, every_row: bool) -> list[str]:
+    """What `apply` shows before it asks: the counts, the invalid rows, then the diff of the rows it would send,
+    the first few of each for a large run ("… and N more"), every one with `every_row`."""
+    lines = plan_header(planned)
+    for rows, kind in (
+        (planned[planned["action"] == Action.INVALID], "invalid rows"),
+        (planned[planned["action"].isin(SENDING)], "rows to send"),
+    ):
+        shown = rows if every_row else rows.head(FIRST_ROWS)
+        lines.extend(row_line(row) for _, row in shown.iterrows())
+        if len(rows) > len(shown):
+            lines.append(f"  … and {len(rows) - len(shown):,} more {kind} (--all lists every row)")
+    return lines
+
+
+def row_line(row) -> str:
+    """One plan row for people: line, action, the database by name and type when known, and what changes."""
+    name, kind = row.get("database_name"), row.get("database_type")
+    target = f"{row['database_uuid']}/{row['backup_uuid']}"
+    if isinstance(name, str) and name:
+        target = f"{name} ({kind}) {target}" if isinstance(kind, str) and kind else f"{name} {target}"
+    line = row.get("line")
+    where = f"line {int(line)}: " if _known(line) else ""
+    action = row["action"]
+    if action == Action.INVALID:
+        return f"  {where}invalid {target}: {row['errors']}"
+    if action == Action.UNCHANGED:
+        return f"  {where}unchanged {target}"
+    return f"  {where}{action} {target}: {row['diff']}"
+
+
+def estimate(requests: int, per_minute: float | None) -> str | None:
+    """Roughly how long `requests` take at the server's budget (`per_minute`, from its X-RateLimit-Limit)."""
+    if not requests or not per_minute:
+        return None
+    pace = f"{plural(requests, 'request')} at {per_minute:,.0f} a minute"
+    if requests <= per_minute:
+        return f"{pace}: within one window, under a minute"
+    minutes = math.ceil(requests / per_minute)
+    return f"{pace}: about {plural(minutes, 'minute')}" if minutes < 120 else f"{pace}: about {minutes / 60:.0f} hours"
+
+
+def stale_rows(results: pd.DataFrame) -> list[str]:
+    """The rows whose server value moved between the plan shown and the run (bb.apply notes them)."""
+    marked = results["message"].astype(str).str.contains(STALE_NOTE, regex=False)
+    return [f"{row.database_uuid}/{row.backup_uuid}" for row in results[marked].itertuples()]
+
+
+def stale_warning(names: list[str]) -> str:
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return (
+        f"warning: {plural(len(names), 'row')} changed on the server between the plan shown and the run "
+        f"({', '.join(names[:5])}{more}): their results say so"
+    )
+
+
+def run_summary(results: pd.DataFrame) -> list[str]:
+    """The summary after a run: counts, warnings, and a verification that did not happen or failed."""
+    from bulkbackup._engine.results import format_summary
+
+    lines = [f"results: {format_summary(results)}"]
+    facts = results.attrs.get("run")
+    if facts is not None:
+        lines.extend(f"warning: {warning}" for warning in facts.warnings)
+        if facts.verification.startswith(("skipped: the run", "skipped: diff", "failed")):
+            lines.append(f"verification {facts.verification}")
+    return lines
+
+
+def _known(value) -> bool:
+    if value is None:
+        return False
+    try:
+        return not math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
