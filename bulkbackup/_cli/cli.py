@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="resume a journal even though it was written for different changes"
     )
     _all_rows_option(apply, "list every row before asking (default: the first rows of each kind)")
-    _no_diff_option(apply)
+    _no_diff_option(apply, "every given field is sent as it is; nothing is compared or verified")
     _connection_options(apply)
     apply.set_defaults(run=commands.apply_command)
 
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(plan, "-o", "--output", metavar="PLAN.csv", help="also write the plan as CSV")
     plan.add_argument("--offline", action="store_true", help="validate only, without contacting the server")
     _all_rows_option(plan, "list every row, the unchanged ones too")
-    _no_diff_option(plan)
+    _no_diff_option(plan, "every given field is listed as a change, without comparing")
     _connection_options(plan)
     plan.set_defaults(run=commands.plan_command)
 
@@ -178,12 +178,11 @@ def _all_rows_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--all", "--verbose", dest="all", action="store_true", help=help)
 
 
-def _no_diff_option(parser: argparse.ArgumentParser) -> None:
+def _no_diff_option(parser: argparse.ArgumentParser, what_then: str) -> None:
     parser.add_argument(
         "--no-diff",
         action="store_true",
-        help="do not read the server first (for a token without the read ability): every given field counts as "
-        "a change to send; nothing is compared or verified",
+        help=f"do not read the server first (for a token without the read ability): {what_then}",
     )
 
 

@@ -176,7 +176,8 @@ def _claim_run_files(args: argparse.Namespace, held: contextlib.ExitStack) -> tu
             lambda n: [results_name(n), journal_name(n, source)], ["--results", "--journal"], inputs=[source]
         )
         held.enter_context(_released(results))
-    reserved.keep()  # an empty journal is a new one; the journal locks it itself for the run
+    reserved.unlock()  # an empty journal is a new one; the journal locks it itself for the run
+    held.enter_context(_released(reserved))
     return results, reserved.path, False
 
 
@@ -216,6 +217,7 @@ def _finishing_command(args: argparse.Namespace, journal: Path) -> str:
         if value is not None:
             argv += [flag, str(value)]
     for flag, on in (
+        ("--yes", args.yes),
         ("--allow-http", args.allow_http),
         ("--no-diff", args.no_diff),
         ("--retry-unknown", args.retry_unknown),

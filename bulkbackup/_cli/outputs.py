@@ -8,7 +8,8 @@ A file is claimed when the command starts, before the first request, and held un
   one is free, so two runs started in the same second never share a results file or a journal;
 - no output may be the input file, whatever the flags: `--overwrite` would otherwise replace the changes a
   journal identifies its run by.
-The journal file is only reserved (created empty), not held: the journal locks it itself for the run.
+The journal file is only reserved (created empty, removed again if the run never starts), not locked: the journal
+locks it itself for the run.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Claim:
     """A claimed output file: open (and locked) from the start of the command until `release()`."""
 
     def __init__(self, path: Path, fd: int, *, created: bool):
-        self.path, self._fd, self.created, self.written = path, fd, created, False
+        self.path, self._fd, self.created = path, fd, created
 
     def write_frame(self, frame) -> None:
         """Write `frame` as CSV into the claimed file itself (the same file the lock is on, not a new one)."""
@@ -48,22 +49,29 @@ class Claim:
         os.lseek(self._fd, 0, os.SEEK_SET)
         with os.fdopen(os.dup(self._fd), "wb") as out:
             write_csv(frame, out)
-        self.written = True
 
     def release(self) -> None:
-        """Unlock and close; a file this command created and never wrote is removed (nothing left behind)."""
+        """Unlock and close; a file this command created and left empty is removed (nothing left behind)."""
         if self._fd < 0:
             return
-        if self.created and not self.written:
+        if self.created and _still_empty(self.path, self._fd):
             with contextlib.suppress(OSError):
                 self.path.unlink()
         os.close(self._fd)
         self._fd = -1
 
-    def keep(self) -> None:
-        """Close without writing and keep the (empty) file: a reserved name another program fills (the journal)."""
-        self.written = True
-        self.release()
+    def unlock(self) -> None:
+        """Keep the name reserved but let another writer lock the file: the journal holds its own lock."""
+        if fcntl is not None and self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def _still_empty(path: Path, fd: int) -> bool:
+    try:
+        ours, now = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (ours.st_dev, ours.st_ino) == (now.st_dev, now.st_ino) and now.st_size == 0
 
 
 def claim(path: str | os.PathLike[str], what: str, *, overwrite: bool = False, inputs: Iterable = ()) -> Claim:
