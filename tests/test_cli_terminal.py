@@ -259,3 +259,29 @@ def test_the_cli_names_its_flags_not_python_keywords(sb, tmp_path):
     assert done.returncode == 2
     assert "--force" in done.stderr and "force=True" not in done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_an_unknown_certificate_names_the_ca_bundle_flag_and_the_flag_works(tmp_path):
+    from local_servers import PageServer, self_signed
+
+    context = self_signed(tmp_path)
+    server = PageServer(tls=context)
+    try:
+        env = dict(os.environ, COOLIFY_TOKEN="1|" + "a" * 48, HOME=str(tmp_path))
+        env.pop("REQUESTS_CA_BUNDLE", None)
+        env.pop("CURL_CA_BUNDLE", None)
+
+        def run(*argv: str) -> subprocess.CompletedProcess:
+            command = [sys.executable, "-m", "bulkbackup", *argv, "--endpoint", server.base]
+            return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+        for command in (["export"], ["doctor"]):
+            done = run(*command)
+            said = done.stdout + done.stderr
+            assert done.returncode in (1, 2) and "certificate" in said.lower(), said
+            assert "--ca-bundle PATH or REQUESTS_CA_BUNDLE" in said and "ca_bundle=" not in said, said
+        done = run("export", "--ca-bundle", str(tmp_path / "cert.pem"))  # trusted now: the page is not the API
+        assert done.returncode == 2 and "certificate" not in done.stderr.lower(), done.stderr
+        assert len(done.stderr.splitlines()) == 1
+    finally:
+        server.stop()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from bulkbackup._cli import commands
 from bulkbackup._cli.exits import EXIT_NOT_ALL_OK, EXIT_USAGE
+from bulkbackup._cli.render import speak_cli
 from bulkbackup._cli.terminal import robust_output, shown, warn
 from bulkbackup._coolify.client import ALLOW_HTTP_VARIABLE
 from bulkbackup._core.errors import BulkBackupError
@@ -224,25 +225,6 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError("must be greater than 0")
     return value
-
-
-# The library speaks Python to Python callers; on the command line the same advice names the flag.
-_CLI_WORDS = (
-    ("force=True", "--force"),
-    ("retry_unknown=True / --retry-unknown", "--retry-unknown"),
-    ("retry_unknown=True", "--retry-unknown"),
-    ("ca_bundle=PATH", "--ca-bundle PATH or REQUESTS_CA_BUNDLE"),
-    (", or allow_http=True in Python", ""),
-    ("allow_http=True", "--allow-http"),
-    ("diff=False", "--no-diff"),
-    ("overwrite=True", "--overwrite"),
-)
-
-
-def speak_cli(message: str) -> str:
-    for python, flag in _CLI_WORDS:
-        message = message.replace(python, flag)
-    return message
 
 
 def main(argv: Sequence[str] | None = None) -> int:

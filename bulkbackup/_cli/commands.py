@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from bulkbackup._cli import exits, render
-from bulkbackup._cli.outputs import Claim, claim, claim_fresh, claim_together, same_file, stamp
+from bulkbackup._cli.outputs import Claim, check_place, claim, claim_fresh, claim_together, stamp
 from bulkbackup._cli.pace import Pace, watch
 from bulkbackup._cli.terminal import ask, say, warn
 from bulkbackup._core.errors import BulkBackupError, ConfigError, InputError
@@ -155,11 +155,7 @@ def _claim_run_files(args: argparse.Namespace, held: contextlib.ExitStack) -> tu
 
     if args.journal:
         journal = Path(args.journal)
-        folder = journal.parent if str(journal.parent) else Path(".")
-        if not folder.is_dir():
-            raise ConfigError(f"--journal {journal}: the folder {folder} does not exist (nothing was sent)")
-        if same_file(journal, source):
-            raise ConfigError(f"--journal {journal} is the input file: choose another name (nothing was sent)")
+        check_place(journal, "--journal", [source])
         if args.output:
             results = claim(args.output, "--results", overwrite=args.overwrite, inputs=[source])
         else:
@@ -362,7 +358,7 @@ def undo_command(args: argparse.Namespace) -> int:
         out = held.enter_context(_released(_output_claim(args, lambda n: _undo_name(source, n), [source])))
         frame = undo(source)
         for warning in frame.attrs.get("warnings", []):
-            warn(f"cannot undo: {warning}")
+            warn(f"cannot undo: {render.speak_cli(warning)}")
         out.write_frame(frame)
         say(f"{render.plural(len(frame), 'configuration')} to restore written to {out.path}")
         if len(frame):
@@ -380,7 +376,7 @@ def doctor_command(args: argparse.Namespace) -> int:
     with client:
         checks = diagnose(client)
     ok, fail = symbols(sys.stdout)
-    say(*(check.line(ok, fail) for check in checks))
+    say(*(render.speak_cli(check.line(ok, fail)) for check in checks))
     return exits.EXIT_OK if checks and all(c.ok for c in checks) else exits.EXIT_NOT_ALL_OK
 
 

@@ -27,12 +27,16 @@ try:
 except ImportError:  # pragma: no cover - Windows: O_EXCL still keeps two runs from sharing a new name
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Claim", "claim", "claim_fresh", "claim_together", "same_file", "stamp"]
+__all__ = ["Claim", "Taken", "check_place", "claim", "claim_fresh", "claim_together", "stamp"]
 
 
 def stamp() -> str:
     """The start time in default names: UTC, to the second (the -2, -3 … of `claim_fresh` separate the rest)."""
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+
+
+class Taken(ConfigError):
+    """The name is another run's (it exists, or a live run holds it): a default name moves on to the next."""
 
 
 class Claim:
@@ -77,13 +81,13 @@ def _still_empty(path: Path, fd: int) -> bool:
 def claim(path: str | os.PathLike[str], what: str, *, overwrite: bool = False, inputs: Iterable = ()) -> Claim:
     """Claim `path`, which the user named with option `what` (for the messages): see the module's docstring."""
     path = Path(path)
-    _check_place(path, what, inputs)
+    check_place(path, what, inputs)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         created = True
     except FileExistsError:
         if not overwrite:
-            raise ConfigError(
+            raise Taken(
                 f"{what} {path} exists: it may be the only record of an earlier run. Choose another name, or pass "
                 "--overwrite (nothing was sent)"
             ) from None
@@ -93,25 +97,14 @@ def claim(path: str | os.PathLike[str], what: str, *, overwrite: bool = False, i
 
 
 def claim_fresh(name: Callable[[str], Path], what: str, *, inputs: Iterable = ()) -> Claim:
-    """Claim the first free name of `name("")`, `name("-2")`, `name("-3")` …: the one way default names are made
-    unique, atomic against another run choosing at the same moment."""
-    inputs = list(inputs)
-    n = 1
-    while True:
-        path = name("" if n == 1 else f"-{n}")
-        _check_place(path, what, inputs)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            n += 1
-            continue
-        _hold(fd, path, what)
-        return Claim(path, fd, created=True)
+    """Claim the first free name of `name("")`, `name("-2")`, `name("-3")` …, atomic against another run choosing
+    at the same moment."""
+    return claim_together(lambda n: [name(n)], [what], inputs=inputs)[0]
 
 
 def claim_together(names: Callable[[str], list[Path]], what: list[str], *, inputs: Iterable = ()) -> list[Claim]:
     """Claim every name of `names("")`, else of `names("-2")` …: files that belong together (a run's results and
-    journal) get the same suffix, each free."""
+    journal) get the same suffix, each free. The one place a default name is made unique."""
     inputs = list(inputs)
     n = 1
     while True:
@@ -120,11 +113,9 @@ def claim_together(names: Callable[[str], list[Path]], what: list[str], *, input
             for path, option in zip(names("" if n == 1 else f"-{n}"), what, strict=True):
                 claimed.append(claim(path, option, inputs=inputs))
             return claimed
-        except ConfigError:
+        except Taken:
             for c in claimed:
                 c.release()
-            if not path.exists():  # not a name taken by another run: a real problem (folder, permissions)
-                raise
             n += 1
 
 
@@ -135,7 +126,8 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _check_place(path: Path, what: str, inputs: Iterable) -> None:
+def check_place(path: Path, what: str, inputs: Iterable) -> None:
+    """Refuse, before anything is sent, an output that is an input, a folder, in no folder, or not writable."""
     for source in inputs:
         if same_file(path, Path(source)):
             raise ConfigError(
@@ -165,7 +157,7 @@ def _hold(fd: int, path: Path, what: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)  # not removed even if this run created it: the run that holds it now writes it
-        raise ConfigError(
+        raise Taken(
             f"{what} {path} is held by another bulkbackup run that is still going: wait for it, or choose another "
             "name (nothing was sent)"
         ) from None

@@ -23,6 +23,26 @@ FIRST_ROWS = 10  # rows of each kind shown before "… and N more" when the user
 STALE_NOTE = "changed since the plan"
 
 
+# The library speaks Python to Python callers; on the command line the same advice names the flag.
+_CLI_WORDS = (
+    ("force=True", "--force"),
+    ("retry_unknown=True / --retry-unknown", "--retry-unknown"),
+    ("retry_unknown=True", "--retry-unknown"),
+    ("ca_bundle=PATH", "--ca-bundle PATH or REQUESTS_CA_BUNDLE"),
+    (", or allow_http=True in Python", ""),
+    ("allow_http=True", "--allow-http"),
+    ("diff=False", "--no-diff"),
+    ("overwrite=True", "--overwrite"),
+)
+
+
+def speak_cli(message: str) -> str:
+    """A library message (an error, a warning, a doctor's fix) as the command line says it."""
+    for python, flag in _CLI_WORDS:
+        message = message.replace(python, flag)
+    return message
+
+
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'s' * (n != 1)}"
 
@@ -125,7 +145,7 @@ def run_summary(results: pd.DataFrame) -> list[str]:
     lines = [f"results: {format_summary(results)}"]
     facts = results.attrs.get("run")
     if facts is not None:
-        lines.extend(f"warning: {warning}" for warning in facts.warnings)
+        lines.extend(f"warning: {speak_cli(warning)}" for warning in facts.warnings)
         if facts.verification.startswith(("skipped: the run", "skipped: diff", "failed")):
             lines.append(f"verification {facts.verification}")
     return lines
