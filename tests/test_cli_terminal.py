@@ -285,3 +285,18 @@ def test_an_unknown_certificate_names_the_ca_bundle_flag_and_the_flag_works(tmp_
         assert len(done.stderr.splitlines()) == 1
     finally:
         server.stop()
+
+
+def test_a_wait_every_worker_makes_for_the_same_window_is_said_once():
+    from bulkbackup._cli.pace import Pace
+
+    said: list[float] = []
+    now = [100.0]
+    pace = Pace(say_wait=said.append, clock=lambda: now[0])
+    for _ in range(4):  # four workers meet the same closed window
+        pace.say_wait(8.0)
+    now[0] += 0.5
+    pace.say_wait(7.5)  # the same window, a moment later
+    now[0] += 8.0
+    pace.say_wait(8.0)  # the next window
+    assert said == [8.0, 8.0]

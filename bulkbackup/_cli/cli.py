@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bulkbackup._cli import commands
+from bulkbackup._cli import commands, run
 from bulkbackup._cli.exits import EXIT_NOT_ALL_OK, EXIT_USAGE
 from bulkbackup._cli.render import speak_cli
 from bulkbackup._cli.terminal import robust_output, shown, warn
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     _all_rows_option(apply, "list every row before asking (default: the first rows of each kind)")
     _no_diff_option(apply, "every given field is sent as it is; nothing is compared or verified")
     _connection_options(apply)
-    apply.set_defaults(run=commands.apply_command)
+    apply.set_defaults(run=run.apply_command)
 
     plan = sub.add_parser(
         "plan",

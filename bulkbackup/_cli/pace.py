@@ -10,6 +10,7 @@ limit, this module shrinks to the two callbacks.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,10 +22,20 @@ SAID_AFTER = 1.0  # waits shorter than this pass unsaid
 class Pace:
     """What the CLI learns of a client's pace: the first `X-RateLimit-Limit` the server sent, and its waits."""
 
-    def __init__(self, say_wait: Callable[[float], object] | None = None):
+    def __init__(self, say_wait: Callable[[float], object] | None = None, clock: Callable[[], float] = time.monotonic):
         self.limit: int | None = None
-        self.say_wait = say_wait or said_wait
+        self._say_wait = say_wait or said_wait
+        self._clock = clock
+        self._said_until = -1.0  # the end of the wait last said: every worker waits for the same window, say it once
         self._lock = threading.Lock()
+
+    def say_wait(self, seconds: float) -> None:
+        now = self._clock()
+        with self._lock:
+            if now + seconds <= self._said_until + SAID_AFTER:
+                return
+            self._said_until = now + seconds
+        self._say_wait(seconds)
 
     def per_minute(self, rate: float | None = None) -> float | None:
         """Requests a minute a run can send: Coolify counts its limit per 60-second window; `rate` (the user's

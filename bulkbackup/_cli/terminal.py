@@ -9,8 +9,11 @@ those written later; nothing in `_cli` calls `print` but this module.
 from __future__ import annotations
 
 import sys
+import threading
 
 from bulkbackup._core.errors import printable
+
+_lock = threading.Lock()  # worker threads say things too (a wait): one whole line at a time
 
 __all__ = ["ask", "robust_output", "say", "shown", "warn"]
 
@@ -22,14 +25,19 @@ def shown(value: object) -> str:
 
 def say(*lines: object) -> None:
     """Print each of `lines` on stdout as one escaped line (a line break inside one is shown as `\\n`)."""
-    for line in lines:
-        print(shown(line), flush=True)
+    _write(sys.stdout, lines)
 
 
 def warn(*lines: object) -> None:
     """As `say`, on stderr: errors, waits, what the user should know but not parse."""
-    for line in lines:
-        print(shown(line), file=sys.stderr, flush=True)
+    _write(sys.stderr, lines)
+
+
+def _write(stream, lines) -> None:
+    text = "".join(f"{shown(line)}\n" for line in lines)
+    with _lock:
+        stream.write(text)
+        stream.flush()
 
 
 def ask(question: str) -> bool:
