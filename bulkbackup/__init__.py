@@ -28,6 +28,10 @@ from bulkbackup._engine.inventory import inventory
 from bulkbackup._engine.plan import plan
 from bulkbackup._engine.results import STATUSES, summary
 from bulkbackup._engine.undo import undo
+from bulkbackup._fleet.check import check
+from bulkbackup._fleet.health import PROBLEMS as HEALTH_PROBLEMS
+from bulkbackup._fleet.health import health
+from bulkbackup._fleet.policy import Policy, Rule
 from bulkbackup._fleet.schedule import schedule_counts, schedule_map, stagger
 from bulkbackup._input.changes import read_changes, write_csv
 from bulkbackup._version import __version__ as __version__
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLEAR",
+    "HEALTH_PROBLEMS",
     "SETTINGS",
     "STATUSES",
     "ApiError",
@@ -47,11 +52,15 @@ __all__ = [
     "Client",
     "ConfigError",
     "InputError",
+    "Policy",
+    "Rule",
     "apply",
+    "check",
     "connect",
     "doctor",
     "events",
     "executions",
+    "health",
     "inventory",
     "is_valid_frequency",
     "plan",

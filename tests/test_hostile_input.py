@@ -131,7 +131,7 @@ def test_the_largest_values_the_columns_hold_are_valid(tmp_path, name, value):
 
 
 def test_the_column_limits_live_in_the_field_table_and_the_sandbox_reads_them():
-    from bulkbackup.sandbox import shapes
+    from bulkbackup.sandbox import _shapes as shapes
 
     assert (shapes.INT4_MAX, shapes.DECIMAL_17_7_LIMIT) == (INTEGER_COLUMN.limit, DECIMAL_COLUMN.limit)
     assert INTEGER_COLUMN.limit == 2147483647 and DECIMAL_COLUMN.limit == 10**10
@@ -366,7 +366,7 @@ def test_duplicate_index_labels_still_point_at_one_row():
 
 
 def test_the_trimmed_characters_are_the_servers():
-    from bulkbackup.sandbox.laravel import _STR_TRIM
+    from bulkbackup.sandbox._laravel import _STR_TRIM
 
     assert set(SERVER_TRIM) == set(_STR_TRIM)
 

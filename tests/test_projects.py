@@ -10,7 +10,7 @@ import requests
 import bulkbackup as bb
 from bulkbackup._core.fields import INVENTORY_COLUMNS
 from bulkbackup.sandbox import Sandbox
-from bulkbackup.sandbox.fleet import Project
+from bulkbackup.sandbox._fleet import Project
 
 LARAVEL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000Z")
 PUBLIC_ID = re.compile(r"[a-z0-9]{24}")

@@ -1,4 +1,4 @@
-"""Injected faults: what each one answers, and whether the PATCH was processed (bulkbackup.sandbox.faults)."""
+"""Injected faults: what each one answers, and whether the PATCH was processed (bulkbackup.sandbox._faults)."""
 
 from __future__ import annotations
 

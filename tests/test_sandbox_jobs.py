@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from bulkbackup.sandbox.jobs import S3_MISSING_WARNING
+from bulkbackup.sandbox._jobs import S3_MISSING_WARNING
 
 
 def find_backup(sb, *, running=True, kind="postgresql"):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bulkbackup.sandbox.laravel import (
+from bulkbackup.sandbox._laravel import (
     InvalidJson,
     Validator,
     acceptable_content_types,
@@ -27,7 +27,7 @@ from bulkbackup.sandbox.laravel import (
     request_input,
     validate,
 )
-from bulkbackup.sandbox.model import is_equivalent, prepare_update
+from bulkbackup.sandbox._model import is_equivalent, prepare_update
 
 INTEGER_PASSES = [5, "5", "+5", " 5", "5 ", "\t5\n", 5.0, 1e3, True, 0, "-0", "+0", -5, "-5", 2**63 - 1, 1e13]
 INTEGER_FAILS = [

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bulkbackup.sandbox import Sandbox
-from bulkbackup.sandbox.limiter import FixedWindowLimiter
+from bulkbackup.sandbox._limiter import FixedWindowLimiter
 
 # --- the arithmetic, with explicit times -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import requests
 
 from bulkbackup._core.fields import ALL_FIELDS, SETTINGS
 from bulkbackup.sandbox import Sandbox
-from bulkbackup.sandbox.api import DROPPED_KEYS
+from bulkbackup.sandbox._api import DROPPED_KEYS
 
 CRON_CASES = [json.loads(line) for line in (pathlib.Path(__file__).parent / "data" / "cron-cases.jsonl").open()]
 INTEGER_FIELD = next(f.name for f in SETTINGS if f.laravel_rules == "integer|min:0")

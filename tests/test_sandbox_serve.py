@@ -47,3 +47,41 @@ def test_serve_prints_endpoint_and_tokens_and_stops_on_ctrl_c():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_serve_runs_several_instances_each_under_its_name():
+    script = "from bulkbackup.sandbox import serve; serve(databases=3, seed=4, instances=2, cases=True)"
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        blocks: dict[str, dict[str, str]] = {}
+        current = None
+        while len(blocks) < 2 or "root token" not in blocks[current]:
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            line = line.rstrip("\n")
+            if line.startswith("["):
+                current = line.strip("[]")
+                blocks[current] = {}
+            elif ": " in line and current:
+                label, value = line.split(": ", 1)
+                blocks[current][label] = value
+        assert list(blocks) == ["sandbox-1", "sandbox-2"]
+        one, two = blocks.values()
+        assert one["endpoint"] != two["endpoint"] and one["root token"] != two["root token"]
+        names = []
+        for block in (one, two):
+            response = requests.get(
+                f"{block['endpoint']}/databases", headers={"Authorization": f"Bearer {block['root token']}"}, timeout=5
+            )
+            assert response.status_code == 200
+            names.append({d["name"] for d in response.json()})
+        assert all("unconfigured-postgresql" in n for n in names)  # cases=True
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from bulkbackup.sandbox import Sandbox
-from bulkbackup.sandbox.shapes import CONFIG_COLUMNS, EXECUTION_COLUMNS
+from bulkbackup.sandbox._shapes import CONFIG_COLUMNS, EXECUTION_COLUMNS
 
 OPENAPI = json.loads((pathlib.Path(__file__).parent / "data" / "openapi-backups.json").read_text())
 LARAVEL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000Z")

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from bulkbackup._cli import commands, run
+from bulkbackup._cli.check import add_parser as add_check_parser
 from bulkbackup._cli.exits import EXIT_NOT_ALL_OK, EXIT_USAGE
 from bulkbackup._cli.render import speak_cli
 from bulkbackup._cli.terminal import robust_output, shown, warn
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _connection_options(doctor)
     doctor.set_defaults(run=commands.doctor_command)
+    add_check_parser(sub, _connection_options, lambda args: commands.watched_client(args)[0])
     return parser
 
 

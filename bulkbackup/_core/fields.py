@@ -464,6 +464,7 @@ INVENTORY_COLUMNS: tuple[str, ...] = (
     "disable_local_backup",
     "latest_status",
     "latest_run_at",
+    "backup_supported",
     "latest_size",
     "project_uuid",
     "environment_uuid",

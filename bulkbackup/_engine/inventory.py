@@ -15,14 +15,18 @@ from bulkbackup._display.styling import ATTR
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
 
-COLUMNS = (*KEY_COLUMNS, *INVENTORY_COLUMNS, *SETTING_NAMES)
+COLUMNS = (*KEY_COLUMNS, *(c for c in INVENTORY_COLUMNS if c != "backup_supported"), *SETTING_NAMES)
 # environment id → (project name, environment name, project uuid, environment uuid)
 Place = tuple[str | None, str | None, str | None, str | None]
 _NOWHERE: Place = (None, None, None, None)
 
 
-def inventory(client: Client) -> pd.DataFrame:
+def inventory(client: Client, *, unconfigured: bool = False) -> pd.DataFrame:
     """One row per backup configuration, with the project and environment each database lives in.
+
+    `unconfigured=True` adds one row per database that has no backup configuration: its `backup_uuid` and settings
+    are empty, and the column `backup_supported` says whether Coolify can back up its type through the API at all
+    (redis, keydb and dragonfly it cannot: a policy marks them, it does not count them as violations).
 
     Requests, each counted against the server's rate limit like any other: one `GET /api/v1/databases` (every
     database with its backup configurations and its numeric `environment_id`, but no names), one
@@ -35,13 +39,18 @@ def inventory(client: Client) -> pd.DataFrame:
     a uuid, so an exported file fed back unchanged sends nothing for it.
     """
     with gc_paused():
-        return _inventory(client)
+        return _inventory(client, unconfigured)
 
 
-def _inventory(client: Client) -> pd.DataFrame:
+UNSUPPORTED_TYPES = frozenset({"standalone-redis", "standalone-keydb", "standalone-dragonfly"})
+"""Database types whose backups Coolify's API refuses (API-RULES, POST /databases/{uuid}/backups)."""
+
+
+def _inventory(client: Client, unconfigured: bool) -> pd.DataFrame:
     databases = client.list_databases()
     found = [(db, own_configs(db)) for db in databases]
-    found = [(db, configs) for db, configs in found if configs]
+    # A database without configurations gets one row of its own, all of whose configuration cells are empty.
+    found = [(db, configs or [{}]) for db, configs in found if configs or unconfigured]
     places = _places(client, {db.get("environment_id") for db, _ in found}) if found else {}
     # Columns built as lists, not as one dict per row: at fleet scale the frame is built several times faster.
     columns: dict[str, list] = {name: [] for name in COLUMNS}
@@ -70,6 +79,8 @@ def _inventory(client: Client) -> pd.DataFrame:
             append["s3_storage_uuid"](None)
     frame = pd.DataFrame(columns) if found else pd.DataFrame(columns=list(COLUMNS), dtype=object)
     frame = frame.astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
+    if unconfigured:
+        frame["backup_supported"] = ~frame["database_type"].isin(UNSUPPORTED_TYPES)
     frame.attrs[ATTR] = "inventory"  # displayed styled in a notebook (styling.install)
     return frame
 

@@ -14,7 +14,7 @@ import string
 import zlib
 from dataclasses import dataclass
 
-from bulkbackup.sandbox.fleet import User
+from bulkbackup.sandbox._fleet import User
 
 ABILITIES = ("root", "read", "read:sensitive", "write", "write:sensitive", "deploy", "*")
 _ALPHANUMERIC = string.ascii_letters + string.digits

@@ -1,8 +1,8 @@
 """The JSON shapes the real server answers with (API-RULES §1 and §5): column order, casts, timestamp formats.
 
-The backup configuration's *settable* columns take their type from `bulkbackup._core.fields` (Kind); this module only
-adds what the table has on top of the field table: its column order, the columns no client can set, and
-which columns Eloquent casts (that decides when an update really changes a row).
+The backup configuration's *settable* columns and their types are the sandbox's own rules table (`_rules`); this
+module adds what the table has on top of it: its column order, the columns no client can set, and which columns
+Eloquent casts (that decides when an update really changes a row).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 
-from bulkbackup._core.fields import BY_NAME, DECIMAL_COLUMN, INTEGER_COLUMN, SETTINGS, Kind
+from bulkbackup.sandbox._rules import DECIMAL_17_7_LIMIT, INT4_MAX, S3_UUID, SETTING_COLUMNS
 
-# `scheduled_database_backups` in DB column order (all migrations, API-RULES §5). The 12 settable columns are
-# the settings of bulkbackup._core.fields minus s3_storage_uuid (the API converts it to s3_storage_id).
+# `scheduled_database_backups` in DB column order (all migrations, API-RULES §5). The settable columns are the
+# settings of `_rules` minus s3_storage_uuid (the API converts it to s3_storage_id).
 CONFIG_COLUMNS: tuple[str, ...] = (
     "id",
     "description",
@@ -44,19 +44,16 @@ MISSING_BACKUP_COLUMNS: tuple[str, ...] = (
     "missing_backup_notification_sent_at",
     "last_execution_at",
 )
-S3_UUID_FIELD = "s3_storage_uuid"
-S3_ID_COLUMN = "s3_storage_id"
-SETTING_COLUMNS: tuple[str, ...] = tuple(f.name for f in SETTINGS if f.name != S3_UUID_FIELD)
+S3_UUID_FIELD = S3_UUID
+# The columns' ranges, from the sandbox's own rules (tests compare them with the client's field table).
+COLUMN_RANGES = {"integer": INT4_MAX, "decimal(17,7)": DECIMAL_17_7_LIMIT}
+
 # Model casts (ScheduledDatabaseBackup.php:11-18): dump_all is cast to boolean; enabled and save_s3 are not
 # (they come back as PostgreSQL booleans all the same, but an update compares them uncast).
 CAST_TO_BOOLEAN = frozenset({"dump_all"})
-COLUMN_KIND: dict[str, Kind] = {name: BY_NAME[name].kind for name in SETTING_COLUMNS}
-# PostgreSQL ranges of the columns, from the field table: `integer` is int4, `decimal(17,7)` keeps 10 digits.
-INT4_MAX = INTEGER_COLUMN.limit
-DECIMAL_17_7_LIMIT = DECIMAL_COLUMN.limit
 
 missing = set(SETTING_COLUMNS) - set(CONFIG_COLUMNS) - set(MISSING_BACKUP_COLUMNS)
-assert not missing, f"bulkbackup._core.fields has settings the backup table lacks: {sorted(missing)}"
+assert not missing, f"the rules table has settings the backup table lacks: {sorted(missing)}"
 
 EXECUTION_COLUMNS: tuple[str, ...] = (
     "id",

@@ -1,7 +1,9 @@
 """Injected faults, for testing a client's retry and "never trigger twice" logic.
 
-Faults apply to PATCH requests only. Each PATCH draws at most one of the probabilistic faults (their
-probabilities add up to at most 1); `latency` applies to every PATCH. When each one happens, relative to the
+Faults apply to the requests that change something: PATCH, POST and DELETE (`Sandbox(fault_methods=...)` or
+`set_faults(..., methods=...)` narrows them; `Sandbox.fail_next(method, fault)` queues a certain one). Each such
+request draws at most one of the probabilistic faults (their probabilities add up to at most 1); `latency`
+applies to every one. When each one happens, relative to the
 processing of the request, is the contract the client's tests rely on:
 
 | key     | when             | processed? | answer                                                                  |
@@ -14,9 +16,9 @@ processing of the request, is the contract the client's tests rely on:
 | latency | after processing | yes        | the answer is delayed by that many seconds                              |
 
 "Processed" means everything the request would have done happened: the rate-limit hit was counted, the
-configuration was updated and a `backup_now` job was started. So a client that re-sends a `backup_now` after a
-500, a 502, a dropped connection or a read timeout triggers a second backup; one that re-sends after a 503 or
-a 429 does not.
+configuration was updated, created or deleted, and a `backup_now` job was started. So a client that re-sends a
+`backup_now` (or a POST) after a 500, a 502, a dropped connection or a read timeout triggers a second backup
+(creates a second configuration); one that re-sends after a 503 or a 429 does not.
 """
 
 from __future__ import annotations

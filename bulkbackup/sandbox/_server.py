@@ -1,8 +1,7 @@
-"""The sandbox server: `CoolifyApi` behind a threaded HTTP/1.1 keep-alive server on 127.0.0.1, with faults.
+"""The sandbox: `CoolifyApi` behind the HTTP transport (`_transport`) on 127.0.0.1, with faults; `Sandboxes`
+runs several at once.
 
-Speed matters (a bulk client is benchmarked against it), so the transport is lean: http.server's
-ThreadingHTTPServer with daemon threads, keep-alive, Nagle off (otherwise every keep-alive request waits
-~40 ms for a delayed ACK), one `write` of headers and body per response, no logging. In-process (tests,
+In-process (tests,
 notebooks) the server shares one GIL with its client, so every microsecond it spends per request is taken from
 the client too, and more than once: its work also evicts the client's code and data from the CPU caches. So
 the request path does nothing that only an observer needs (PATCH bodies are decoded when `patch_bodies` is read).
@@ -13,180 +12,24 @@ from __future__ import annotations
 import json
 import random
 import shlex
-import socket
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Iterable, Mapping
-from email.utils import formatdate
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
-from bulkbackup._core.fields import BY_NAME
-from bulkbackup._core.versions import parse as parse_version
-from bulkbackup.sandbox.api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
-from bulkbackup.sandbox.auth import TokenStore
-from bulkbackup.sandbox.faults import BEFORE_PROCESSING, draw, normalize_faults, parse_fault
-from bulkbackup.sandbox.fleet import Fleet, add_missing_backup_columns, build_fleet
-from bulkbackup.sandbox.shapes import MISSING_BACKUP_COLUMNS
+from bulkbackup.sandbox._api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
+from bulkbackup.sandbox._auth import TokenStore
+from bulkbackup.sandbox._faults import BEFORE_PROCESSING, PROBABILISTIC, draw, normalize_faults, parse_fault
+from bulkbackup.sandbox._fleet import Fleet, add_missing_backup_columns
+from bulkbackup.sandbox._rules import BY_NAME, parse_version
+from bulkbackup.sandbox._seed import build_fleet
+from bulkbackup.sandbox._shapes import MISSING_BACKUP_COLUMNS
+from bulkbackup.sandbox._transport import PortUnavailable, Server, proxy_response, unavailable
 
 MISSING_BACKUP_FIELD = BY_NAME[MISSING_BACKUP_COLUMNS[0]]
-_REASONS = {status.value: status.phrase for status in HTTPStatus}
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
-    return _date_cache[1]
-
-
-def _proxy_response(status: int) -> ApiResponse:
-    """What the reverse proxy in front of Coolify answers by itself (Traefik's plain-text pages)."""
-    return ApiResponse(status, _REASONS[status].encode(), "text/plain; charset=utf-8", from_app=False)
-
-
-class Headers(dict):
-    """Request headers by lower-case name; the first of repeated headers wins, as with HTTPMessage.get()."""
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return dict.get(self, name.lower(), default)  # not super(): this runs several times per request
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-    headers: Headers
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        self.server.connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def handle_one_request(self) -> None:
-        """BaseHTTPRequestHandler's, with a lean header parser: http.client.parse_headers (the email package)
-        costs more than the whole API call."""
-        try:
-            line = self.rfile.readline(65537)
-            if not line:
-                self.close_connection = True
-                return
-            self.raw_requestline = line
-            words = line.decode("latin-1").split()
-            if not words:
-                return  # a stray CRLF between requests
-            if len(line) > 65536 or len(words) != 3 or not words[2].startswith("HTTP/1."):
-                self.close_connection = True
-                self._write(ApiResponse(400, b"Bad Request", "text/plain; charset=utf-8", from_app=False))
-                return
-            self.command, self.path, self.request_version = words
-            headers = Headers()
-            for _ in range(101):
-                field = self.rfile.readline(65537)
-                if field in (b"\r\n", b"\n", b""):
-                    break
-                name, _, value = field.decode("latin-1").partition(":")
-                headers.setdefault(name.strip().lower(), value.strip())
-            else:
-                self.close_connection = True
-                self._write(ApiResponse(431, b"Request Header Fields Too Large", "text/plain", from_app=False))
-                return
-            self.headers = headers
-            connection = headers.get("connection", "").lower()
-            self.close_connection = connection == "close" or (
-                self.request_version == "HTTP/1.0" and connection != "keep-alive"
-            )
-            if headers.get("expect", "").lower() == "100-continue":
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            self._serve()
-        except (TimeoutError, ConnectionError):
-            self.close_connection = True
-
-    def _read_body(self) -> bytes | None:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = self.headers.get("Content-Length")
-        if not length:
-            return b""
-        if not length.strip().isdigit():
-            return None
-        body = self.rfile.read(int(length))
-        if len(body) < int(length):
-            # The connection closed mid-body (the sandbox stopping under a client): no request to answer or record.
-            raise ConnectionError("the connection closed before the whole body arrived")
-        return body
-
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except ValueError:
-            body = None
-        if body is None:
-            self.close_connection = True
-            self._write(ApiResponse(400, b"Bad Request", "text/plain; charset=utf-8", from_app=False))
-            return
-        request = ApiRequest(self.command, self.path, self.headers, body, self.client_address[0])
-        try:
-            response = self.server.sandbox._respond(request)
-        except Exception as error:  # a sandbox bug: answer as Laravel would, and keep it for the tests to see
-            self.server.sandbox.errors.append(error)
-            traceback.print_exc()
-            response = exception_response(request, 500, "Server Error", "Server Error")
-        if response is None:  # the "drop" fault: close without a word
-            self.close_connection = True
-            return
-        self._write(response)
-
-    def _write(self, response: ApiResponse) -> None:
-        lines = [
-            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}",
-            f"Date: {_http_date()}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
-        ]
-        if response.from_app:
-            lines.append("Cache-Control: no-cache, private")
-        lines.extend(f"{name}: {value}" for name, value in response.headers)
-        if self.close_connection:
-            lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head if self.command == "HEAD" else head + response.body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, port: int, sandbox: Sandbox):
-        self.sandbox = sandbox
-        self.connections: set[socket.socket] = set()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def close_connections(self) -> None:
-        for connection in list(self.connections):
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+WRITE_METHODS = frozenset({"PATCH", "POST", "DELETE"})  # the methods faults apply to (see `_faults`)
+__all__ = ["PortUnavailable", "Sandbox", "Sandboxes", "serve"]
 
 
 class Sandbox:
@@ -203,6 +46,20 @@ class Sandbox:
     `version` is what `GET /version` answers and decides which Coolify it behaves like: before 4.3.18 (the
     default, 4.3.11) `missing_backup_notification_days` is "not allowed" and the configurations lack its columns;
     from 4.3.18 it is a setting, and starting a backup stamps `last_execution_at` (see coolify/UPSTREAM.md).
+
+    Writes: PATCH, POST (create; 201 with the new uuid) and DELETE of backup configurations, as API-RULES has
+    them. What they did: `patch_bodies`, `post_bodies`, `delete_targets` (as received), `created` and `deleted`
+    ((database uuid, backup uuid) pairs), `deleted_files` (("local" | "s3", path)).
+
+    Faults (see `_faults`) hit PATCH, POST and DELETE, or only `fault_methods`; `fail_next("POST", "502")` makes
+    the next POST fail after the configuration was created.
+
+    `cases=True` adds the project "Policy Cases": one running database per thing a policy finds wrong, named
+    after it (compliant-postgresql, disabled-postgresql, never-ran-postgresql, failing-mysql, late-postgresql,
+    local-only-mariadb, s3-no-storage-postgresql, unlimited-retention-mongodb, unconfigured-postgresql,
+    unconfigured-mysql, unsupported-redis, -keydb, -dragonfly). The rest of the fleet stays as the seed makes it.
+
+    `name` tells instances apart; `Sandbox.many(n, ...)` runs several (see Sandboxes).
     """
 
     def __init__(
@@ -216,17 +73,23 @@ class Sandbox:
         port: int = 0,
         job_delay: float = 0.3,
         version: str = VERSION,
+        fault_methods: Iterable[str] | None = None,
+        cases: bool = False,
+        name: str | None = None,
     ):
         if parse_version(version) is None:
             raise ValueError(f"version must be a Coolify version such as 4.3.11 or 4.3.18, got {version!r}")
         self.version = version
         self.seed = seed
+        self.name = name  # how Sandboxes, tests and notebooks tell instances apart; None: its host:port
         self._port = port
         self._lock = threading.Lock()
         self._faults = normalize_faults(faults)
+        self._fault_methods = _fault_methods(fault_methods)
+        self._queued_faults: dict[str, list[str]] = {}
         self._fault_rng = random.Random(f"faults-{seed}")
-        self.fleet: Fleet = build_fleet(databases, seed)
-        if MISSING_BACKUP_FIELD.missing_on(version) is None:
+        self.fleet: Fleet = build_fleet(databases, seed, cases=cases)
+        if MISSING_BACKUP_FIELD.accepted_on(version):
             add_missing_backup_columns(self.fleet)
         self._tokens = TokenStore()
         owner, other_owner, member = (self.fleet.users[i] for i in (1, 2, 3))
@@ -249,9 +112,12 @@ class Sandbox:
         # parsing each one on the request path cost more than the rest of reading the request.
         self._undecoded_patch_bodies: list[bytes] = []
         self._patch_bodies: list[object] = []
+        self._undecoded_post_bodies: list[bytes] = []
+        self._post_bodies: list[object] = []
+        self.delete_targets: list[str] = []  # the request target (path and query) of every DELETE received
         self.request_count = 0
         self.errors: list[Exception] = []  # unexpected exceptions while answering (each was a 500)
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------------
@@ -259,7 +125,10 @@ class Sandbox:
     def start(self) -> Sandbox:
         if self._server is not None:
             return self
-        self._server = _Server(self._port, self)
+        try:
+            self._server = Server(self._port, self)
+        except (OSError, OverflowError) as error:
+            raise unavailable(self._port, error) from None
         self._port = self._server.server_address[1]  # a restart keeps the endpoint
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="sandbox-http", daemon=True
@@ -288,6 +157,31 @@ class Sandbox:
         if self._server is None:
             raise RuntimeError("the sandbox is not running: use it as a context manager or call start()")
         return self._server.server_address[1]
+
+    @classmethod
+    def many(cls, n: int, **options: object) -> Sandboxes:
+        """`n` sandboxes to run at once in this process (see `Sandboxes`): each keyword is either one value for
+        all, or a list of `n` values, one each. `seed` defaults to 0, 1, …, n-1 and `name` to "sandbox-1", …;
+        `seed=[0, 0, 1]` makes the first two alike, so their uuids collide as restored instances' do.
+
+            with Sandbox.many(3, databases=20, rate_limit=[50, 50, 100]) as sandboxes:
+                for sandbox in sandboxes: ...
+        """
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n must be a number of sandboxes >= 1, got {n!r}")
+        options.setdefault("seed", list(range(n)))
+        options.setdefault("name", [f"sandbox-{i + 1}" for i in range(n)])
+        for key, value in options.items():
+            if isinstance(value, list) and len(value) != n:
+                raise ValueError(f"{key}: a list gives one value per sandbox, so it needs {n} values, not {len(value)}")
+        return Sandboxes(
+            cls(**{key: value[i] if isinstance(value, list) else value for key, value in options.items()})
+            for i in range(n)
+        )
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "stopped"
+        return f"<Sandbox {self.name or ''} {where} seed={self.seed} version={self.version}>".replace("  ", " ")
 
     @property
     def url(self) -> str:
@@ -327,9 +221,23 @@ class Sandbox:
         with self._lock:
             return self._tokens.create(user, 2 if other_team else 1, tuple(abilities), expires_at).plain
 
-    def set_faults(self, faults: Mapping[object, object] | None) -> None:
-        """Replace the faults (see bulkbackup.sandbox.faults for when each one happens)."""
+    def set_faults(self, faults: Mapping[object, object] | None, *, methods: Iterable[str] | None = None) -> None:
+        """Replace the faults (see bulkbackup.sandbox._faults for when each one happens); `methods` limits them to
+        some of PATCH, POST and DELETE (default: all three)."""
         self._faults = normalize_faults(faults)
+        self._fault_methods = _fault_methods(methods)
+
+    def fail_next(self, method: str, fault: str, times: int = 1) -> None:
+        """The next `times` requests of `method` (PATCH, POST or DELETE) suffer `fault` ("503", "429", "500",
+        "502" or "drop"), whatever the probabilistic faults say: e.g. `fail_next("POST", "502")` answers the next
+        POST with a 502 after the configuration was created."""
+        method = method.upper()
+        if method not in WRITE_METHODS:
+            raise ValueError(f"faults apply to PATCH, POST and DELETE, not {method!r}")
+        if fault not in PROBABILISTIC:
+            raise ValueError(f"unknown fault {fault!r}: expected one of {', '.join(PROBABILISTIC)}")
+        with self._lock:
+            self._queued_faults.setdefault(method, []).extend([fault] * int(times))
 
     @property
     def faults(self) -> dict[str, float]:
@@ -365,6 +273,32 @@ class Sandbox:
             self._patch_bodies.extend(map(_decoded, self._undecoded_patch_bodies))
             self._undecoded_patch_bodies.clear()
             return self._patch_bodies
+
+    @property
+    def post_bodies(self) -> list[object]:
+        """Every POST body received, in order, like `patch_bodies` (clear() it to start afresh)."""
+        with self._lock:
+            self._post_bodies.extend(map(_decoded, self._undecoded_post_bodies))
+            self._undecoded_post_bodies.clear()
+            return self._post_bodies
+
+    @property
+    def created(self) -> list[tuple[str, str]]:
+        """(database uuid, backup uuid) of every configuration a POST created, in order."""
+        with self._lock:
+            return list(self.api.created)
+
+    @property
+    def deleted(self) -> list[tuple[str, str]]:
+        """(database uuid, backup uuid) of every configuration a DELETE removed, in order."""
+        with self._lock:
+            return list(self.api.deleted)
+
+    @property
+    def deleted_files(self) -> list[tuple[str, str]]:
+        """("local" | "s3", path) of every backup file a DELETE removed (S3 ones only with delete_s3)."""
+        with self._lock:
+            return list(self.api.deleted_files)
 
     @patch_bodies.setter
     def patch_bodies(self, bodies: list[object]) -> None:
@@ -445,18 +379,28 @@ class Sandbox:
         fault = None
         with self._lock:
             self.request_count += 1
-            if request.method == "PATCH":
-                self._undecoded_patch_bodies.append(request.body)
-                faults = self._faults
-                fault = draw(faults, self._fault_rng) if faults else None
+            method = request.method
+            if method in WRITE_METHODS:
+                if method == "PATCH":
+                    self._undecoded_patch_bodies.append(request.body)
+                elif method == "POST":
+                    self._undecoded_post_bodies.append(request.body)
+                else:
+                    self.delete_targets.append(request.target)
+                queued = self._queued_faults.get(method)
+                if queued:
+                    fault = queued.pop(0)
+                elif method in self._fault_methods:
+                    faults = self._faults
+                    fault = draw(faults, self._fault_rng) if faults else None
         if fault in BEFORE_PROCESSING:
             if fault == "503":
-                return _proxy_response(503)
+                return proxy_response(503)
             return self.api.too_many_attempts(request, self.api.limiter.forced_refusal(self.rate_limit, time.time()))
         response = self.api.handle(request)
-        if request.method != "PATCH":
+        if method not in WRITE_METHODS:
             return response
-        latency = self._faults.get("latency", 0.0)
+        latency = self._faults.get("latency", 0.0) if method in self._fault_methods else 0.0
         if latency:
             time.sleep(latency)
         if fault == "500":
@@ -464,10 +408,81 @@ class Sandbox:
             failed.headers = [(k, v) for k, v in response.headers if k.startswith("X-RateLimit")]
             return failed
         if fault == "502":
-            return _proxy_response(502)
+            return proxy_response(502)
         if fault == "drop":
             return None
         return response
+
+
+class Sandboxes:
+    """Several sandboxes running at once in one process: each on its own port, with its own tokens, rate-limit
+    budget, seed and faults. Start and stop them together (`with`), index or iterate them like a list.
+
+    `Sandbox.many(n, ...)` makes them alike but for what you vary; `Sandboxes([Sandbox(...), Sandbox(...)])`
+    takes any you made.
+    """
+
+    def __init__(self, sandboxes: Iterable[Sandbox]):
+        self._sandboxes = list(sandboxes)
+        names = [s.name for s in self._sandboxes if s.name is not None]
+        if len(names) != len(set(names)):
+            raise ValueError(f"sandbox names must differ, got {names}")
+
+    def start(self) -> Sandboxes:
+        started = []
+        try:
+            for sandbox in self._sandboxes:
+                started.append(sandbox.start())
+        except BaseException:
+            for sandbox in started:
+                sandbox.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for sandbox in self._sandboxes:
+            sandbox.stop()
+
+    def __enter__(self) -> Sandboxes:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __len__(self) -> int:
+        return len(self._sandboxes)
+
+    def __iter__(self):
+        return iter(self._sandboxes)
+
+    def __getitem__(self, key: int | str) -> Sandbox:
+        """By position, or by name."""
+        if isinstance(key, str):
+            for sandbox in self._sandboxes:
+                if sandbox.name == key:
+                    return sandbox
+            raise KeyError(f"no sandbox named {key!r}; the names are {[s.name for s in self._sandboxes]}")
+        return self._sandboxes[key]
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [s.endpoint for s in self._sandboxes]
+
+    @property
+    def tokens(self) -> list[str]:
+        return [s.token for s in self._sandboxes]
+
+    def __repr__(self) -> str:
+        return f"Sandboxes({self._sandboxes!r})"
+
+
+def _fault_methods(methods: Iterable[str] | None) -> frozenset[str]:
+    if methods is None:
+        return WRITE_METHODS
+    chosen = frozenset(m.upper() for m in ([methods] if isinstance(methods, str) else methods))
+    if not chosen <= WRITE_METHODS:
+        raise ValueError(f"faults apply to PATCH, POST and DELETE, not {sorted(chosen - WRITE_METHODS)}")
+    return chosen
 
 
 def _job_delay(seconds: float) -> float:
@@ -492,28 +507,58 @@ def serve(
     faults: Mapping[object, object] | Iterable[str] | None = None,
     out: TextIO | None = None,
     version: str = VERSION,
+    *,
+    cases: bool = False,
+    instances: int = 1,
 ) -> None:
     """Run a sandbox until Ctrl-C, after printing its endpoint and tokens one per line (`out`: default stdout).
 
-    `faults` is a mapping ({"500": 0.1}) or "KEY=VALUE" strings as a command line gives them.
+    `faults` is a mapping ({"500": 0.1}) or "KEY=VALUE" strings as a command line gives them. `cases` adds the
+    policy cases (see Sandbox). `instances` > 1 runs that many, seeded `seed`, `seed + 1`, … on `port`, `port + 1`,
+    … (or any free ports for 0), each printed under its name. Raises PortUnavailable (an OSError whose message is
+    one line) when a port is taken.
     """
     out = out if out is not None else sys.stdout
     if faults is not None and not isinstance(faults, Mapping):
         faults = dict(parse_fault(text) for text in faults)
-    with Sandbox(databases, seed, rate_limit, window, faults, port=port, version=version) as sandbox:
-        print(f"endpoint: {sandbox.endpoint}", file=out)
-        print(f"root token: {sandbox.token}", file=out)
-        print(f"read token: {sandbox.read_token}", file=out)
-        print(f"write token: {sandbox.write_token}", file=out)
-        print(f"other team token: {sandbox.other_team_token}", file=out)
-        print(f"Coolify version: {sandbox.version}", file=out)
-        # Quoted for a shell: the token's "|" would otherwise start a pipeline when pasted.
-        print("\nto use it from another shell, paste:", file=out)
-        print(f"export COOLIFY_ENDPOINT={shlex.quote(sandbox.endpoint)}", file=out)
-        print(f"export COOLIFY_TOKEN={shlex.quote(sandbox.token)}", file=out)
+    if not isinstance(instances, int) or instances < 1:
+        raise ValueError(f"instances must be a number >= 1, got {instances!r}")
+    sandboxes = Sandboxes(
+        Sandbox(
+            databases,
+            seed + i,
+            rate_limit,
+            window,
+            faults,
+            port=port + i if port else 0,
+            version=version,
+            cases=cases,
+            name=f"sandbox-{i + 1}" if instances > 1 else None,
+        )
+        for i in range(instances)
+    )
+    with sandboxes:
+        for sandbox in sandboxes:
+            if sandbox.name:
+                print(f"[{sandbox.name}]", file=out)
+            _print_sandbox(sandbox, out)
         out.flush()
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+
+
+def _print_sandbox(sandbox: Sandbox, out: TextIO) -> None:
+    print(f"endpoint: {sandbox.endpoint}", file=out)
+    print(f"root token: {sandbox.token}", file=out)
+    print(f"read token: {sandbox.read_token}", file=out)
+    print(f"write token: {sandbox.write_token}", file=out)
+    print(f"other team token: {sandbox.other_team_token}", file=out)
+    print(f"Coolify version: {sandbox.version}", file=out)
+    # Quoted for a shell: the token's "|" would otherwise start a pipeline when pasted.
+    print("\nto use it from another shell, paste:", file=out)
+    print(f"export COOLIFY_ENDPOINT={shlex.quote(sandbox.endpoint)}", file=out)
+    print(f"export COOLIFY_TOKEN={shlex.quote(sandbox.token)}", file=out)
+    print(file=out)

@@ -369,6 +369,8 @@ class Validator:
                     ok = passes(value)
                 if not ok:
                     errors.setdefault(attribute, []).append(message)
+                    if passes is None:
+                        break  # shouldStopValidating: a failed implicit rule ends the attribute's validation
         return errors
 
     def _predicate(self, rule: str, params: tuple[str, ...], numeric: bool) -> Callable[[object], bool]:

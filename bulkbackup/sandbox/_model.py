@@ -9,28 +9,31 @@ or `"1"` rewrites the same value and moves `updated_at`, as on the real server.
 
 from __future__ import annotations
 
-from bulkbackup._core.fields import Kind
-from bulkbackup.sandbox.laravel import filter_validate_int, is_numeric, numeric_value, php_to_string, php_truthy
-from bulkbackup.sandbox.shapes import CAST_TO_BOOLEAN, COLUMN_KIND, DECIMAL_17_7_LIMIT, INT4_MAX
+from bulkbackup.sandbox._laravel import filter_validate_int, is_numeric, numeric_value, php_to_string, php_truthy
+from bulkbackup.sandbox._rules import COLUMN_OF, DECIMAL_17_7_LIMIT, INT4_MAX, TYPE_OF_COLUMN
+from bulkbackup.sandbox._shapes import CAST_TO_BOOLEAN
 
 _FLOAT_EPSILON = 2.220446049250313e-16
-# The kinds as plain names: looking a member up on the Enum class costs several times a global's lookup, and
-# these tests run for every value of every PATCH.
-_TEXT, _BOOL, _INT, _NUMBER = Kind.TEXT, Kind.BOOL, Kind.INT, Kind.NUMBER
+_TEXT, _BOOL, _INT, _NUMBER = "string", "boolean", "integer", "numeric"  # the columns' type rules
 
 
 class ColumnOverflow(Exception):
-    """PostgreSQL refused the value (int4 or decimal(17,7) out of range): the server answers 500."""
+    """PostgreSQL refused the value (int4 or decimal(17,7) out of range, text too long): the server answers 500."""
 
 
 def stored_value(column: str, value: object) -> object:
     """What the column holds after PostgreSQL took the (validated) value Laravel bound."""
-    kind = COLUMN_KIND.get(column)
-    if value is None or kind is None or kind is _TEXT:
+    kind = TYPE_OF_COLUMN.get(column)
+    if value is None or kind is None:
         return value
-    if kind is _BOOL:
+    if kind == _TEXT:
+        limit = COLUMN_OF[column].limit
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            raise ColumnOverflow(f"value too long for type character varying({limit})")
+        return value
+    if kind == _BOOL:
         return php_truthy(value)
-    if kind is _INT:
+    if kind == _INT:
         number = filter_validate_int(value)
         if number is None or abs(number) > INT4_MAX:
             raise ColumnOverflow(f"value out of range for type integer: {value!r}")
@@ -47,8 +50,7 @@ def is_equivalent(column: str, value: object, original: object) -> bool:
         return True
     if value is None:
         return False
-    kind = COLUMN_KIND.get(column)
-    if kind is _NUMBER:
+    if TYPE_OF_COLUMN.get(column) == _NUMBER:
         return original is not None and abs(float(numeric_value(value)) - float(original)) < _FLOAT_EPSILON * 4
     if column in CAST_TO_BOOLEAN:
         return php_truthy(value) == php_truthy(original)

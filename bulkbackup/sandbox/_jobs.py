@@ -19,7 +19,7 @@ import random
 import threading
 import time
 
-from bulkbackup.sandbox.fleet import (
+from bulkbackup.sandbox._fleet import (
     BackupConfig,
     Execution,
     Fleet,
@@ -27,7 +27,7 @@ from bulkbackup.sandbox.fleet import (
     finish_execution,
     make_execution,
 )
-from bulkbackup.sandbox.shapes import laravel_timestamp
+from bulkbackup.sandbox._shapes import laravel_timestamp
 
 S3_MISSING_WARNING = (
     "Warning: S3 upload failed: S3 storage configuration is missing or has been deleted (S3 storage ID: null). "
