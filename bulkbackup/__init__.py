@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bulkbackup import events
 from bulkbackup._coolify.client import Client
-from bulkbackup._coolify.credentials import connect
+from bulkbackup._coolify.connect import connect
 from bulkbackup._core.cron import is_valid_frequency
 from bulkbackup._core.errors import ApiError, AuthError, BulkBackupError, ConfigError, InputError
 from bulkbackup._core.fields import CLEAR, SETTINGS
@@ -27,6 +27,7 @@ from bulkbackup._engine.executions import executions
 from bulkbackup._engine.inventory import inventory
 from bulkbackup._engine.plan import plan
 from bulkbackup._engine.results import STATUSES, summary
+from bulkbackup._engine.storages import storages
 from bulkbackup._engine.undo import undo
 from bulkbackup._fleet.check import check
 from bulkbackup._fleet.health import PROBLEMS as HEALTH_PROBLEMS
@@ -34,6 +35,7 @@ from bulkbackup._fleet.health import health
 from bulkbackup._fleet.policy import Policy, Rule
 from bulkbackup._fleet.schedule import schedule_counts, schedule_map, stagger
 from bulkbackup._input.changes import read_changes, write_csv
+from bulkbackup._input.safe_csv import read_csv
 from bulkbackup._version import __version__ as __version__
 
 if TYPE_CHECKING:
@@ -65,10 +67,12 @@ __all__ = [
     "is_valid_frequency",
     "plan",
     "read_changes",
+    "read_csv",
     "sandbox",
     "schedule_counts",
     "schedule_map",
     "stagger",
+    "storages",
     "style",
     "summary",
     "undo",

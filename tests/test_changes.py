@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import bulkbackup as bb
 from bulkbackup._core.columns import OUTPUT_COLUMNS
 from bulkbackup._core.errors import InputError
 from bulkbackup._core.fields import (
@@ -21,6 +25,7 @@ from bulkbackup._core.fields import (
     Kind,
 )
 from bulkbackup._input.changes import read_changes, row_changes, write_csv
+from bulkbackup._input.problems import summary
 
 DB = "k0w4o8c4g0s8c8ws4wc0ogk8"
 BK = "b1x2y3z4a5b6c7d8e9f0g1h2"
@@ -143,7 +148,16 @@ def test_unknown_column_suggestions(read, written, suggested):
 def test_unknown_column_without_a_close_name_has_no_suggestion(read):
     with pytest.raises(InputError) as caught:
         read("database_uuid,backup_uuid,colour,flavour\n")
-    assert str(caught.value) == "changes.csv:1: unknown column 'colour' (also unknown: 'flavour')"
+    assert str(caught.value) == "changes.csv:1: unknown columns 'colour' and 'flavour'"
+
+
+def test_every_unknown_column_gets_its_own_suggestion(read):
+    with pytest.raises(InputError) as caught:
+        read("database_uuid,backup_uuid,timout,colour,saves3\n")
+    assert str(caught.value) == (
+        "changes.csv:1: unknown columns 'timout' (did you mean 'timeout'?), 'colour' and 'saves3' (did you mean "
+        "'save_s3'?)"
+    )
 
 
 def test_inventory_and_result_columns_are_accepted_and_ignored(read):
@@ -214,10 +228,18 @@ def test_missing_file(tmp_path):
         read_changes(tmp_path / "nope.csv")
 
 
-def test_not_utf8(read):
-    with pytest.raises(InputError, match="not UTF-8") as caught:
-        read(f"database_uuid,backup_uuid,databases_to_backup\n{DB},{BK},caf\xe9\n".encode("latin-1"))
-    assert caught.value.line == 2
+def test_not_utf8_in_a_used_column_is_an_error_of_its_row_only(read):
+    frame = read(f"database_uuid,backup_uuid,databases_to_backup\n{DB},{BK},caf\xe9\n{DB},x,shop\n".encode("latin-1"))
+    (message,), good = errors_of(frame)
+    assert message.startswith("changes.csv:2: column 'databases_to_backup', value 'caf\\udce9': holds byte 0xe9")
+    assert "not UTF-8" in message and "Windows-1252" in message and "'CSV UTF-8'" in message
+    assert good == [] and frame["databases_to_backup"].tolist()[1] == "shop"
+
+
+def test_not_utf8_header_refuses_the_file(read):
+    with pytest.raises(InputError, match="the header is not UTF-8 text \\(byte 0xe9") as caught:
+        read(f"database_uuid,backup_uuid,caf\xe9\n{DB},{BK},x\n".encode("latin-1"))
+    assert caught.value.line == 1
 
 
 def test_unclosed_quote_is_an_error_of_its_row_and_the_rows_after_it_are_kept(read):
@@ -831,3 +853,175 @@ def test_an_absurd_number_is_a_row_error_not_a_crash(read):
         "changes.csv:2: column 'timeout'"
     )
     assert frame["errors"].iloc[1] == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 14 §3: a file saved by a German, French, Spanish or Italian Excel
+
+_LOCALES = {
+    "de": ("WAHR", "FALSCH"),
+    "fr": ("VRAI", "FAUX"),
+    "es": ("VERDADERO", "FALSO"),
+    "it": ("VERO", "FALSO"),
+}
+
+
+def _excel_file(tmp_path, locale: str, rows: int = 36, storage: str = "50,0") -> Path:
+    """What that Excel saves as 'CSV (semicolon)': ';', its booleans, a decimal comma, cp1252 names."""
+    yes, no = _LOCALES[locale]
+    lines = ["database_uuid;backup_uuid;project;database_name;enabled;save_s3;database_backup_retention_max_storage_s3"]
+    lines += [f"db{i:03d};bk{i:03d};Büro;Müller-Straße {i} àéñ;{yes};{no};{storage}" for i in range(rows)]
+    path = tmp_path / f"export-{locale}.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    return path
+
+
+@pytest.mark.parametrize("locale", sorted(_LOCALES))
+def test_an_excel_file_of_a_common_locale_is_read_and_its_decimal_comma_explained_once(tmp_path, locale):
+    path = _excel_file(tmp_path, locale)
+    frame = bb.read_changes(path)  # cp1252 only in ignored columns: the file is not refused
+    assert frame["enabled"].tolist() == [True] * 36 and frame["save_s3"].tolist() == [False] * 36
+    column = "database_backup_retention_max_storage_s3"
+    assert frame[column].tolist() == ["50,0"] * 36  # never changed: still an error
+    assert all(len(found) == 1 and f"column '{column}'" in found[0] for found in errors_of(frame))
+    assert errors_of(frame)[0][0].startswith(f"export-{locale}.csv:2: column '{column}'")
+    (line,) = summary(frame)
+    assert line == (
+        f"export-{locale}.csv: column '{column}': 36 rows use a decimal comma (lines 2, 3, 4 and 33 more, e.g. "
+        "'50,0'): write the decimal point as '.' (50.0, not 50,0); the value is not changed for you"
+    )
+
+
+def test_the_cli_groups_a_problem_repeated_down_a_column_and_lists_the_rest(tmp_path):
+    path = _excel_file(tmp_path, "de")
+    text = (
+        path.read_bytes()
+        .decode("cp1252")
+        .replace("db000;bk000;Büro;Müller-Straße 0 àéñ;WAHR;FALSCH;50,0", "db000;bk000;;;WAHR;FALSCH;50.5")
+    )
+    text = text.replace("db001;bk001;Büro;Müller-Straße 1 àéñ;WAHR;FALSCH;50,0", "db001;bk001;;;JEIN;FALSCH;50,0")
+    path.write_bytes(text.encode("cp1252"))
+    done = subprocess.run(
+        [sys.executable, "-m", "bulkbackup", "plan", "--offline", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = done.stdout.splitlines()
+    assert out[0] == "plan: 1 update, 35 invalid" and done.stderr == ""
+    grouped = [line for line in out if "rows use a decimal comma" in line]
+    assert grouped == [
+        "  invalid: export-de.csv: column 'database_backup_retention_max_storage_s3': 35 rows use a decimal comma "
+        "(lines 3, 4, 5 and 32 more, e.g. '50,0'): write the decimal point as '.' (50.0, not 50,0); the value is not "
+        "changed for you"
+    ]
+    # Line 3 has a problem of its own too, so it is still listed with both; the 34 others are said by the group.
+    invalid = [line for line in out if line.startswith("  line ")]
+    assert len(invalid) == 2 and "line 2: update db000/bk000" in invalid[0] and "'JEIN'" in invalid[1]
+    assert len(out) < 10
+
+
+def test_a_used_cell_that_is_not_utf8_is_an_error_of_its_row_and_the_good_rows_go(tmp_path):
+    path = tmp_path / "changes.csv"
+    path.write_bytes(
+        f"database_uuid,backup_uuid,databases_to_backup\n{DB},{BK},Müller\n{DB},b2,shop\n".encode("cp1252")
+    )
+    planned = bb.plan(path)
+    assert planned["action"].tolist() == ["invalid", "update"]
+    assert "changes.csv:2: column 'databases_to_backup', value 'M\\udcfcller': holds byte 0xfc" in planned["errors"][0]
+    assert "Windows-1252" in planned["errors"][0] and "'CSV UTF-8'" in planned["errors"][0]
+
+
+@pytest.mark.parametrize(("cell", "expected"), [("Wahr", True), ("faux", False), ("VERDADERO", True), ("falso", False)])
+def test_locale_booleans_read_in_any_case(read, cell, expected):
+    frame = read(f"database_uuid,backup_uuid,enabled\n{DB},{BK},{cell}\n")
+    assert errors_of(frame) == [[]] and frame["enabled"].tolist() == [expected]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 14 §3 and §6: reading an export back, workbooks, whole numbers
+
+
+def test_read_csv_reads_an_export_back_exactly_where_pd_read_csv_keeps_the_apostrophes(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "database_uuid": [DB, "007"],
+            "database_name": ["=HYPERLINK(1)", "'=quoted"],
+            "frequency": ["@daily", "-1 * * * *"],
+            "timeout": [14400, None],
+            "enabled": [True, False],
+            "save_s3": [True, None],
+            "database_backup_retention_max_storage_s3": [0.5, 12.25],
+            "errors": [[], ["a", "b"]],
+        }
+    )
+    path = tmp_path / "export.csv"
+    bb.write_csv(frame, path)
+    assert pd.read_csv(path)["frequency"].tolist() == ["'@daily", "'-1 * * * *"]  # the surprise
+    back = bb.read_csv(path)
+    assert list(back.columns) == list(frame.columns)
+    assert back["database_uuid"].tolist() == [DB, "007"]
+    assert back["database_name"].tolist() == ["=HYPERLINK(1)", "'=quoted"]
+    assert back["frequency"].tolist() == ["@daily", "-1 * * * *"]
+    assert back["timeout"].tolist() == [14400, pd.NA] and str(back["timeout"].dtype) == "Int64"
+    assert back["enabled"].tolist() == [True, False] and back["save_s3"].tolist() == [True, pd.NA]
+    assert back["database_backup_retention_max_storage_s3"].tolist() == [0.5, 12.25]
+    assert back["errors"].tolist() == [None, "a; b"]
+    assert "read_csv" in bb.__all__
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "what"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", "changes.xlsx", "a spreadsheet workbook (.xlsx/.ods"),
+        (b"PK\x03\x04\x14\x00\x06\x00\x84\x00", "changes.csv", "a spreadsheet workbook (.xlsx/.ods"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "changes.xls", "an Excel 97-2003 workbook"),
+    ],
+)
+def test_a_workbook_is_named_as_one_with_the_way_to_save_it(tmp_path, data, name, what):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError) as caught:
+        bb.read_changes(path)
+    assert str(caught.value).startswith(f"{name}: this is {what}") and "save it as 'CSV UTF-8'" in str(caught.value)
+    done = subprocess.run(
+        [sys.executable, "-m", "bulkbackup", "plan", "--offline", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "CSV UTF-8" in done.stderr
+
+
+def test_write_csv_writes_whole_numbers_of_float_columns_without_a_point(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "timeout": [14400.0, np.nan],  # an integer column with an empty cell: float64
+            "amount": pd.Series([7.0, None], dtype=object),
+            "size": [0.5, 2.0],  # a real decimal column: written as it is
+            "big": [2.0**60, 1.0],  # beyond what a float holds exactly: not made an integer
+        }
+    )
+    path = tmp_path / "undo.csv"
+    bb.write_csv(frame, path)
+    assert path.read_text().splitlines() == ["timeout,amount,size,big", f"14400,7,0.5,{2.0**60}", ",,2.0,1.0"]
+
+
+def test_the_export_memory_seam_reads_untouched_cells_as_unchanged(tmp_path):
+    """The seam the export's memory plugs into: a cell still as exported never makes its row invalid."""
+    from bulkbackup._input.changes import read
+
+    path = _excel_file(tmp_path, "de", rows=3)
+    column = "database_backup_retention_max_storage_s3"
+    frame = read(path, untouched=lambda row, name, cell: name == column and row < 2)
+    assert errors_of(frame)[:2] == [[], []] and frame[column].tolist()[:2] == [None, None]
+    assert frame[column].tolist()[2] == "50,0" and len(errors_of(frame)[2]) == 1
+    assert errors_of(bb.read_changes(path)) != [[], [], []]  # read_changes itself passes no memory
+
+
+def test_a_read_frame_pickles_with_its_grouped_problems(tmp_path):
+    frame = bb.read_changes(_excel_file(tmp_path, "fr", rows=4))
+    path = tmp_path / "frame.pkl"
+    frame.to_pickle(path)
+    assert summary(pd.read_pickle(path)) == summary(frame) and len(summary(frame)) == 1

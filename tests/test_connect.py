@@ -79,13 +79,57 @@ def test_in_a_notebook_it_asks_for_the_endpoint_and_a_hidden_token(home, prompts
 
 def test_the_prompted_token_is_in_no_repr(home, prompts, notebook, sandbox):
     prompts.answers["getpass"].append(SECRET)
-    client = bb.connect(sandbox.url, environ=home)
+    client = bb.connect(sandbox.url, environ=home, check=False)
     assert client.endpoint == sandbox.endpoint and prompts.asked["input"] == []
     assert_hidden(client)
     with pytest.raises(bb.AuthError) as caught:
         client.list_databases()
     assert SECRET.partition("|")[2] not in str(caught.value)
     client.close()
+
+
+def test_a_wrong_token_is_said_at_connect(home, prompts, notebook, sandbox):
+    # One cheap request (GET /version) at connect: the first thing a user learns is that the token is wrong.
+    prompts.answers["getpass"].append(SECRET)
+    with pytest.raises(bb.AuthError, match=r"connect: GET /version: 401 .*token is unknown") as caught:
+        bb.connect(sandbox.url, environ=home)
+    assert SECRET.partition("|")[2] not in str(caught.value) and caught.value.status == 401
+
+
+def test_connect_checks_the_token_with_one_request_and_keeps_the_version(home, sandbox, monkeypatch):
+    sent = []
+    real = bb.Client.send
+
+    def send(self, method, path, **kwargs):
+        sent.append((method, path))
+        return real(self, method, path, **kwargs)
+
+    monkeypatch.setattr(bb.Client, "send", send)
+    env = {**home, "COOLIFY_ENDPOINT": sandbox.url, "COOLIFY_TOKEN": sandbox.token}
+    with bb.connect(environ=env) as client:
+        assert sent == [("GET", "/version")]
+        assert client.server_version()  # read at connect, not asked again
+        assert sent == [("GET", "/version")]
+
+
+def test_under_papermill_nothing_configured_is_the_script_error_not_a_stdin_error(home, monkeypatch):
+    # nbclient and papermill run cells with allow_stdin off: getpass would raise StdinNotImplementedError.
+    kernel = types.SimpleNamespace(_allow_stdin=False)
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: types.SimpleNamespace(kernel=kernel)
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+
+    def no_stdin(*args, **kwargs):
+        raise RuntimeError("StdinNotImplementedError: raw_input was called, but this frontend does not support input")
+
+    monkeypatch.setattr("builtins.input", no_stdin)
+    monkeypatch.setattr("getpass.getpass", no_stdin)
+    assert credentials.in_notebook() is True and credentials.can_prompt() is False
+    with pytest.raises(bb.ConfigError, match="no Coolify instance configured: COOLIFY_ENDPOINT and COOLIFY_TOKEN"):
+        bb.connect(environ=home)
+    kernel._allow_stdin = True  # a person at JupyterLab: asked
+    with pytest.raises(RuntimeError, match="StdinNotImplementedError"):
+        bb.connect(environ=home)
 
 
 def test_an_endpoint_from_the_environment_is_not_asked_again(home, prompts, notebook, sandbox):
@@ -194,3 +238,24 @@ def test_in_a_real_kernel_the_token_prompt_is_a_password_field_and_never_shows(s
     finally:
         kernel.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_under_nbclient_a_real_kernel_gives_the_config_error(tmp_path, monkeypatch):
+    # What papermill does: a real kernel, cells run with allow_stdin off.
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("COOLIFY_ENDPOINT", "COOLIFY_TOKEN", "COOLIFY_URL"):
+        monkeypatch.delenv(name, raising=False)
+    code = (
+        "import bulkbackup as bb\n"
+        "try:\n"
+        "    bb.connect()\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    text = "".join(o.get("text", "") for o in notebook.cells[0].outputs)
+    assert text.startswith("ConfigError no Coolify instance configured"), text
+    assert "Stdin" not in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 from decimal import Decimal
 
@@ -91,7 +92,7 @@ def test_a_header_cell_with_a_line_break_gives_a_one_line_error(tmp_path):
 
 def test_thousands_of_unknown_columns_give_a_short_message(tmp_path):
     header = ",".join(f"col{i}" for i in range(5000))
-    with pytest.raises(InputError, match="and 4,995 more\\)$") as caught:
+    with pytest.raises(InputError, match="and 4,992 more$") as caught:
         read_changes(write(tmp_path, f"{HEADER},{header}\n{DB},{BK}\n"))
     assert len(str(caught.value)) < 300
 
@@ -346,11 +347,9 @@ def test_utf16_and_utf32_files_with_or_without_bom_are_read(tmp_path, encoded):
 
 @pytest.mark.parametrize("codec", ["cp1252", "latin-1"])
 def test_windows_1252_files_get_a_message_naming_the_encoding_to_save_as(tmp_path, codec):
-    with pytest.raises(InputError) as caught:
-        read_changes(write(tmp_path, TEXT.encode(codec)))
-    message = str(caught.value)
-    assert "not UTF-8" in message and "Windows-1252" in message and "save it as 'CSV UTF-8'" in message
-    assert caught.value.line == 2
+    (message,) = errors(read_changes(write(tmp_path, TEXT.encode(codec))))[0]
+    assert message.startswith("changes.csv:2: column 'databases_to_backup'")
+    assert "not UTF-8" in message and "Windows-1252" in message and "save the file as 'CSV UTF-8'" in message
 
 
 def test_duplicate_index_labels_still_point_at_one_row():
@@ -409,3 +408,151 @@ def test_a_header_only_file_gives_an_empty_frame_and_an_empty_plan(tmp_path):
     frame = read_changes(write(tmp_path, f"{HEADER},timeout\n\n"))
     assert len(frame) == 0 and list(frame.columns) == ["line", "database_uuid", "backup_uuid", "timeout", "errors"]
     assert len(plan(frame)) == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 13 item 11: only full-width forms are folded; other compatibility digits are errors, never other numbers
+
+_ODD_DIGITS = [
+    ("database_backup_retention_amount_locally", "10⁴", "⁴"),  # NFKC: 104
+    ("enabled", "①", "①"),  # NFKC: 1, true
+    ("database_backup_retention_days_s3", "⁴", "⁴"),  # NFKC: 4
+    ("timeout", "6₀₀", "₀"),  # subscripts
+    ("database_backup_retention_max_storage_s3", "𝟏𝟐.5", "𝟏"),  # mathematical bold digits
+    ("save_s3", "⓪", "⓪"),  # circled zero: false
+    ("missing_backup_notification_days", "½", "½"),  # a vulgar fraction
+    ("dump_all", "¹", "¹"),  # superscript one: true
+]
+
+
+@pytest.mark.parametrize(("name", "cell", "odd"), _ODD_DIGITS)
+def test_compatibility_digits_are_an_error_asking_for_0_to_9_in_files_frames_and_plans(tmp_path, name, cell, odd):
+    good = {"timeout": "600", "enabled": "true", "save_s3": "false", "dump_all": "true"}.get(name, "12")
+    path = write(tmp_path, f"{HEADER},{name}\n{DB},{BK},{cell}\n{DB},{BK}x,{good}\n")
+    for frame in (
+        read_changes(path),
+        read_changes(pd.DataFrame({"database_uuid": [DB], "backup_uuid": [BK], name: [cell]})),
+    ):
+        (message,) = errors(frame)[0]
+        assert f"column '{name}'" in message and repr(cell) in message and repr(odd) in message
+        assert "write the digits 0-9" in message and one_line(message)
+        assert frame[name].tolist()[0] == cell  # kept as given, never another number
+    assert read_changes(path)["errors"].tolist()[1] == []  # the good row still goes
+    assert bb.plan(path)["action"].tolist() == ["invalid", "update"]
+
+
+@pytest.mark.parametrize(
+    ("name", "cell", "value"),
+    [
+        ("timeout", "３６００", 3600),
+        ("enabled", "ｙｅｓ", True),
+        ("database_backup_retention_max_storage_s3", "１．５", 1.5),
+    ],
+)
+def test_full_width_forms_are_still_read(tmp_path, name, cell, value):
+    frame = read_changes(write(tmp_path, f"{HEADER},{name}\n{DB},{BK},{cell}\n"))
+    assert errors(frame) == [[]] and frame[name].tolist() == [value]
+
+
+def test_the_cli_refuses_a_superscript_and_sends_nothing_of_it(tmp_path):
+    path = write(tmp_path, f"{HEADER},database_backup_retention_amount_s3\n{DB},{BK},10⁴\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bulkbackup", "plan", "--offline", path], capture_output=True, text=True, timeout=120
+    )
+    assert "changes.csv:2: column 'database_backup_retention_amount_s3'" in done.stdout
+    assert "'10⁴'" in done.stdout and "104" not in done.stdout and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 13 item 12: every pandas dtype a user can build is read, NA as an empty cell
+
+
+def _dtype_frame(label: str) -> pd.DataFrame:
+    base = pd.DataFrame(
+        {
+            "database_uuid": [DB, None, DB, DB],
+            "backup_uuid": [BK, f"{BK}b", None, f"{BK}d"],
+            "frequency": ["daily", None, "hourly", "@weekly"],
+            "enabled": [True, None, False, True],
+            "timeout": [3600, None, 600, 60],
+            "database_backup_retention_max_storage_s3": [1.5, None, 2.0, 0.25],
+        }
+    )
+    typed = {
+        "database_uuid": "string",
+        "backup_uuid": "string",
+        "frequency": "string",
+        "enabled": "boolean",
+        "timeout": "Int64",
+        "database_backup_retention_max_storage_s3": "Float64",
+    }
+    if label == "nullable":
+        return base.astype(typed)
+    if label == "convert_dtypes":
+        return base.convert_dtypes()
+    if label == "categorical":
+        return base.astype(dict.fromkeys(typed, "category"))
+    if label == "str":
+        return base.astype(dict.fromkeys(("database_uuid", "backup_uuid", "frequency"), "str"))
+    pytest.importorskip("pyarrow")
+    return base.convert_dtypes(dtype_backend="pyarrow")
+
+
+@pytest.mark.parametrize("label", ["nullable", "convert_dtypes", "categorical", "str", "pyarrow"])
+def test_nullable_categorical_and_arrow_dtypes_read_na_as_an_empty_cell(label):
+    frame = _dtype_frame(label)
+    read = bb.read_changes(frame)
+    first, second, third, fourth = errors(read)
+    assert first == [] and fourth == []
+    assert second == ["<DataFrame> row 1: column 'database_uuid' is empty: every row needs the database's uuid"]
+    assert third == [
+        "<DataFrame> row 2: column 'backup_uuid' is empty: every row needs the backup configuration's uuid"
+    ]
+    assert read["database_uuid"].tolist() == [DB, "", DB, DB]
+    assert read["frequency"].tolist() == ["daily", None, "hourly", "@weekly"]
+    assert read["enabled"].tolist() == [True, None, False, True]
+    assert read["timeout"].tolist() == [3600, None, 600, 60]
+    assert read["database_backup_retention_max_storage_s3"].tolist() == [1.5, None, 2.0, 0.25]
+    assert bb.plan(frame)["action"].tolist() == ["update", "invalid", "invalid", "update"]
+
+
+def test_an_export_read_with_nullable_dtypes_plans_against_the_server(client):
+    fleet = bb.inventory(client).head(3)
+    frame = fleet[["database_uuid", "backup_uuid"]].copy()
+    frame["timeout"] = [3600, None, 7200]
+    frame = frame.convert_dtypes()
+    assert str(frame["timeout"].dtype) == "Int64" and str(frame["database_uuid"].dtype).startswith("string")
+    planned = bb.plan(frame, client)
+    assert planned["errors"].tolist() == ["", "", ""]
+    assert planned["action"].tolist()[1] == "unchanged"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 13 item 13: a key no Coolify can hold is invalid locally, with a short message
+
+
+@pytest.mark.parametrize("column", ["database_uuid", "backup_uuid"])
+def test_a_key_longer_than_coolify_holds_is_invalid_with_a_short_message(tmp_path, column):
+    huge = "a" * 1_000_000
+    keys = {"database_uuid": DB, "backup_uuid": BK} | {column: huge}
+    path = write(tmp_path, f"{HEADER},timeout\n{keys['database_uuid']},{keys['backup_uuid']},600\n{DB},{BK}2,600\n")
+    for frame in (
+        read_changes(path),
+        read_changes(pd.DataFrame({**{k: [v] for k, v in keys.items()}, "timeout": [600]})),
+    ):
+        (message,) = errors(frame)[0]
+        assert f"column '{column}'" in message and "1,000,000 characters" in message and "255" in message
+        assert len(message) < 400 and one_line(message)
+    planned = bb.plan(path)
+    assert planned["action"].tolist() == ["invalid", "update"] and len(planned["errors"][0]) < 400
+
+
+def test_a_key_of_255_characters_is_accepted_and_256_is_not(tmp_path):
+    frame = read_changes(write(tmp_path, f"{HEADER}\n{'a' * 255},{BK}\n{'a' * 256},{BK}\n"))
+    assert errors(frame)[0] == [] and "256 characters" in errors(frame)[1][0]
+
+
+def test_an_s3_storage_uuid_longer_than_coolify_holds_is_invalid(tmp_path):
+    frame = read_changes(write(tmp_path, f"{HEADER},s3_storage_uuid\n{DB},{BK},{'s' * 5000}\n"))
+    (message,) = errors(frame)[0]
+    assert "5,000 characters" in message and len(message) < 400

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from bulkbackup._core.errors import BulkBackupError
 from bulkbackup._core.fields import ALL_FIELDS, BY_NAME, CLEAR, KEY_COLUMNS, CellError, Kind, is_missing
 from bulkbackup._engine.plan import plan
-from bulkbackup._input.changes import _unescape, read_changes, write_csv
+from bulkbackup._input.changes import read_changes, write_csv
+from bulkbackup._input.safe_csv import unescape as _unescape
 
 UUIDS = ["k0w4o8c4g0s8c8ws4wc0ogk8", "b1x2y3z4", "a_b-c"]
 EDGE_TEXT = [

@@ -196,3 +196,83 @@ def test_the_ip_allowlist_is_not_blamed_on_the_token(sandbox):
 def test_a_web_page_is_not_a_healthy_coolify(page_server):
     with bb.Client(page_server.base, TOKEN, retry=FAST) as client:
         assert client.health() is False
+
+
+# --- connection messages that guide (issue 14 §2) ------------------------------------------------------------------
+
+
+def test_https_to_a_plain_http_server_suggests_http(sandbox):
+    https = sandbox.url.replace("http://", "https://")
+    with bb.Client(https, TOKEN, retry=FAST) as client:
+        with pytest.raises(bb.ApiError) as caught:
+            client.list_databases()
+    message = str(caught.value)
+    assert f"try {sandbox.url}" in message and "http://IP:8000" in message, message
+    assert "\n" not in message
+
+
+def test_http_to_a_tls_port_suggests_https(tmp_path):
+    server = PageServer(tls=self_signed(tmp_path))  # a TLS port: plain http gets no answer
+    try:
+        http = server.base.replace("https://", "http://")
+        with bb.Client(http, TOKEN, retry=FAST) as client:
+            with pytest.raises(bb.ApiError) as caught:
+                client.list_databases()
+        assert f"use {server.base}" in str(caught.value), str(caught.value)
+    finally:
+        server.stop()
+
+
+def test_a_404_under_a_wrong_api_path_says_the_path_looks_wrong(sandbox):
+    with bb.Client(sandbox.url + "/api/v2", sandbox.token, retry=FAST) as client:
+        with pytest.raises(bb.ApiError) as caught:
+            bb.inventory(client)
+    message = str(caught.value)
+    assert caught.value.status == 404 and "/api/v2/api/v1/databases" in message
+    assert "path of the endpoint looks wrong" in message and f"e.g. {sandbox.url})" in message
+
+
+def test_the_first_refused_connection_is_said_at_once_with_the_retry(caplog):
+    said_before_the_first_wait: list[str] = []
+
+    def sleep(seconds: float) -> None:  # a fake clock: when the first back-off starts, the user already knows
+        if not said_before_the_first_wait:
+            said_before_the_first_wait.extend(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+    port = free_port()
+    policy = RetryPolicy(attempts=3, initial=5.0, maximum=5.0, jitter=0.0, sleep=sleep)
+    with caplog.at_level("WARNING"):
+        with bb.Client(f"http://127.0.0.1:{port}", TOKEN, retry=policy) as client:
+            with pytest.raises(bb.ApiError, match="connection refused"):
+                client.list_databases()
+    assert len(said_before_the_first_wait) == 1, said_before_the_first_wait
+    line = said_before_the_first_wait[0]
+    assert f"127.0.0.1:{port}" in line and "connection refused" in line and "retrying in 5.0 s" in line
+
+
+def test_fixes_speak_python_in_python_and_flags_in_the_cli(tmp_path, monkeypatch, capsys):
+    from bulkbackup._cli.cli import main
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    server = PageServer(tls=self_signed(tmp_path))
+    try:
+        with bb.Client(server.base, TOKEN, retry=FAST) as client:
+            with pytest.raises(bb.ApiError, match=r"ca_bundle=PATH"):
+                client.list_databases()
+        monkeypatch.setenv("HOME", str(tmp_path))
+        monkeypatch.setenv("COOLIFY_ENDPOINT", server.base)
+        monkeypatch.setenv("COOLIFY_TOKEN", TOKEN)
+        assert main(["export"]) != 0
+        out, err = capsys.readouterr()
+        assert "REQUESTS_CA_BUNDLE" in out + err and "ca_bundle=" not in out + err
+    finally:
+        server.stop()
+    monkeypatch.delenv("COOLIFY_ENDPOINT")
+    assert main(["export", "--token-env", "OTHER_TOKEN"]) != 0
+    out, err = capsys.readouterr()
+    assert "give --endpoint or set COOLIFY_ENDPOINT" in out + err
+    with pytest.raises(bb.ConfigError, match=r"give connect\(endpoint=URL\) or set COOLIFY_ENDPOINT"):
+        from bulkbackup._coolify.credentials import find_credentials
+
+        find_credentials(token_variable="OTHER_TOKEN", environ={"HOME": str(tmp_path)})

@@ -14,29 +14,36 @@ from bulkbackup._cli import exits, render
 from bulkbackup._cli.outputs import Claim, claim, claim_fresh, stamp
 from bulkbackup._cli.pace import Pace, watch
 from bulkbackup._cli.terminal import say, warn
-from bulkbackup._core.errors import BulkBackupError, ConfigError, InputError
+from bulkbackup._core.errors import BulkBackupError, InputError
 from bulkbackup._core.versions import parse as parse_version
 
 
 def client_of(args: argparse.Namespace, **kwargs):
-    from bulkbackup._coolify.client import Client, allow_http_from_env
+    from bulkbackup._coolify.client import Client
+    from bulkbackup._coolify.credentials import find_credentials
 
-    kwargs["allow_http"] = args.allow_http or allow_http_from_env()
+    found = find_credentials(
+        endpoint=args.endpoint,
+        token_variable=args.token_env,
+        context=args.context,
+        allow_http=args.allow_http or None,  # None: BULKBACKUP_ALLOW_HTTP decides
+        wording=WORDING,
+    )
     if getattr(args, "ca_bundle", None):
         kwargs["ca_bundle"] = args.ca_bundle
-    if args.context:
-        return Client.from_env(context=args.context, **kwargs)
-    import os
+    return Client(found.endpoint, found.token, allow_http=found.allow_http, wording=WORDING, **kwargs)
 
-    endpoint = args.endpoint or os.environ.get("COOLIFY_ENDPOINT")
-    token = os.environ.get(args.token_env)
-    if args.endpoint or args.token_env != "COOLIFY_TOKEN":
-        if not endpoint:
-            raise ConfigError("no endpoint: give --endpoint or set COOLIFY_ENDPOINT")
-        if not token:
-            raise ConfigError(f"no token: set the environment variable {args.token_env}")
-        return Client(endpoint, token, **kwargs)
-    return Client.from_env(**kwargs)
+
+def _cli_wording():
+    """The client's command-line wording, with the --ca-bundle flag this CLI has."""
+    import dataclasses
+
+    from bulkbackup._coolify.connection import CLI
+
+    return dataclasses.replace(CLI, ca_bundle="give its bundle with --ca-bundle PATH (or REQUESTS_CA_BUNDLE=PATH)")
+
+
+WORDING = _cli_wording()
 
 
 def watched_client(args: argparse.Namespace, **kwargs):
@@ -91,7 +98,7 @@ def plan_command(args: argparse.Namespace) -> int:
             client, _ = watched_client(args)
             with client:
                 planned = plan(changes, client, diff=not args.no_diff)
-        say(*render.plan_listing(planned, every_row=args.all))
+        say(*render.plan_listing(planned, changes, every_row=args.all))
         if out is not None:
             out.write_frame(planned)
             say(f"plan written to {out.path}")

@@ -70,24 +70,29 @@ def field_counts(planned: pd.DataFrame) -> dict[str, int]:
     return {f.name: counts[f.name] for f in ALL_FIELDS if counts[f.name]}
 
 
-def plan_listing(planned: pd.DataFrame, *, every_row: bool) -> list[str]:
-    """What `bulkbackup plan` prints: the counts, then the rows that change and the invalid ones in input order
-    (with `every_row`, the unchanged ones too)."""
+def plan_listing(planned: pd.DataFrame, changes: pd.DataFrame | None, *, every_row: bool) -> list[str]:
+    """What `bulkbackup plan` prints: the counts, a problem repeated down a column once, then the rows that change
+    and the other invalid ones in input order (with `every_row`, the unchanged ones too)."""
     lines = plan_header(planned)
-    shown = planned if every_row else planned[planned["action"] != Action.UNCHANGED]
+    grouped, listed = _grouped(planned, changes)
+    lines.extend(grouped)
+    shown = listed if every_row else listed[listed["action"] != Action.UNCHANGED]
     lines.extend(row_line(row) for _, row in shown.iterrows())
-    hidden = len(planned) - len(shown)
+    hidden = len(listed) - len(shown)
     if hidden:
         lines.append(f"  ({plural(hidden, 'unchanged row')} not listed: --all lists every row)")
     return lines
 
 
-def confirmation(planned: pd.DataFrame, *, every_row: bool) -> list[str]:
-    """What `apply` shows before it asks: the counts, the invalid rows, then the diff of the rows it would send,
-    the first few of each for a large run ("… and N more"), every one with `every_row`."""
+def confirmation(planned: pd.DataFrame, changes: pd.DataFrame | None, *, every_row: bool) -> list[str]:
+    """What `apply` shows before it asks: the counts, a problem repeated down a column once, the other invalid
+    rows, then the diff of the rows it would send, the first few of each for a large run ("… and N more"), every
+    one with `every_row`."""
     lines = plan_header(planned)
+    grouped, listed = _grouped(planned, changes)
+    lines.extend(grouped)
     for rows, kind in (
-        (planned[planned["action"] == Action.INVALID], "invalid rows"),
+        (listed[listed["action"] == Action.INVALID], "invalid rows"),
         (planned[planned["action"].isin(SENDING)], "rows to send"),
     ):
         shown = rows if every_row else rows.head(FIRST_ROWS)
@@ -95,6 +100,22 @@ def confirmation(planned: pd.DataFrame, *, every_row: bool) -> list[str]:
         if len(rows) > len(shown):
             lines.append(f"  … and {len(rows) - len(shown):,} more {kind} (--all lists every row)")
     return lines
+
+
+def _grouped(planned: pd.DataFrame, changes: pd.DataFrame | None) -> tuple[list[str], pd.DataFrame]:
+    """The input's problems shared down a column, one line each (`_input.problems`), and the plan rows still to
+    list: those the lines do not say all of."""
+    from bulkbackup._input.problems import column_groups
+
+    if changes is None or len(changes) != len(planned):
+        return [], planned
+    lines, covered = column_groups(changes)
+    errors, said = planned["errors"].tolist(), changes["errors"].tolist()
+    covered = {i for i in covered if errors[i] == "; ".join(map(str, said[i]))}  # the plan added nothing of its own
+    if not covered:
+        return [f"  invalid: {line}" for line in lines], planned
+    keep = [i for i in range(len(planned)) if i not in covered]
+    return [f"  invalid: {line}" for line in lines], planned.iloc[keep]
 
 
 def row_line(row) -> str:

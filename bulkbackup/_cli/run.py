@@ -37,7 +37,7 @@ def apply_command(args: argparse.Namespace) -> int:
         with client:
             planned = plan(changes, client, diff=not args.no_diff)
             shown = _without_settled(planned, changes, client, journal, args) if resuming else planned
-            say(*render.confirmation(shown, every_row=args.all))
+            say(*render.confirmation(shown, changes, every_row=args.all))
             if args.strict and (shown["action"] == "invalid").any():
                 warn("--strict: some rows are invalid, so nothing is sent; fix them (or leave out --strict)")
                 return exits.EXIT_NOT_ALL_OK
@@ -211,7 +211,7 @@ def _dry_run(args: argparse.Namespace, changes, held: contextlib.ExitStack) -> i
     client, pace = watched_client(args, workers=args.workers, rate=args.rate)
     with client:
         planned = plan(changes, client, diff=not args.no_diff)
-    say(*render.confirmation(planned, every_row=args.all))
+    say(*render.confirmation(planned, changes, every_row=args.all))
     sending = int(planned["action"].isin(render.SENDING).sum())
     how_long = render.estimate(sending, pace.per_minute(args.rate))
     plan_file.write_frame(planned)

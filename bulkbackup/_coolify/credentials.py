@@ -1,29 +1,49 @@
-"""Finding credentials for a notebook user: `connect()`.
+"""Finding credentials, in one place for `Client.from_env`, `bb.connect()` and the command line.
 
-The environment and coolify-cli's config file come first, exactly as `Client.from_env` reads them. Only when neither
-configures anything and the code runs in a Jupyter kernel does `connect()` ask: the endpoint with `input()`, the
-token with `getpass.getpass()`, which ipykernel turns into a hidden input field. The token typed there lives only in
-the Client (whose repr masks it): not in the notebook's outputs, its history, a variable or a file.
+In order: an explicit endpoint (the token then comes from its variable), the coolify-cli instance asked for by name,
+`COOLIFY_ENDPOINT` + `COOLIFY_TOKEN`, coolify-cli's default instance, and only then, when asked to and where a
+person can answer (a Jupyter kernel that accepts input; not papermill or nbclient), a prompt: the endpoint with
+`input()`, the token with `getpass.getpass()`, which ipykernel turns into a hidden input field. A token typed there
+lives only in the Client (whose repr masks it): not in the notebook's outputs, its history, a variable or a file.
+
+`COOLIFY_URL` is never read: Coolify sets it inside every app it deploys, to that app's own address.
 """
 
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from bulkbackup._coolify.client import (
-    ENDPOINT_VARIABLE,
-    TOKEN_VARIABLE,
-    Client,
-    default_config_path,
-    normalise_endpoint,
-)
+from bulkbackup._coolify.cli_config import default_config_path, pick_instance, read_config
+from bulkbackup._coolify.connection import PYTHON, Wording
+from bulkbackup._coolify.endpoint import allow_http_from_env, normalise_endpoint
+from bulkbackup._coolify.masking import MASK
 from bulkbackup._core.errors import ConfigError
 
-__all__ = ["connect", "in_notebook"]
+__all__ = ["ENDPOINT_VARIABLE", "TOKEN_VARIABLE", "Credentials", "can_prompt", "find_credentials", "in_notebook"]
+
+log = logging.getLogger("bulkbackup._coolify.client")
+
+ENDPOINT_VARIABLE = "COOLIFY_ENDPOINT"
+TOKEN_VARIABLE = "COOLIFY_TOKEN"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where to connect and with what: `source` says where they were found (never the token itself)."""
+
+    endpoint: str
+    token: str = field(repr=False)
+    source: str
+    allow_http: bool = False
+
+    def __repr__(self) -> str:
+        return f"Credentials(endpoint={self.endpoint!r}, token={MASK!r}, source={self.source!r})"
 
 
 def in_notebook() -> bool:
@@ -31,51 +51,91 @@ def in_notebook() -> bool:
 
     IPython is looked for among the loaded modules, never imported: outside a kernel it has no reason to be loaded.
     """
+    return _kernel() is not None
+
+
+def _kernel() -> object | None:
     ipython = sys.modules.get("IPython")
     get_ipython = getattr(ipython, "get_ipython", None)
     if get_ipython is None:
-        return False
+        return None
     try:
         shell = get_ipython()
     except Exception:  # an IPython half torn down at exit
+        return None
+    return getattr(shell, "kernel", None) if shell is not None else None
+
+
+def can_prompt() -> bool:
+    """A kernel that a person can answer: papermill and nbclient run cells with `allow_stdin` off."""
+    if not in_notebook():
         return False
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    return getattr(_kernel(), "_allow_stdin", True) is not False
 
 
-def connect(
-    endpoint: str | None = None,
+def find_credentials(
     *,
+    endpoint: str | None = None,
+    token_variable: str = TOKEN_VARIABLE,
     context: str | None = None,
-    prompt: bool | None = None,
     environ: Mapping[str, str] | None = None,
     config_path: str | os.PathLike | None = None,
-    **kwargs: Any,
-) -> Client:
-    """A Client from `COOLIFY_ENDPOINT` + `COOLIFY_TOKEN`, else coolify-cli's config, else (in a notebook) a prompt.
+    allow_http: bool | None = None,
+    prompt: bool = False,
+    wording: Wording = PYTHON,
+) -> Credentials:
+    """The endpoint and token to use, or a ConfigError saying what is missing, in `wording`'s words.
 
-    `endpoint` skips the lookup of the address; the token then comes from `COOLIFY_TOKEN` or the prompt. `prompt`
-    forces the prompt on (True, e.g. in a terminal) or off (False); by default it is used only in a notebook.
-    `context` names a coolify-cli instance and never falls back to a prompt. Other keywords go to `Client`.
-    Without any of these a ConfigError says what is missing, as `Client.from_env` does.
+    `prompt` allows asking for what is missing (in a notebook a person can answer; `True` also in a terminal).
+    `allow_http` None reads BULKBACKUP_ALLOW_HTTP.
     """
     env = os.environ if environ is None else environ
-    ask = in_notebook() if prompt is None else bool(prompt)
-    if endpoint is None:
-        try:
-            return Client.from_env(context=context, environ=env, config_path=config_path, **kwargs)
-        except ConfigError:
-            path = default_config_path(env) if config_path is None else config_path
-            # A broken config file or a bad address is a mistake to report, not a reason to ask.
-            configured = os.path.isfile(path) or (_variable(env, ENDPOINT_VARIABLE) and _variable(env, TOKEN_VARIABLE))
-            if not ask or context is not None or configured:
-                raise
-        endpoint = _variable(env, ENDPOINT_VARIABLE) or _ask_endpoint(kwargs.get("allow_http", False))
-    token = _variable(env, TOKEN_VARIABLE)
-    if not token:
-        if not ask:
-            raise ConfigError(f"no API token for {endpoint}: set {TOKEN_VARIABLE}")
-        token = _ask_token()
-    return Client(endpoint, token, **kwargs)
+    if allow_http is None:
+        allow_http = allow_http_from_env(env)
+    path = Path(config_path) if config_path is not None else default_config_path(env)
+    env_endpoint, token = _variable(env, ENDPOINT_VARIABLE), _variable(env, token_variable)
+
+    if context is not None:
+        if not path.is_file():
+            raise ConfigError(f"context {context!r} was asked for, but there is no coolify-cli config file {path}")
+        name, fqdn, instance_token = pick_instance(read_config(path), context, path, keyword=wording.context)
+        return Credentials(fqdn, instance_token, f"coolify-cli instance {name!r} in {path}", allow_http)
+
+    if endpoint is not None or token_variable != TOKEN_VARIABLE:
+        endpoint = endpoint or env_endpoint
+        if not endpoint:
+            if not prompt:
+                raise ConfigError(f"no endpoint: give {wording.endpoint} or set {ENDPOINT_VARIABLE}")
+            endpoint = _ask_endpoint(allow_http)
+        if not token:
+            if not prompt:
+                raise ConfigError(f"no API token for {endpoint}: set {token_variable}")
+            token = _ask_token(token_variable)
+        return Credentials(endpoint, token, "given", allow_http)
+
+    if env_endpoint and token:
+        return Credentials(env_endpoint, token, f"{ENDPOINT_VARIABLE} and {TOKEN_VARIABLE}", allow_http)
+    if path.is_file():
+        name, fqdn, instance_token = pick_instance(read_config(path), None, path, keyword=wording.context)
+        if env_endpoint or token:
+            present = ENDPOINT_VARIABLE if env_endpoint else TOKEN_VARIABLE
+            absent = TOKEN_VARIABLE if env_endpoint else ENDPOINT_VARIABLE
+            log.warning(
+                "%s is set but %s is not, so both are ignored: using the coolify-cli instance %r (%s) from %s",
+                *(present, absent, name, fqdn, path),
+            )
+        return Credentials(fqdn, instance_token, f"coolify-cli instance {name!r} in {path}", allow_http)
+    if prompt:
+        endpoint = env_endpoint or _ask_endpoint(allow_http)
+        return Credentials(endpoint, token or _ask_token(token_variable), "typed in", allow_http)
+    missing = " and ".join(n for n, v in ((ENDPOINT_VARIABLE, env_endpoint), (TOKEN_VARIABLE, token)) if not v)
+    message = f"no Coolify instance configured: {missing} not set, and no coolify-cli config file {path}"
+    if not env_endpoint and env.get("COOLIFY_URL"):
+        message += (
+            f" (COOLIFY_URL is set but not used: Coolify sets it inside deployed apps to the app's own "
+            f"address; set {ENDPOINT_VARIABLE} to the Coolify instance instead)"
+        )
+    raise ConfigError(message)
 
 
 def _variable(env: Mapping[str, str], name: str) -> str:
@@ -90,9 +150,9 @@ def _ask_endpoint(allow_http: bool) -> str:
     return text
 
 
-def _ask_token() -> str:
+def _ask_token(variable: str) -> str:
     # getpass.getpass looked up at call time: ipykernel replaces it with its hidden input after we were imported.
     token = getpass.getpass("Coolify API token (hidden, not stored): ").strip()
     if not token:
-        raise ConfigError(f"no API token given (or set {TOKEN_VARIABLE})")
+        raise ConfigError(f"no API token given (or set {variable})")
     return token

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bulkbackup._coolify.client import _is_loopback, describe_transport_error
+from bulkbackup._coolify.connection import describe_transport_error
+from bulkbackup._coolify.endpoint import is_loopback as _is_loopback
 from bulkbackup._coolify.state import own_configs
 from bulkbackup._core.errors import ApiError, AuthError
 
@@ -109,7 +110,7 @@ def _reachable(client: Client, checks: list[Check]) -> bool:
         # The health check needs no token and is not behind the API switch: it separates "reachable" from the rest.
         answer = client.health_answer()
     except requests.RequestException as error:
-        text = describe_transport_error(error, client.endpoint)
+        text = describe_transport_error(error, client.endpoint, wording=client.wording)
         if "TLS error" in text:
             checks.append(Check("endpoint reachable", True, f"{host} answers"))
             checks.append(Check("TLS", False, text.partition(" — ")[0], text.partition(" — ")[2]))
@@ -128,9 +129,7 @@ def _reachable(client: Client, checks: list[Check]) -> bool:
     checks.append(Check("endpoint reachable", True, f"{client.endpoint} answers as Coolify"))
     if scheme == "https":
         detail = "certificate verified" if client.verify else "encrypted, but the certificate is not verified"
-        checks.append(
-            Check("TLS", bool(client.verify), detail, "verify the certificate: give the CA bundle (ca_bundle=PATH)")
-        )
+        checks.append(Check("TLS", bool(client.verify), detail, f"verify the certificate: {client.wording.ca_bundle}"))
     elif _is_loopback(host):
         checks.append(Check("TLS", True, "plain http to this machine (nothing crosses the network)"))
     else:
@@ -178,7 +177,11 @@ def _write(client: Client, checks: list[Check]) -> requests.Response | None:
     response = attempted.response
     if response is None:
         error = attempted.error
-        text = describe_transport_error(error, client.endpoint) if error is not None else "no answer"
+        text = (
+            describe_transport_error(error, client.endpoint, wording=client.wording)
+            if error is not None
+            else "no answer"
+        )
         checks.append(Check("write ability", False, text.partition(" — ")[0], text.partition(" — ")[2]))
         return None
     problem = client.api_answer_problem(response)

@@ -19,11 +19,12 @@ import random as _random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
+from bulkbackup._coolify.connection import causes, describe_transport_error
 from bulkbackup._coolify.limiter import header, parse_retry_after
 from bulkbackup._core.errors import BulkBackupError
 
@@ -75,20 +76,6 @@ def _not_connected() -> tuple[type[BaseException], ...]:
     return (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError, ConnectionRefusedError)
 
 
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    """The error and everything it wraps: requests hides urllib3's reason inside args[0].reason."""
-    seen: set[int] = set()
-    todo: list[object] = [error]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        todo.extend(item.args)
-        todo.extend((getattr(item, "reason", None), item.__cause__, item.__context__))
-
-
 def _not_sent(error: BaseException) -> bool:
     """True when the error proves the request never reached the server."""
     import requests
@@ -96,7 +83,7 @@ def _not_sent(error: BaseException) -> bool:
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return True
     not_connected = _not_connected()
-    return any(isinstance(e, not_connected) for e in _causes(error))
+    return any(isinstance(e, not_connected) for e in causes(error))
 
 
 def classify(response_or_exception: requests.Response | BaseException, *, unsafe: bool) -> Outcome:
@@ -111,7 +98,7 @@ def classify(response_or_exception: requests.Response | BaseException, *, unsafe
         if _not_sent(item):
             return Outcome.RETRY
         if isinstance(item, requests.exceptions.SSLError):
-            if any(isinstance(e, ssl.SSLCertVerificationError) for e in _causes(item)):
+            if any(isinstance(e, ssl.SSLCertVerificationError) for e in causes(item)):
                 return Outcome.FAILED  # refused at the handshake, and asking again will not change the certificate
             return ambiguous  # other TLS failures can also happen mid-answer
         if isinstance(
@@ -343,6 +330,25 @@ def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     code = None if isinstance(attempt, BaseException) else getattr(attempt, "status_code", None)
     what = type(attempt).__name__ if code is None else f"HTTP {code}"
     log.info("attempt %d got %s; retrying in %.2f s", retry_state.attempt_number, what, retry_state.upcoming_sleep)
+    if isinstance(attempt, BaseException) and retry_state.attempt_number == 1:
+        _say_retrying(attempt, retry_state.upcoming_sleep)
+
+
+_said: dict[str, float] = {}
+_said_lock = threading.Lock()
+_SAY_AGAIN_AFTER = 30.0  # seconds: one line for an outage, not one per row and worker
+
+
+def _say_retrying(error: BaseException, wait: float) -> None:
+    """The first request that could not connect says so at once, and that it is being retried: a terminal that
+    stays silent through the back-off looks hung."""
+    text = describe_transport_error(error)
+    now = time.monotonic()
+    with _said_lock:
+        if now - _said.get(text, -_SAY_AGAIN_AFTER) < _SAY_AGAIN_AFTER:
+            return
+        _said[text] = now
+    log.warning("%s; retrying in %.1f s", text.partition(" — ")[0], wait)
 
 
 class FailureStreak:

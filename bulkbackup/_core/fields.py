@@ -34,7 +34,15 @@ _BOOL, _INT, _NUMBER = Kind.BOOL, Kind.INT, Kind.NUMBER
 
 
 class CellError(ValueError):
-    """One cell cannot be read; the message says why and what to write instead (no location: callers add it)."""
+    """One cell cannot be read; the message says why and what to write instead (no location: callers add it).
+
+    `kind` and `fix` say it without the value ("use a decimal comma", "write the decimal point as '.'"), so the rows
+    of one column that share the problem can be told together, once."""
+
+    def __init__(self, message: str, *, kind: str = "", fix: str = ""):
+        super().__init__(message)
+        self.kind = kind
+        self.fix = fix
 
 
 SERVER_TRIM = (
@@ -83,8 +91,10 @@ VARCHAR_COLUMN = Column("varchar(255)", 255)
 BOOLEAN_COLUMN = Column("boolean")
 TEXT_COLUMN = Column("text")
 
-_TRUE = {"true", "yes", "y", "1", "1.0", "on", "t"}
-_FALSE = {"false", "no", "n", "0", "0.0", "off", "f"}
+# English, and what the spreadsheets of common locales write for TRUE()/FALSE() in a CSV they save (German WAHR,
+# French VRAI, Spanish VERDADERO, Italian VERO, Portuguese VERDADEIRO, Dutch WAAR): reading, not changing, a value.
+_TRUE = {"true", "yes", "y", "1", "1.0", "on", "t", "wahr", "vrai", "verdadero", "vero", "verdadeiro", "waar"}
+_FALSE = {"false", "no", "n", "0", "0.0", "off", "f", "falsch", "faux", "falso", "onwaar"}
 # re.ASCII: \d would also match other scripts' digits, which int() accepts but the rule below does not.
 _INT_TEXT = re.compile(r"[+-]?\d+(\.0*)?", re.ASCII)
 _NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
@@ -105,6 +115,11 @@ _SHELL_CHARS = (
 )
 # A uuid goes into the request path: anything outside this set could change which resource is addressed.
 _UUID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+UUID_LIMIT = 255
+"""The longest uuid Coolify can hold: its uuid columns are Laravel `string()`, varchar(255)."""
+# Full-width forms (U+FF01-U+FF5E) are what a Japanese or Chinese keyboard types for ASCII: "１２" is 12. They are
+# the only compatibility forms folded: NFKC would also make 104 of "10⁴" and 1 of "①", changing a value silently.
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 def is_missing(value: object) -> bool:
@@ -141,21 +156,32 @@ def _is_bool(value: object) -> bool:
 
 
 def _plain_text(value: object) -> str:
-    """The text of a yes/no or number cell: server-trimmed, full-width and other compatibility forms folded (NFKC).
+    """The text of a yes/no or number cell: server-trimmed, full-width forms folded to ASCII.
 
-    One rule for every number and yes/no cell: what NFKC turns into ASCII (full-width "１２", "ｙｅｓ") is read,
-    digits of other scripts ("١٢") are not, though Python's int() would take them.
+    One rule for every number and yes/no cell: full-width "１２", "ｙｅｓ" are read; superscripts, subscripts,
+    circled digits and digits of other scripts ("10⁴", "①", "١٢") are not (they are errors asking for 0-9), though
+    NFKC or Python's int() would turn them into other numbers.
     """
     text = str(value)
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
+        text = text.translate(_FULL_WIDTH)
     return text.strip(SERVER_TRIM)
 
 
-def _digit_hint(text: str) -> str:
-    if any(c.isdigit() and not c.isascii() for c in text):
-        return " (write the digits 0-9)"
-    return ""
+_DIGITS_FIX = "write the digits 0-9"
+
+
+def _digit_problem(text: str) -> CellError | None:
+    """The error of a cell holding a digit that is not 0-9 ("10⁴", "①", "½", "١"): never read as another number."""
+    odd = next((c for c in text if c.isnumeric() and not c.isascii()), None)
+    if odd is None:
+        return None
+    name = unicodedata.name(odd, f"U+{ord(odd):04X}").lower()
+    return CellError(
+        f"{text!r} holds {odd!r} ({name}): write the digits 0-9 (it is not read as another number)",
+        kind="use digits other than 0-9",
+        fix=_DIGITS_FIX,
+    )
 
 
 def read_bool(value: object) -> bool:
@@ -172,7 +198,11 @@ def read_bool(value: object) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise CellError(f"{value!r} is not a yes/no value (write true/false, yes/no or 1/0){_digit_hint(text)}")
+    raise _digit_problem(text) or CellError(
+        f"{value!r} is not a yes/no value (write true/false, yes/no or 1/0)",
+        kind="are not yes/no values",
+        fix="write true/false, yes/no or 1/0",
+    )
 
 
 def read_int(value: object) -> int:
@@ -192,12 +222,17 @@ def read_int(value: object) -> int:
     text = _plain_text(value)
     if _INT_TEXT.fullmatch(text):
         return int(text.partition(".")[0])  # exact for any length: never through float
+    problem = _digit_problem(text)
+    if problem:
+        raise problem
     if "," in text:
         raise CellError(
             f"{text!r} is not a whole number (a comma is neither a decimal point nor allowed "
-            "as a thousands separator here)"
+            "as a thousands separator here)",
+            kind="use a comma",
+            fix="write whole numbers with the digits 0-9 only, no comma",
         )
-    raise CellError(f"{text!r} is not a whole number{_digit_hint(text)}")
+    raise CellError(f"{text!r} is not a whole number", kind="are not whole numbers", fix=_DIGITS_FIX)
 
 
 def read_number(value: object) -> float:
@@ -218,9 +253,16 @@ def read_number(value: object) -> float:
         if math.isfinite(number):
             return number + 0.0
         raise CellError(f"{text!r} is too large a number")
+    problem = _digit_problem(text)
+    if problem:
+        raise problem
     if "," in text:
-        raise CellError(f"{text!r} is not a number: write the decimal point as '.', e.g. {text.replace(',', '.')!r}")
-    raise CellError(f"{text!r} is not a number{_digit_hint(text)}")
+        raise CellError(
+            f"{text!r} is not a number: write the decimal point as '.', e.g. {text.replace(',', '.')!r}",
+            kind="use a decimal comma",
+            fix="write the decimal point as '.' (50.0, not 50,0); the value is not changed for you",
+        )
+    raise CellError(f"{text!r} is not a number", kind="are not numbers", fix="write a number such as 50 or 12.5")
 
 
 def read_text(value: object) -> str:
@@ -265,6 +307,12 @@ def shell_problem(text: str) -> str | None:
 
 
 def uuid_problem(text: str) -> str | None:
+    if len(text) > UUID_LIMIT:
+        # The value itself is not repeated: it may be a megabyte. The caller shows it cut.
+        return (
+            f"is {len(text):,} characters long: no Coolify uuid is (they are short, and the server's uuid columns "
+            f"hold at most {UUID_LIMIT})"
+        )
     if _UUID.fullmatch(text):
         return None
     return (

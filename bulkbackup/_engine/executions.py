@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 import pandas as pd
 
@@ -63,14 +62,9 @@ def executions(client: Client, frame: pd.DataFrame, *, last: int | None = None) 
 
 
 def _runs(client: Client, configuration: dict) -> list[dict]:
-    database, backup = (quote(str(configuration[c]), safe="") for c in KEY_COLUMNS)
     try:
-        body = client.get_json(f"/databases/{database}/backups/{backup}/executions")
+        return client.list_executions(*(configuration[c] for c in KEY_COLUMNS))
     except ApiError as error:
         if error.status == 404:
             return []
         raise
-    runs = body.get("executions") if isinstance(body, dict) else None
-    if not isinstance(runs, list):
-        raise ApiError(f"GET …/{backup}/executions: expected {{'executions': [...]}}, got {type(body).__name__}")
-    return [run for run in runs if isinstance(run, dict)]
