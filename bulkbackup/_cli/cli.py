@@ -115,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(export)
     export.set_defaults(run=commands.export_command)
 
+    storages = sub.add_parser(
+        "storages",
+        help="list the team's S3 storages (never their key or secret)",
+        description="List every S3 storage of the token's team: name, the uuid to put in s3_storage_uuid, bucket, "
+        "endpoint, and which backup configurations use it where the server lets that be known. Never the key or "
+        "the secret.",
+    )
+    _output_options(storages, "-o", "--output", metavar="OUT.csv", help="also write the list as CSV")
+    _connection_options(storages)
+    storages.set_defaults(run=commands.storages_command)
+
     undo = sub.add_parser(
         "undo",
         help="write the changes that put back what a run changed",

@@ -172,6 +172,23 @@ def run_summary(results: pd.DataFrame) -> list[str]:
     return lines
 
 
+def storage_lines(frame: pd.DataFrame) -> list[str]:
+    """`bulkbackup storages`: one line per S3 storage — what to put in `s3_storage_uuid`, and who uses it."""
+    if frame.empty:
+        return ["no S3 storages: add one in Coolify (Storages) before setting save_s3"]
+    lines = [f"{plural(len(frame), 'S3 storage')} (name, uuid for s3_storage_uuid, bucket at endpoint):"]
+    for row in frame.itertuples(index=False):
+        where = f"{row.bucket} at {row.endpoint}" + (f" ({row.region})" if isinstance(row.region, str) else "")
+        usable = "" if row.is_usable is not False else "; not usable (Coolify could not reach it)"
+        used = f"; used by {row.configurations}: {row.used_by}" if _known(row.configurations) else ""
+        if _known(row.configurations) and not row.configurations:
+            used = "; used by no configuration"
+        lines.append(f"  {row.name}  {row.uuid}  {where}{usable}{used}")
+    if frame.attrs.get("note"):
+        lines.append(f"note: {frame.attrs['note']}")
+    return lines
+
+
 def _known(value) -> bool:
     if value is None:
         return False
