@@ -205,6 +205,17 @@ def test_a_wait_for_the_rate_limit_window_is_said_in_plan_and_export(tmp_path):
             assert re.search(r"^waiting \d+ s for the server's rate-limit window$", done.stderr, re.M), argv
 
 
+def test_a_resumed_apply_says_its_waits_before_the_question(tmp_path):
+    with Sandbox(databases=6, seed=5, rate_limit=3, window=8) as sb:
+        src = changes(sb, tmp_path / "changes.csv", rows=2)
+        journal = tmp_path / "run.jsonl"
+        assert cli(["apply", str(src), "--yes", "--journal", str(journal)], sb, tmp_path).returncode == 0
+        done = cli(["apply", str(src), "--yes", "--journal", str(journal)], sb, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "resuming the run" in done.stdout
+        assert re.search(r"^waiting \d+ s for the server's rate-limit window$", done.stderr, re.M), done.stderr
+
+
 def test_the_undo_hint_names_a_file_that_exists_and_is_not_given_when_nothing_changed(sb, tmp_path):
     src = changes(sb, tmp_path / "changes.csv", rows=3)
     before = {b["backup_uuid"]: sb.config(b["backup_uuid"])["timeout"] for b in sb.backups[:3]}
