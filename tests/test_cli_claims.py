@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -59,11 +59,19 @@ def wait_for(condition, what: str) -> None:
 def test_a_results_file_a_live_run_holds_is_refused_even_with_overwrite(sb, tmp_path):
     src = changes(sb, tmp_path / "changes.csv", rows=8)
     results = tmp_path / "r.csv"
-    first = start(["apply", str(src), "--yes", "--workers", "1", "--results", str(results)], sb, tmp_path)
+    # The first run is live while the others start: it waits at its question, on a terminal (a pty) of its own.
+    controller, terminal = pty.openpty()
+    env = dict(os.environ, COOLIFY_ENDPOINT=sb.endpoint, COOLIFY_TOKEN=sb.token, HOME=str(tmp_path))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bulkbackup", "apply", str(src), "--results", str(results)],
+        env=env,
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: len(sb.patch_bodies) >= 1, "the first run to send")
-        sb.set_faults({"latency": 30})  # the first run now hangs on its next request: it is live while others start
-        assert results.exists()  # claimed when the run started, not when it ends
+        wait_for(lambda: results.exists(), "the first run to claim its results file")  # at the start, not the end
         for extra in ([], ["--overwrite"]):
             code, out, err = finish(
                 start(["apply", str(src), "--yes", "--results", str(results), *extra], sb, tmp_path)
@@ -71,17 +79,18 @@ def test_a_results_file_a_live_run_holds_is_refused_even_with_overwrite(sb, tmp_
             assert code == 2, (extra, out, err)
             assert "nothing was sent" in err and len(err.splitlines()) == 1
             assert ("held by another bulkbackup run" if extra else "exists") in err
-        first.send_signal(signal.SIGINT)
-        wait_for(lambda: "stopping" in first.stderr.readline(), "the first run to stop")
-        first.send_signal(signal.SIGINT)  # and not wait for the hanging request
+        assert sb.patch_bodies == []
+        os.write(controller, b"y\n")  # the first run is confirmed only now
         code, out, _ = finish(first)
     finally:
-        sb.set_faults({})
+        os.close(controller)
+        os.close(terminal)
         if first.poll() is None:
             first.kill()
-    assert code == 2  # interrupted
+    assert code == 0
     assert f"results written to {results}" in out
-    assert len(pd.read_csv(results)) == 8  # the first run's record, whole, not replaced by another's
+    assert len(sb.patch_bodies) == 8  # only the first run sent anything
+    assert (pd.read_csv(results)["status"] == "updated").all()
 
 
 def test_two_runs_started_in_the_same_second_write_their_own_results_and_journals(sb, tmp_path):
