@@ -5,8 +5,10 @@
     frame = bb.inventory(client)          # every backup configuration, one row each
     results = bb.apply("changes.csv", client)
 
-`bb.sandbox` (a local Coolify-compatible server), `bb.doctor` (will a run work?) and `bb.widgets` (the notebook
-editor and run panel) are imported on first use: `import bulkbackup` never pulls in ipywidgets.
+This module is the whole public surface (`__all__`, which is also what `dir(bulkbackup)` shows); the code lives in
+private layer packages (docs/architecture.md). `bb.sandbox` (a local Coolify-compatible server), `bb.widgets` (the
+notebook editor and run panel) and `bb.diagnose` (will a run work?) are imported on first use: `import bulkbackup`
+never pulls in ipywidgets, nor requests.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from bulkbackup._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from bulkbackup import sandbox, widgets
-    from bulkbackup._coolify import doctor
+    from bulkbackup._coolify.doctor import diagnose
 
 
 __all__ = [
@@ -59,7 +61,7 @@ __all__ = [
     "apply",
     "check",
     "connect",
-    "doctor",
+    "diagnose",
     "events",
     "executions",
     "health",
@@ -80,12 +82,26 @@ __all__ = [
     "write_csv",
 ]
 
-_LAZY = {"doctor": "bulkbackup._coolify.doctor", "sandbox": "bulkbackup.sandbox", "widgets": "bulkbackup.widgets"}
+# name → (module, attribute or None for the module itself): what loads only when first used.
+_LAZY = {
+    "diagnose": ("bulkbackup._coolify.doctor", "diagnose"),  # imports requests at its top
+    "sandbox": ("bulkbackup.sandbox", None),
+    "widgets": ("bulkbackup.widgets", None),
+}
+_RENAMED = {"doctor": "bb.doctor.diagnose(client) is now bb.diagnose(client)"}
 
 _install_display()  # inside IPython: plan, results and inventory frames display styled
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return importlib.import_module(_LAZY[name])
-    raise AttributeError(f"module 'bulkbackup' has no attribute {name!r}")
+        module, attribute = _LAZY[name]
+        loaded = importlib.import_module(module)
+        return loaded if attribute is None else getattr(loaded, attribute)
+    hint = f" ({_RENAMED[name]})" if name in _RENAMED else ""
+    raise AttributeError(f"module 'bulkbackup' has no attribute {name!r}{hint}")
+
+
+def __dir__() -> list[str]:
+    """The contract, not the imports: `dir(bb)` lists `__all__` (and the module's dunders)."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 import bulkbackup as bb
 from bulkbackup.sandbox import Sandbox
 
-# Property-based tests: few examples in CI, many on demand (HYPOTHESIS_PROFILE=thorough, see the README).
+# Property-based tests: few examples in CI, many on demand (HYPOTHESIS_PROFILE=thorough, see docs/changes-file.md).
 settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

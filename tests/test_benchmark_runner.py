@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import tomllib
 from pathlib import Path
 
@@ -74,3 +75,17 @@ def test_unknown_names_are_refused(runner):
     with pytest.raises(SystemExit, match="no benchmark 'nope'"):
         runner.modules(["nope"])
     assert [p.stem for p in runner.modules(["fleet", "bench_import.py"])] == ["bench_fleet", "bench_import"]
+
+
+def test_every_name_a_benchmark_imports_from_bulkbackup_exists():
+    """Benchmarks reach into private modules (and into code they run in child processes, as text): when a module
+    moves, this fails here rather than in the lead's before/after run."""
+    import importlib
+
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        for module, names in re.findall(r"^\s*from (bulkbackup[\w.]*) import ([\w, ]+)$", path.read_text(), re.M):
+            imported = importlib.import_module(module)
+            for name in (n.strip() for n in names.split(",")):
+                assert hasattr(imported, name) or importlib.util.find_spec(f"{module}.{name}"), (
+                    f"{path.name}: from {module} import {name}"
+                )

@@ -315,13 +315,10 @@ def test_a_wait_every_worker_makes_for_the_same_window_is_said_once():
 
 def test_storages_lists_name_uuid_bucket_endpoint_and_never_a_key_or_secret(tmp_path):
     with Sandbox(databases=6, seed=3, rate_limit=100_000) as sb:
-        out = tmp_path / "storages.csv"
-        done = cli(["storages", "-o", str(out)], sb, tmp_path)
+        done = cli(["storages"], sb, tmp_path)
         assert done.returncode == 0, done.stderr
         for storage in sb.s3_storages:
             line = next(line for line in done.stdout.splitlines() if storage["uuid"] in line)
             assert storage["name"] in line and storage["bucket"] in line and storage["endpoint"] in line
         secrets = [value for s in sb.fleet.storages for value in (s.key, s.secret)]
-        written = out.read_text()
-        assert not any(value in done.stdout + done.stderr + written for value in secrets)
-        assert set(pd.read_csv(out)["uuid"]) == {s["uuid"] for s in sb.s3_storages}
+        assert not any(value in done.stdout + done.stderr for value in secrets)

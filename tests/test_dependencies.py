@@ -29,6 +29,16 @@ def requirements(*where: str) -> dict[str, Requirement]:
     return {r.name: r for r in map(Requirement, listed)}
 
 
+def test_no_requirement_is_listed_twice():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    package = [Requirement(r).name for r in project["dependencies"]]
+    assert len(package) == len(set(package)), package
+    for extra, listed in project["optional-dependencies"].items():
+        names = [Requirement(r).name for r in listed]
+        assert len(names) == len(set(names)), (extra, names)
+        assert not set(names) & set(package), f"the {extra} extra repeats a requirement of the package itself"
+
+
 def test_ipywidgets_is_installed_with_the_package():
     assert "ipywidgets" in requirements()
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import subprocess
 import sys
+
+import pytest
 
 import bulkbackup as bb
 
@@ -12,6 +17,7 @@ def test_all_is_pinned():
     assert sorted(bb.__all__) == sorted(
         [
             "CLEAR",
+            "HEALTH_PROBLEMS",
             "SETTINGS",
             "STATUSES",
             "ApiError",
@@ -20,11 +26,15 @@ def test_all_is_pinned():
             "Client",
             "ConfigError",
             "InputError",
+            "Policy",
+            "Rule",
             "apply",
+            "check",
             "connect",
-            "doctor",
+            "diagnose",
             "events",
             "executions",
+            "health",
             "inventory",
             "is_valid_frequency",
             "plan",
@@ -44,6 +54,36 @@ def test_all_is_pinned():
     )
     for name in bb.__all__:
         assert getattr(bb, name) is not None
+
+
+def test_dir_shows_the_contract():
+    code = "import bulkbackup as bb; print(' '.join(n for n in dir(bb) if not n.startswith('_')))"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert fresh == sorted(bb.__all__)
+    for lazy in ("sandbox", "widgets", "diagnose"):  # loading the lazy names adds nothing either
+        getattr(bb, lazy)
+    importlib.import_module("bulkbackup._engine.apply")
+    assert [n for n in dir(bb) if not n.startswith("_")] == sorted(bb.__all__)
+
+
+def test_no_public_name_hides_a_module():
+    """`bb.apply` is the function; its module lives in a private package, so no import can replace the one with
+    the other. The only public modules are the three the contract names."""
+    modules = {info.name for info in pkgutil.iter_modules(bb.__path__)}
+    assert {name for name in modules if not name.startswith("_")} == {"events", "sandbox", "widgets"}
+    for name in bb.__all__:
+        if name in modules:
+            assert getattr(bb, name) is importlib.import_module(f"bulkbackup.{name}")
+        else:
+            assert not inspect.ismodule(getattr(bb, name)), name
+
+
+def test_diagnose_is_a_function_and_doctor_points_to_it(client):
+    assert inspect.isfunction(bb.diagnose)
+    checks = bb.diagnose(client)
+    assert checks and all(check.ok for check in checks), [str(check) for check in checks]
+    with pytest.raises(AttributeError, match=r"bb\.diagnose\(client\)"):
+        bb.doctor  # noqa: B018
 
 
 def test_every_error_derives_from_one_base():

@@ -8,7 +8,6 @@ import socket
 import ssl
 import sys
 import threading
-import time
 
 import pytest
 import requests
@@ -370,10 +369,9 @@ def test_stopped_raised_by_the_call_is_reported_not_raised():
 def test_a_real_sleep_is_cut_short_by_the_stop_event():
     stop = threading.Event()
     threading.Timer(0.05, stop.set).start()
-    call = Script(answer(503, {"Retry-After": "30"}), answer(200))
-    started = time.monotonic()
+    # Without the stop, the sleep would last 300 s (max_retry_after): the suite's timeout fails the test.
+    call = Script(answer(503, {"Retry-After": "3600"}), answer(200))
     result = RetryPolicy(random=lambda: 0.0).run(call, unsafe=False, stop=stop)
-    assert time.monotonic() - started < 5.0
     assert isinstance(result.error, Stopped)
     assert call.calls == 1
 

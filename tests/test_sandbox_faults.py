@@ -103,10 +103,8 @@ def test_latency_delays_the_answer_of_a_processed_request(sb):
     sb.set_faults({"latency": 0.5})
     backup = running_backup(sb)[1]
     timeout = new_timeout(sb)
-    started = time.monotonic()
-    with pytest.raises(requests.ReadTimeout):
+    with pytest.raises(requests.ReadTimeout):  # the answer comes 0.5 s late, the client waits 0.15 s
         patch(sb, {"timeout": timeout, "backup_now": True}, timeout=(2, 0.15))
-    assert time.monotonic() - started < 0.45
     assert sb.config(backup)["timeout"] == timeout and sb.job_count(backup) == 1  # done before the answer
     started = time.monotonic()
     assert patch(sb, {"enabled": True}).status_code == 200

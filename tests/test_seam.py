@@ -149,7 +149,7 @@ def test_a_run_rate_cap_does_not_touch_the_shared_client(sandbox, client):
 def test_waiting_for_the_rate_limit_window_is_told_and_shown():
     with Sandbox(databases=40, seed=3, rate_limit=6, window=1.0, job_delay=0.05) as sb:
         with bb.Client(sb.endpoint, sb.token) as client:
-            frame = fleet_changes(client, 14, timeout=[3800 + i for i in range(14)])
+            frame = fleet_changes(sb, 14, timeout=[3800 + i for i in range(14)])
             recorder = Recorder()
             shown = []
 
@@ -185,7 +185,7 @@ def test_after_a_stop_nothing_waits_for_the_rate_limit():
     # 6 requests per 60 s window: the run soon waits a whole minute; Stop pressed then must end it now, unverified.
     with Sandbox(databases=40, seed=3, rate_limit=6, window=60.0, job_delay=0.05) as sb:
         with bb.Client(sb.endpoint, sb.token) as client:
-            frame = fleet_changes(client, 12, timeout=[3950 + i for i in range(12)])
+            frame = fleet_changes(sb, 12, timeout=[3950 + i for i in range(12)])
             stop = threading.Event()
 
             def press_stop_on_wait(event):

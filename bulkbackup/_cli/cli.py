@@ -122,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
         "endpoint, and which backup configurations use it where the server lets that be known. Never the key or "
         "the secret.",
     )
-    _output_options(storages, "-o", "--output", metavar="OUT.csv", help="also write the list as CSV")
     _connection_options(storages)
     storages.set_defaults(run=commands.storages_command)
 

@@ -131,15 +131,10 @@ def export_command(args: argparse.Namespace) -> int:
 def storages_command(args: argparse.Namespace) -> int:
     from bulkbackup._engine.storages import storages
 
-    with contextlib.ExitStack() as held:
-        out = held.enter_context(released(output_claim(args, None, []))) if args.output else None
-        client, _ = watched_client(args)
-        with client:
-            frame = storages(client)
-        say(*render.storage_lines(frame))
-        if out is not None:
-            out.write_frame(frame)
-            say(f"{render.plural(len(frame), 'storage')} written to {out.path}")
+    client, _ = watched_client(args)
+    with client:
+        frame = storages(client)
+    say(*render.storage_lines(frame))
     return exits.EXIT_OK
 
 

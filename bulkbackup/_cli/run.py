@@ -21,6 +21,7 @@ from bulkbackup._cli.terminal import ask, say, warn
 from bulkbackup._core.errors import BulkBackupError, ConfigError
 from bulkbackup._core.statuses import Status
 
+
 def apply_command(args: argparse.Namespace) -> int:
     from bulkbackup._engine.apply import apply
     from bulkbackup._engine.plan import plan

@@ -1,6 +1,6 @@
 """Will a run work? One pass over everything a run needs, changing nothing, each answer with its fix.
 
-    for check in bb.doctor.diagnose(client):
+    for check in bb.diagnose(client):
         print(check)
 
 The probes follow the order the server's middleware runs in (API-RULES §4): the health check needs no token,

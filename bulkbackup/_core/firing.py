@@ -46,7 +46,6 @@ _LITERALS = (
     {d: str(i) for i, d in enumerate("MON TUE WED THU FRI SAT SUN".split(), 1)},
 )
 _FILTER_INT = re.compile(r"[+-]?(0|[1-9][0-9]*)")  # PHP FILTER_VALIDATE_INT: no leading zeros, no fraction
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 class UnschedulableError(ValueError):
@@ -129,10 +128,6 @@ def compile_frequency(frequency: str) -> Firing:
         weekdays=weekdays,
         day_or=parts[2] != "*" and parts[4] != "*",
     )
-
-
-def weekday_name(iso: int) -> str:
-    return _WEEKDAYS[iso - 1]
 
 
 def _dragonmantank_problem(index: int, value: str) -> str | None:

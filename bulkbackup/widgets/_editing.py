@@ -17,7 +17,7 @@ the last batch, so the earlier values come back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -256,9 +256,9 @@ class EditorModel:
         }
         return pd.DataFrame(data, columns=[*KEY_COLUMNS, *columns])
 
-    def describe(self, batches: Iterable[pd.DataFrame] | None = None) -> str:
+    def describe(self) -> str:
         """A one-line account of the batches, for the editor's status line."""
-        batches = list(self.batches if batches is None else batches)
+        batches = self.batches
         if not batches:
             return "no changes yet"
         rows = len(self.changes)
