@@ -184,10 +184,10 @@ def test_a_change_on_the_server_while_the_question_waits_is_said(env, tmp_path, 
     assert main(["apply", str(src), "--results", str(out_path)]) == 0
     out = capsys.readouterr().out
     assert (
-        f"1 row changed on the server between the plan shown and the run ({frame.loc[1, 'database_uuid']}/{uuid})"
+        f"warning: 1 row changed on the server between the plan and the run ({frame.loc[1, 'database_uuid']}/{uuid})"
         in out
     )
     results = pd.read_csv(out_path)
     assert json.loads(results.loc[1, "before"]) == {"timeout": 777}
-    assert "the server changed since the plan shown" in results.loc[1, "message"]
+    assert "the server changed since the plan" in results.loc[1, "message"]
     assert "changed since the plan" not in str(results.loc[0, "message"])

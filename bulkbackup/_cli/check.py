@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from bulkbackup._cli.terminal import say
 from bulkbackup._core.errors import printable
 
 EXIT_COMPLIANT, EXIT_VIOLATIONS = 0, 1
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace, client_of: Callable) -> int:
     policy = Policy.from_toml(args.policy)  # a mistake in the file is reported before connecting
     with client_of(args) as client:
         violations = check(policy, client, now=args.now, timezone=args.timezone)
-    print({"text": as_text, "json": as_json, "github": as_github}[args.format](violations, policy))
+    say(*{"text": as_text, "json": as_json, "github": as_github}[args.format](violations, policy).split("\n"))
     return EXIT_VIOLATIONS if len(violations) else EXIT_COMPLIANT
 
 

@@ -8,6 +8,7 @@ from typing import TextIO
 
 import pandas as pd
 
+from bulkbackup._cli.terminal import shown
 from bulkbackup._coolify.client import Client
 from bulkbackup._engine.apply import apply
 from bulkbackup._engine.inventory import inventory
@@ -58,7 +59,7 @@ def run_demo(folder: str | Path | None = None, databases: int = 40, out: TextIO 
     from bulkbackup.sandbox import Sandbox
 
     def say(text: str = "") -> None:
-        print(text, file=out)
+        print(shown(text), file=out)  # names from the server, escaped like every other line of the CLI
 
     folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="bulkbackup-demo-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,213 @@
+"""`bulkbackup apply`: one run, from the files it claims to the record it leaves and the hints that follow it.
+
+The order is the safety: the results file is claimed and the journal reserved before the first request; nothing is
+sent before the user saw the diff (and how long it will take) and said yes, or passed --yes; the results are written
+before anything else is said; an interrupted run says the command that finishes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import signal
+import threading
+from pathlib import Path
+
+from bulkbackup._cli import exits, render
+from bulkbackup._cli.commands import output_claim, read_changes_file, released, watched_client
+from bulkbackup._cli.outputs import Claim, check_place, claim, claim_fresh, claim_together, stamp
+from bulkbackup._cli.terminal import ask, say, warn
+from bulkbackup._core.errors import BulkBackupError, ConfigError
+from bulkbackup._core.statuses import Status
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    from bulkbackup._engine.apply import apply
+    from bulkbackup._engine.plan import plan
+
+    changes = read_changes_file(args.file)
+    with contextlib.ExitStack() as held:
+        if args.dry_run:
+            return _dry_run(args, changes, held)
+        results_file, journal, resuming = _claim_run_files(args, held)
+        client, pace = watched_client(args, workers=args.workers, rate=args.rate)  # the one rate cap: the client's
+        with client:
+            planned = plan(changes, client, diff=not args.no_diff)
+            shown = _without_settled(planned, changes, client, journal, args) if resuming else planned
+            say(*render.confirmation(shown, changes, every_row=args.all))
+            if args.strict and (shown["action"] == "invalid").any():
+                warn("--strict: some rows are invalid, so nothing is sent; fix them (or leave out --strict)")
+                return exits.EXIT_NOT_ALL_OK
+            sending = int(shown["action"].isin(render.SENDING).sum())
+            how_long = render.estimate(sending, pace.per_minute(args.rate))
+            if how_long:
+                say(how_long)
+            question = f"Send {render.plural(sending, 'request')} to {client.endpoint}? [y/N] "
+            if sending and not args.yes and not ask(question):
+                warn("aborted: nothing was sent")
+                return exits.EXIT_USAGE
+            say(f"journal: {journal}" + (" (resuming the run it records)" if resuming else ""))
+            stop = threading.Event()
+            with _ctrl_c_stops(stop):
+                results = apply(
+                    planned,  # the whole plan: its identity (the changes) is the journal's, filtered or not
+                    client,
+                    workers=args.workers,
+                    stop=stop,
+                    journal=journal,
+                    retry_unknown=args.retry_unknown,
+                    force=args.force,
+                    diff=not args.no_diff,
+                )
+        results_file.write_frame(results)
+        say(*render.run_summary(results), f"results written to {results_file.path}")
+        facts = results.attrs.get("run")
+        if facts is not None and facts.journal:
+            say(f"journal written to {facts.journal}")
+        stopped = stop.is_set() or bool(facts is not None and facts.stopped)
+        if stopped:
+            say(f"to finish this run: {_finishing_command(args, journal)}")
+        _undo_hint(results, results_file.path, held)
+        return exits.of_run(results, stopped=stop.is_set())
+
+
+def _claim_run_files(args: argparse.Namespace, held: contextlib.ExitStack) -> tuple[Claim, Path, bool]:
+    """The results file, claimed and held, and the journal, reserved or checked; both before the first request."""
+    source = Path(args.file)
+    at = stamp()
+
+    def results_name(n: str) -> Path:
+        return source.with_name(f"{source.stem}.results-{at}{n}.csv")
+
+    def journal_name(n: str, beside: Path) -> Path:
+        return beside.with_name(f"{source.stem}.journal-{at}{n}.jsonl")
+
+    if args.journal:
+        journal = Path(args.journal)
+        check_place(journal, "--journal", [source])
+        if args.output:
+            results = claim(args.output, "--results", overwrite=args.overwrite, inputs=[source])
+        else:
+            results = claim_fresh(results_name, "--results", inputs=[source])
+        held.enter_context(released(results))
+        return results, journal, journal.exists() and journal.stat().st_size > 0
+    if args.output:
+        results = held.enter_context(
+            released(claim(args.output, "--results", overwrite=args.overwrite, inputs=[source]))
+        )
+        reserved = claim_fresh(lambda n: journal_name(n, results.path), "--journal", inputs=[source])
+    else:
+        results, reserved = claim_together(
+            lambda n: [results_name(n), journal_name(n, source)], ["--results", "--journal"], inputs=[source]
+        )
+        held.enter_context(released(results))
+    reserved.unlock()  # an empty journal is a new one; the journal locks it itself for the run
+    held.enter_context(released(reserved))
+    return results, reserved.path, False
+
+
+def _without_settled(planned, changes, client, journal: Path, args: argparse.Namespace):
+    """The plan of a resumed run as it will be sent: without what the journal's earlier run settled. A journal of
+    another run is refused here, before the question."""
+    from bulkbackup._engine.journal import settled_by
+
+    done = settled_by(journal, client, planned.attrs["plan"], retry_unknown=args.retry_unknown, force=args.force)
+    mask = [key in done for key in zip(planned["database_uuid"], planned["backup_uuid"], strict=True)]
+    say(f"resuming the run recorded in {journal}: {render.plural(sum(mask), 'row')} it settled are not sent again")
+    return planned[[not m for m in mask]]
+
+
+def _finishing_command(args: argparse.Namespace, journal: Path) -> str:
+    """The exact command that finishes an interrupted run: the same changes, connection and options, this journal."""
+    argv = ["bulkbackup", "apply", args.file, "--journal", str(journal)]
+    for flag, value in (
+        ("--endpoint", args.endpoint),
+        ("--context", args.context),
+        ("--token-env", args.token_env if args.token_env != "COOLIFY_TOKEN" else None),
+        ("--ca-bundle", args.ca_bundle),
+        ("--workers", args.workers if args.workers != 4 else None),
+        ("--rate", args.rate),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    for flag, on in (
+        ("--yes", args.yes),
+        ("--allow-http", args.allow_http),
+        ("--no-diff", args.no_diff),
+        ("--retry-unknown", args.retry_unknown),
+        ("--force", args.force),
+    ):
+        if on:
+            argv.append(flag)
+    return shlex.join(argv)
+
+
+def _undo_hint(results, results_path: Path, held: contextlib.ExitStack) -> None:
+    """When the run changed something: write the changes that put it back, and say how to apply them."""
+    if not (results["status"] == Status.UPDATED).any():
+        return
+    from bulkbackup._engine.undo import undo
+
+    try:
+        frame = undo(results_path)
+        undo_file = held.enter_context(released(claim_fresh(lambda n: _undo_of_run(results_path, n), "undo file")))
+        undo_file.write_frame(frame)
+    except (BulkBackupError, OSError) as error:
+        warn(
+            f"could not write the undo file ({error}): make it with `bulkbackup undo {shlex.quote(str(results_path))}`"
+        )
+        return
+    say(f"to undo this run: bulkbackup apply {shlex.quote(str(undo_file.path))}")
+
+
+def _undo_of_run(results: Path, n: str) -> Path:
+    """Beside a run's results, named like them: changes.results-STAMP.csv → changes.undo-STAMP.csv."""
+    stem = results.stem.replace(".results-", ".undo-", 1) if ".results-" in results.stem else f"{results.stem}.undo"
+    return results.with_name(f"{stem}{n}.csv")
+
+
+def _dry_run(args: argparse.Namespace, changes, held: contextlib.ExitStack) -> int:
+    from bulkbackup._engine.plan import plan
+
+    if args.journal:
+        raise ConfigError("a dry run sends nothing: it writes a plan file, not a --journal")
+    source = Path(args.file)
+    plan_file = held.enter_context(
+        released(output_claim(args, lambda n: source.with_name(f"{source.stem}.plan-{stamp()}{n}.csv"), [source]))
+    )
+    client, pace = watched_client(args, workers=args.workers, rate=args.rate)
+    with client:
+        planned = plan(changes, client, diff=not args.no_diff)
+    say(*render.confirmation(planned, changes, every_row=args.all))
+    sending = int(planned["action"].isin(render.SENDING).sum())
+    how_long = render.estimate(sending, pace.per_minute(args.rate))
+    plan_file.write_frame(planned)
+    say(
+        f"dry run: {render.plural(sending, 'request')} would be sent (nothing was sent)",
+        *([how_long] if how_long else []),
+        f"plan written to {plan_file.path}",
+    )
+    return exits.of_plan(planned)
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event):
+    """First Ctrl-C: say so at once and stop sending; the second stops waiting for requests in flight. Either
+    way the results and the journal are still written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.reason = "interrupted (Ctrl-C)"
+        stop.set()
+        warn("stopping: no new requests; waiting for those in flight (Ctrl-C again to stop waiting)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
