@@ -275,10 +275,6 @@ def test_a_401_that_quotes_the_token_stops_the_run_without_it(small, tmp_path, m
 
 # --- odd shapes through a run -----------------------------------------------------------------------------------
 
-# run.py reads answers with its own helpers until the lead switches it to read_answer at merge (the coolify
-# helper may not edit it): these show the class of crash is gone once it does.
-RUN_READS_ANSWERS = pytest.mark.xfail(strict=True, reason="run.py switches to read_answer at merge")
-
 
 def odd(status: int, body: object) -> Callable[[str, dict], tuple[int, object]]:
     return lambda auth, payload: (status, body)
@@ -287,13 +283,8 @@ def odd(status: int, body: object) -> Callable[[str, dict], tuple[int, object]]:
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        pytest.param(200, {"message": 1}, {"updated", "triggered"}, marks=RUN_READS_ANSWERS),
-        pytest.param(
-            422,
-            {"message": "Invalid.", "errors": {"timeout": "must be at least 60"}},
-            {"rejected"},
-            marks=RUN_READS_ANSWERS,
-        ),
+        (200, {"message": 1}, {"updated", "triggered"}),
+        (422, {"message": "Invalid.", "errors": {"timeout": "must be at least 60"}}, {"rejected"}),
         (422, {"message": 5}, {"rejected"}),
         (422, {"message": "Validation failed.", "errors": "must be at least 60"}, {"rejected"}),
         (200, [1, 2], {"updated", "triggered"}),

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bulkbackup._coolify.client import auth_hint, describe_transport_error, json_body
+from bulkbackup._coolify.answers import Answer
+from bulkbackup._coolify.connection import describe_transport_error
 from bulkbackup._coolify.limiter import RateCap
 from bulkbackup._coolify.retry import FailureStreak, RetryPolicy, Stopped
 from bulkbackup._coolify.retry import Outcome as Attempt
@@ -308,12 +309,14 @@ class Run:
         elapsed = time.monotonic() - started
         sent = attempted.attempts  # requests that went out: a stop while waiting for the limiter sends nothing
         response = attempted.response
-        problem = self.client.api_answer_problem(response) if response is not None else None
-        if problem:  # an HTML 200 from a web UI or login proxy changed nothing, and neither will the next row
-            return _Sent(Outcome(Status.FAILED, response.status_code, problem, sent, elapsed), stops_run=problem)
-        if response is not None and attempted.outcome is Attempt.DONE:
-            outcome = _answered(response, operation, sent, elapsed)
-            return _Sent(outcome, stops_run=_auth_stop(response))
+        # The one reading of an answer (`_coolify/answers.py`): any JSON shape, the token masked, a page that is
+        # not the API recognised.
+        answer = self.client.read(response) if response is not None else None
+        if answer is not None and answer.not_api:  # an HTML 200 from a web UI or login proxy changed nothing
+            failed = Outcome(Status.FAILED, answer.code, answer.not_api, sent, elapsed)
+            return _Sent(failed, stops_run=answer.not_api)
+        if answer is not None and attempted.outcome is Attempt.DONE:
+            return _Sent(_answered(answer, operation, sent, elapsed), stops_run=_auth_stop(answer))
         if isinstance(attempted.error, Stopped):
             if sent == 0:
                 return _Sent(Outcome(Status.SKIPPED, attempts=0, elapsed_s=elapsed))
@@ -321,13 +324,9 @@ class Run:
             # or only set values that a later run sets again.
             message = f"the run stopped before a retry (after {sent} attempt{'s' * (sent != 1)})"
             return _Sent(Outcome(Status.FAILED, attempts=sent, elapsed_s=elapsed, message=message))
-        what = _describe(attempted)
+        what = _describe(attempted, answer)
         if attempted.outcome is Attempt.UNKNOWN:
-            status, message = (
-                Status.UNKNOWN,
-                f"{what}: the request may have taken effect and was not re-sent because it starts a "
-                f"backup; check GET /api/v1{request.path}/executions before triggering again",
-            )
+            status, message = Status.UNKNOWN, f"{what}: {_uncertain(operation, request.path)}"
         else:
             status, message = Status.FAILED, f"{what} (after {sent} attempt{'s' * (sent != 1)})"
         return _Sent(
@@ -371,57 +370,56 @@ def _listener_failure(failures: list[tuple[Listener, Exception]], event: object)
     return f"the listener {listener_name(listener)} failed on {what}: {type(error).__name__}: {error}"
 
 
-def _answered(response: requests.Response, operation: Operation, attempts: int, elapsed: float) -> Outcome:
-    code = response.status_code
-    body = _json_body(response)
-    server_message = _server_message(body)
-    if 200 <= code < 300:
+def _answered(answer: Answer, operation: Operation, attempts: int, elapsed: float) -> Outcome:
+    if answer.ok:
         status = {Action.TRIGGER: Status.TRIGGERED, Action.CREATE: Status.CREATED, Action.DELETE: Status.DELETED}
-        message = server_message or "OK"
+        message = answer.message or "OK"
         if operation.starts_backup:
             message += "; backup started"
+        body = answer.body
         created = body.get("uuid") if operation.action is Action.CREATE and isinstance(body, dict) else None
         return Outcome(
-            status.get(operation.action, Status.UPDATED), code, message, attempts, elapsed, backup_uuid=created
+            status.get(operation.action, Status.UPDATED),
+            answer.code,
+            message,
+            attempts,
+            elapsed,
+            backup_uuid=created if isinstance(created, str) else None,
         )
-    detail = server_message or response.reason or ""
-    if isinstance(body, dict) and isinstance(body.get("errors"), dict):
-        detail += " " + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in body["errors"].items())
-    elif isinstance(body, dict) and body.get("error"):
-        detail += f" {body['error']}"
-    message = f"{code} {detail}".strip()
-    if code in (401, 403):
-        message += f" ({auth_hint(code, server_message)})"  # what a 403 means: a read-only token, the IP allowlist…
-    return Outcome(Status.REJECTED, code, message, attempts, elapsed)
+    message = answer.summary
+    if answer.code in (401, 403):
+        message += f" ({answer.auth_hint})"  # what a 403 means: a read-only token, the IP allowlist…
+    return Outcome(Status.REJECTED, answer.code, message, attempts, elapsed)
 
 
-def _auth_stop(response: requests.Response) -> str | None:
+def _auth_stop(answer: Answer) -> str | None:
     """Why a 401/403 answer stops the whole run (None for any other answer)."""
-    code = response.status_code
-    if code not in (401, 403):
+    if answer.code not in (401, 403):
         return None
-    server_message = _server_message(_json_body(response))
-    return f"the server answered {code} {server_message or response.reason} ({auth_hint(code, server_message)})"
+    return f"the server answered {answer.code} {answer.message or answer.reason} ({answer.auth_hint})"
 
 
-def _describe(attempted) -> str:
-    if attempted.response is not None:
-        text = _server_message(_json_body(attempted.response))
-        return f"server error {attempted.response.status_code} {text}".strip()
+def _describe(attempted, answer: Answer | None) -> str:
+    if answer is not None:
+        return f"server error {answer.code} {answer.message}".strip()
     error = attempted.error
     return describe_transport_error(error) if error else "no answer"
 
 
+def _uncertain(operation: Operation, path: str) -> str:
+    """Why a request with an uncertain outcome was not sent again, and how to find out what it did."""
+    if operation.action is Action.CREATE:
+        return (
+            "the configuration may have been created and the request was not re-sent, because a second POST makes "
+            f"a second schedule; check GET /api/v1/databases for a new configuration on {operation.ref.database_uuid}"
+        )
+    if operation.action is Action.DELETE:
+        return f"the configuration may have been deleted; check GET /api/v1{path} (404: it is gone)"
+    return (
+        "the request may have taken effect and was not re-sent because it starts a backup; "
+        f"check GET /api/v1{path}/executions before triggering again"
+    )
+
+
 def _status(response: requests.Response | None) -> int | None:
     return None if response is None else response.status_code
-
-
-def _server_message(body: object) -> str:
-    return body.get("message") or "" if isinstance(body, dict) else ""
-
-
-def _json_body(response: requests.Response) -> object:
-    try:
-        return json_body(response)
-    except ValueError:
-        return None
