@@ -46,10 +46,10 @@ class TimedSession(requests.Session):
         self.intervals: list[tuple[float, float]] = []
         self._lock = threading.Lock()
 
-    def request(self, *args, **kwargs):
+    def send(self, *args, **kwargs):  # the transport prepares requests itself and sends them through here
         started = time.perf_counter()
         try:
-            return super().request(*args, **kwargs)
+            return super().send(*args, **kwargs)
         finally:
             with self._lock:
                 self.intervals.append((started, time.perf_counter()))
@@ -106,14 +106,14 @@ import json, sys, time
 started = time.perf_counter()
 import requests
 flights = []
-send = requests.Session.request
-def request(self, *args, **kwargs):
+original = requests.Session.send  # every request goes out through Session.send (the client's transport)
+def send(self, *args, **kwargs):
     begun = time.perf_counter()
     try:
-        return send(self, *args, **kwargs)
+        return original(self, *args, **kwargs)
     finally:
         flights.append((begun, time.perf_counter()))
-requests.Session.request = request
+requests.Session.send = send
 from bulkbackup._cli.cli import main
 imported, cpu = time.perf_counter(), time.process_time()
 code = main(sys.argv[2:])

@@ -65,7 +65,10 @@ def read_answer(
         body, is_json = None, False
     reason = _mask(response.reason or "", token)
     message = _mask(server_message(body), token)
-    detail = _mask(_detail(body, message or reason), token)
+    # The errors spelled out matter for an answer that is not a success; a 2xx's body is data (GET /databases of a
+    # fleet is tens of megabytes) and is not written out as text.
+    ok = 200 <= code < 300
+    detail = message or reason if ok else _mask(_detail(body, message or reason), token)
     location = _mask(response.headers.get("Location") or "", token)
     return Answer(
         code=code,
@@ -127,7 +130,7 @@ def _detail(body: object, lead: str) -> str:
         elif body.get("error"):
             parts.append(_readable(body["error"]))
     elif body not in (None, "", [], {}):  # a list or a bare value where an object was expected: show it
-        parts.append(_readable(body))
+        parts.append(_readable(body[:3] if isinstance(body, list) else body))  # a glimpse: a list may be megabytes
     return _short(" ".join(p for p in parts if p))
 
 
