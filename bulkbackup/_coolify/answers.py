@@ -65,10 +65,7 @@ def read_answer(
         body, is_json = None, False
     reason = _mask(response.reason or "", token)
     message = _mask(server_message(body), token)
-    # The errors spelled out matter for an answer that is not a success; a 2xx's body is data (GET /databases of a
-    # fleet is tens of megabytes) and is not written out as text.
-    ok = 200 <= code < 300
-    detail = message or reason if ok else _mask(_detail(body, message or reason), token)
+    detail = _mask(_detail(body, message or reason), token)
     location = _mask(response.headers.get("Location") or "", token)
     return Answer(
         code=code,
