@@ -11,6 +11,7 @@ from bulkbackup._coolify.state import gc_paused, own_configs
 from bulkbackup._core.errors import ApiError
 from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from bulkbackup._display.styling import ATTR
+from bulkbackup._input.exported import EXPORTED, remember
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
@@ -82,6 +83,7 @@ def _inventory(client: Client, unconfigured: bool) -> pd.DataFrame:
     if unconfigured:
         frame["backup_supported"] = ~frame["database_type"].isin(UNSUPPORTED_TYPES)
     frame.attrs[ATTR] = "inventory"  # displayed styled in a notebook (styling.install)
+    frame.attrs[EXPORTED] = remember(frame)  # what it held: an edited copy sends only the edited cells
     return frame
 
 

@@ -101,8 +101,11 @@ def write_csv(frame: pd.DataFrame, path_or_buffer: str | os.PathLike[str] | IO[s
     header; numbers are left alone); lists become ``"; "``-joined text; None and NA become empty cells; booleans
     ``true``/``false``; a column of whole numbers is written without ``.0``. The index is not written. UTF-8
     without BOM, comma-separated, CRLF line ends. `read_changes` and `read_csv` read the file back, removing those
-    apostrophes.
+    apostrophes. A frame carrying its export's memory (`bb.inventory`'s) gets it as a last column, `exported`.
     """
+    from bulkbackup._input.exported import column_for  # exported.py reads files through this package
+
+    frame = column_for(frame)  # a frame carrying its export's memory writes it as the column `exported`
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([escape(str(c)) for c in frame.columns])
