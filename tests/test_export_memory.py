@@ -9,8 +9,8 @@ import io
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
+import requests
 
 import bulkbackup as bb
 from bulkbackup._cli.cli import main
@@ -42,9 +42,22 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]], *, delimite
 
 
 def someone_else_sets(client: bb.Client, row: dict, **values) -> None:
-    """Another person changes the server "a day later", through the API as any client would."""
-    frame = pd.DataFrame([{"database_uuid": row["database_uuid"], "backup_uuid": row["backup_uuid"], **values}])
-    assert set(bb.apply(frame, client, progress=False)["status"]) == {"updated"}
+    """Another person changes the server "a day later", with another tool (curl, Coolify's UI) over the API."""
+    answer = requests.patch(
+        f"{client.endpoint}/databases/{row['database_uuid']}/backups/{row['backup_uuid']}",
+        json=values,
+        headers={"Authorization": f"Bearer {TOKEN[client.endpoint]}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+TOKEN: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _token_of(sandbox, client):
+    TOKEN[client.endpoint] = sandbox.token
 
 
 def server_row(client: bb.Client, key: tuple[str, str]) -> dict:
@@ -203,3 +216,18 @@ def test_without_the_memory_column_every_cell_is_compared_as_before(env, tmp_pat
     write_rows(path, header[:-1], [cells[:-1] for cells in rows])  # the user deleted the column `exported`
     assert main(["apply", str(path), "--yes"]) == 0
     assert patches(env) == [{"timeout": int(row["timeout"])}]  # the file's values win, as documented
+
+
+def test_editing_the_same_cell_again_after_applying_it_is_no_conflict(env, tmp_path, client, capsys):
+    """The server moved since the export, but by this file's own earlier run: that is not someone else's work."""
+    path = export(tmp_path)
+    header, rows = read_rows(path)
+    at = header.index("timeout")
+    rows[0][at] = "4444"
+    write_rows(path, header, rows)
+    assert main(["apply", str(path), "--yes"]) == 0
+    env.patch_bodies.clear()
+    rows[0][at] = "5555"
+    write_rows(path, header, rows)
+    assert main(["apply", str(path), "--yes"]) == 0
+    assert patches(env) == [{"timeout": 5555}]

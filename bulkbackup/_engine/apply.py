@@ -30,7 +30,7 @@ from bulkbackup._core.fields import BACKUP_NOW, BY_NAME
 from bulkbackup._core.operations import Decision, Operation, Outcome, Plan, initial_outcome
 from bulkbackup._core.statuses import Status
 from bulkbackup._display.progress import ProgressBar
-from bulkbackup._engine import storage_ids
+from bulkbackup._engine import sent, storage_ids
 from bulkbackup._engine.journal import Journal
 from bulkbackup._engine.plan import is_plan, plan_of
 from bulkbackup._engine.rebase import STALE, rebase
@@ -281,6 +281,7 @@ def _verify(
     except (BulkBackupError, requests.RequestException) as error:
         return f"could not verify: {error}", outcomes
     storage_ids.learn(client, operations, outcomes, current)  # a uuid sent and read back as an id
+    sent.record(client.endpoint, operations, outcomes, current)  # an export edited twice: not its own conflict
     checked = []
     for op, outcome in zip(operations, outcomes, strict=True):
         if outcome.status != Status.UPDATED or not op.payload:

@@ -30,9 +30,11 @@ def settle(
     config: Mapping[str, object] | None,
     prefer: str | None,
     where: str,
+    ours: Mapping[str, object] | None = None,
 ) -> tuple[dict[str, object], list[str], list[str]]:
     """(what to ask for, conflict errors, notes) of one row: `wanted` (the cells changed since the export) against
-    `exported` (the row's exported settings) and `config` (the server now)."""
+    `exported` (the row's exported settings) and `config` (the server now). `ours`: what bulkbackup last set on
+    this configuration from this machine (`sent`) — a server that moved to that did not move by someone else."""
     kept = dict(wanted)
     errors: list[str] = []
     notes: list[str] = []
@@ -48,6 +50,8 @@ def settle(
             continue
         if (was is not None and field.same(was, now)) or field.same(value, now):
             continue  # the server did not move, or moved to what the file says
+        if ours and name in ours and field.same(ours[name], now):
+            continue  # it moved by bulkbackup's own hand (an earlier run of this export, most likely)
         said = f"{name}: exported {_show(was)}, the server has {_show(now)} now, the file says {_show(value)}"
         if prefer == "server":
             del kept[name]

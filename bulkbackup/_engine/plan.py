@@ -23,7 +23,7 @@ from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR, CellError, Field
 from bulkbackup._core.operations import Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
 from bulkbackup._display.styling import ATTR
-from bulkbackup._engine import storage_ids
+from bulkbackup._engine import sent, storage_ids
 from bulkbackup._engine.conflicts import checked_prefer, settle
 from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
@@ -78,7 +78,8 @@ def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True, pr
             if diff:
                 databases = client.list_databases()
                 storages = storage_ids.known(client, databases, wanted=_names_storage(frame))
-        return build(frame, databases, version, diff=diff, prefer=prefer, storages=storages)
+        ours = sent.last_sent(client.endpoint) if client is not None and ROWS in frame.attrs else None
+        return build(frame, databases, version, diff=diff, prefer=prefer, storages=storages, ours=ours)
 
 
 def is_plan(frame: object) -> bool:
@@ -100,11 +101,12 @@ def build(
     diff: bool = True,
     prefer: str | None = None,
     storages: Mapping[int, str] | None = None,
+    ours: Mapping[Key, Mapping[str, object]] | None = None,
 ) -> Plan:
     """The plan of a normalised changes frame against `databases` (None: not read, nothing to compare with).
 
     `prefer`: which side wins a conflict of an edited export (None: the row is not sent); `storages`: the known
-    s3_storage_id → uuid pairs (`storage_ids`)."""
+    s3_storage_id → uuid pairs (`storage_ids`); `ours`: what bulkbackup last set per configuration (`sent`)."""
     current = configs_by_key(databases) if databases is not None else None
     names = names_by_key(databases) if databases is not None else {}
     place = row_place(frame)
@@ -139,7 +141,8 @@ def build(
             asked = changes_text(wanted)
             errors, notes = list(row.get("errors") or []), []
             if exported is not None and current is not None:
-                wanted, conflicts, notes = settle(wanted, exported[i], current.get(key), prefer, place(i))
+                mine = ours.get(key) if ours else None
+                wanted, conflicts, notes = settle(wanted, exported[i], current.get(key), prefer, place(i), mine)
                 errors += conflicts
             operation = operation_for(ref, wanted, errors, current, place(i), version, storages)
             if notes:

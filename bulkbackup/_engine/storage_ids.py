@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bulkbackup._coolify.state import own_configs
 from bulkbackup._core.errors import BulkBackupError
 from bulkbackup._core.fields import BACKUP_NOW, BY_NAME
 from bulkbackup._core.operations import Operation, Outcome
@@ -103,9 +104,7 @@ def known(client: Client, databases: Sequence[dict], wanted: bool) -> dict[int, 
 
 def _configs(databases: Iterable[dict]) -> Iterable[dict]:
     for db in databases:
-        for config in db.get("backup_configs") or []:
-            if isinstance(config, dict):
-                yield config
+        yield from own_configs(db)  # not another type's configuration sharing a numeric id (the server's mix-up)
 
 
 def learn(client: Client, operations: Sequence[Operation], outcomes: Sequence[Outcome], current: Mapping) -> None:
