@@ -67,6 +67,22 @@ def test_another_storage_is_a_change_with_a_readable_diff(sandbox, client):
     assert set(planned["action"]) == {"update"}
     assert all(f"s3_storage_uuid: {first} → {second}" in diff for diff in planned["diff"])
     assert planned.attrs["warnings"] == []
+    results = bb.apply(planned, client, progress=False)
+    assert set(results["status"]) == {"updated"}
+    restore = bb.undo(results)  # the storage it replaced was known: the undo puts it back
+    assert restore["s3_storage_uuid"].tolist() == [first, first]
+    assert not [w for w in restore.attrs["warnings"] if "s3_storage_uuid" in w]
+
+
+def test_the_inventory_names_the_storages_it_knows(sandbox, client):
+    first = sandbox.s3_storages[0]["uuid"]
+    fleet = bb.inventory(client)
+    assert fleet["s3_storage_uuid"].isna().all()  # nothing known yet
+    changes = storage_changes(fleet, first, rows=2)
+    bb.apply(changes, client, progress=False)
+    fleet = bb.inventory(client).set_index(["database_uuid", "backup_uuid"])
+    for key in zip(changes["database_uuid"], changes["backup_uuid"], strict=True):
+        assert fleet.loc[key, "s3_storage_uuid"] == first
 
 
 def test_a_team_with_one_storage_is_known_with_a_fresh_cache(sandbox, monkeypatch, tmp_path):

@@ -26,7 +26,7 @@ import pandas as pd
 
 from bulkbackup._core.fields import BY_NAME, CLEAR, KEY_COLUMNS, SERVER_TRIM, SETTING_NAMES, Kind, is_missing
 from bulkbackup._input.checks import normalise_header
-from bulkbackup._input.files import read_table
+from bulkbackup._input.files import read_table, source_text
 
 __all__ = ["EXPORTED", "ROWS", "Exported", "Rows", "column_for", "remember", "remembering"]
 
@@ -132,6 +132,9 @@ def _memory_of(source: object) -> Exported | list[Mapping | None] | None:
         if len(names) != 1:
             return None
         return [_row_memory(cell) for cell in source[names[0]].tolist()]
+    _name, text, _likely = source_text(_again(source))
+    if EXPORTED not in text.lower():  # the usual changes file: not parsed a second time to learn it has no memory
+        return None
     table = read_table(_again(source))
     positions = [p for p, h in enumerate(table.header) if normalise_header(h) == EXPORTED]
     if len(positions) != 1:
