@@ -231,3 +231,17 @@ def test_editing_the_same_cell_again_after_applying_it_is_no_conflict(env, tmp_p
     write_rows(path, header, rows)
     assert main(["apply", str(path), "--yes"]) == 0
     assert patches(env) == [{"timeout": 5555}]
+
+
+def test_an_export_to_stdout_carries_its_memory_too(env, tmp_path, client, capsysbinary):
+    """`bulkbackup export > backups.csv`, the usual way in: there is no room for a second file, the column goes."""
+    assert main(["export"]) == 0
+    path = tmp_path / "piped.csv"
+    path.write_bytes(capsysbinary.readouterr().out)
+    header, rows = read_rows(path)
+    assert header[-1] == "exported"
+    row = dict(zip(header, rows[4], strict=True))
+    someone_else_sets(client, row, timeout=int(row["timeout"]) + 60)
+    env.patch_bodies.clear()
+    assert main(["apply", str(path), "--yes"]) == 0
+    assert patches(env) == []  # nothing was edited: nothing goes, and the other person's change stays
