@@ -171,8 +171,7 @@ def _lines_from_json(payload: object, before: object) -> list[str]:
     if not sent:
         return []
     return [
-        f"{name}: {_json_value(was.get(name)) if name in was else ''}{_ARROW}{_json_value(v)}"
-        for name, v in sent.items()
+        f"{name}: {json_value(was.get(name)) if name in was else ''}{_ARROW}{json_value(v)}" for name, v in sent.items()
     ]
 
 
@@ -186,16 +185,6 @@ def _mapping(value: object) -> Mapping[str, Any]:
             return {}
         return data if isinstance(data, Mapping) else {}
     return {}
-
-
-def _json_value(value: Any) -> str:
-    if value is None:
-        return "(empty)"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return json.dumps(value)
 
 
 def _diff_line(line: str) -> str:
@@ -239,3 +228,14 @@ def _message_cell(value: object, errors: str, sent: str) -> str:
     if not text and not errors and not sent:
         return ""
     return f'<div style="{_MESSAGE_CSS}">{html.escape(text)}{errors}{sent}</div>'
+
+
+def json_value(value: Any) -> str:
+    """A setting's value as a person reads it: `(empty)` for null, whole numbers without `.0`."""
+    if value is None:
+        return "(empty)"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value)

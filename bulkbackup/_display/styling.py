@@ -32,7 +32,7 @@ import pandas as pd
 
 from bulkbackup._core.fields import KEY_COLUMNS
 from bulkbackup._core.statuses import ACTION_COLOURS, STATUS_INFO, Action, Status
-from bulkbackup._display.readable import DIFF_SPLIT, reader_view
+from bulkbackup._display.readable import DIFF_SPLIT, json_value, reader_view
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -208,17 +208,7 @@ def _json_lines(value: object) -> object:
         return value
     if not isinstance(data, Mapping):
         return value
-    return "\n".join(f"{name} = {_json_value(v)}" for name, v in data.items())
-
-
-def _json_value(value: Any) -> str:
-    if value is None:
-        return "(empty)"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return json.dumps(value)
+    return "\n".join(f"{name} = {json_value(v)}" for name, v in data.items())
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import sent, storage_ids
 from bulkbackup._engine.conflicts import checked_prefer, settle
 from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
+from bulkbackup._engine.results import CellTexts
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
 from bulkbackup._input.exported import ROWS
 
@@ -270,19 +271,8 @@ def render(planned: Plan) -> pd.DataFrame:
     """The plan frame of `planned` (PLAN_COLUMNS; payload and before as JSON text), carrying it in attrs["plan"]."""
     operations = planned.operations
     # What a bulk file's repeated rows share (one payload, one diff) is written once and shared by their cells.
-    texts: dict[int, str] = {}
-
-    def text(mapping: Mapping) -> str:
-        found = texts.get(id(mapping))
-        if found is None:
-            found = texts[id(mapping)] = json.dumps(dict(mapping)) if mapping else ""
-        return found
-
-    def joined(parts: tuple[str, ...]) -> str:
-        found = texts.get(id(parts))
-        if found is None:
-            found = texts[id(parts)] = "; ".join(parts)
-        return found
+    cells = CellTexts()
+    text, joined = cells.json, cells.joined
 
     columns: dict[str, list] = {
         "line": [op.ref.line for op in operations],

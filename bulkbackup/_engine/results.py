@@ -15,24 +15,36 @@ from bulkbackup._core.statuses import STATUSES, SUCCESS
 from bulkbackup._display.styling import ATTR, RunSummary
 
 
+class CellTexts:
+    """The text cells of a plan or results frame — a mapping as JSON (the one edge where JSON is written), a tuple
+    of messages joined — each written once per distinct object: a bulk file's repeated rows share one payload."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, str] = {}
+        self._keep: list[object] = []  # the objects whose id is a key stay alive while this writer is
+
+    def json(self, mapping: Mapping) -> str:
+        found = self._texts.get(id(mapping))
+        if found is None:
+            found = self._texts[id(mapping)] = json.dumps(dict(mapping)) if mapping else ""
+            self._keep.append(mapping)
+        return found
+
+    def joined(self, parts: tuple[str, ...]) -> str:
+        found = self._texts.get(id(parts))
+        if found is None:
+            found = self._texts[id(parts)] = "; ".join(parts)
+            self._keep.append(parts)
+        return found
+
+
 def make_results(
     operations: Sequence[Operation], outcomes: Sequence[Outcome], labels: Sequence[Hashable]
 ) -> pd.DataFrame:
     """The results frame of a run: row i is `operations[i]` (its payload as sent, and the `before` it replaced, as
     JSON text) with `outcomes[i]`; the operation's notes follow the outcome's message."""
-    texts: dict[int, str] = {}  # shared payloads and errors are written once
-
-    def text(mapping: Mapping) -> str:
-        found = texts.get(id(mapping))
-        if found is None:
-            found = texts[id(mapping)] = json.dumps(dict(mapping)) if mapping else ""
-        return found
-
-    def joined(parts: tuple[str, ...]) -> str:
-        found = texts.get(id(parts))
-        if found is None:
-            found = texts[id(parts)] = "; ".join(parts)
-        return found
+    cells = CellTexts()  # shared payloads and errors are written once
+    text, joined = cells.json, cells.joined
 
     pairs = list(zip(operations, outcomes, strict=True))
     columns = {
