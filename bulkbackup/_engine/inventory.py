@@ -12,7 +12,7 @@ from bulkbackup._core.errors import ApiError
 from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import storage_ids
-from bulkbackup._input.exported import EXPORTED, remember
+from bulkbackup._input.export_memory import EXPORTED, remember
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client

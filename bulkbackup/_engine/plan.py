@@ -28,7 +28,7 @@ from bulkbackup._engine.conflicts import checked_prefer, settle
 from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
 from bulkbackup._engine.results import CellTexts
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
-from bulkbackup._input.exported import ROWS
+from bulkbackup._input.export_memory import ROWS
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client

@@ -20,6 +20,7 @@ from typing import IO
 import pandas as pd
 
 from bulkbackup._core.fields import SERVER_TRIM, is_missing
+from bulkbackup._input.export_memory import column_for
 from bulkbackup._input.files import source_text
 
 __all__ = ["read_csv", "unescape", "write_csv"]
@@ -103,8 +104,6 @@ def write_csv(frame: pd.DataFrame, path_or_buffer: str | os.PathLike[str] | IO[s
     without BOM, comma-separated, CRLF line ends. `read_changes` and `read_csv` read the file back, removing those
     apostrophes. A frame carrying its export's memory (`bb.inventory`'s) gets it as a last column, `exported`.
     """
-    from bulkbackup._input.exported import column_for  # exported.py reads files through this package
-
     frame = column_for(frame)  # a frame carrying its export's memory writes it as the column `exported`
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
