@@ -16,6 +16,12 @@ settings.register_profile("thorough", max_examples=3000, deadline=None, suppress
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    """Every test remembers S3 storages in a cache of its own, never in the user's ~/.cache."""
+    monkeypatch.setenv("BULKBACKUP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def sandbox():
     """A running sandbox with the default 40-database fleet, a limit no test reaches by accident and short jobs."""

@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="resume a journal even though it was written for different changes"
     )
     _all_rows_option(apply, "list every row before asking (default: the first rows of each kind)")
+    _prefer_option(apply)
     _no_diff_option(apply, "every given field is sent as it is; nothing is compared or verified")
     _connection_options(apply)
     apply.set_defaults(run=run.apply_command)
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(plan, "-o", "--output", metavar="PLAN.csv", help="also write the plan as CSV")
     plan.add_argument("--offline", action="store_true", help="validate only, without contacting the server")
     _all_rows_option(plan, "list every row, the unchanged ones too")
+    _prefer_option(plan)
     _no_diff_option(plan, "every given field is listed as a change, without comparing")
     _connection_options(plan)
     plan.set_defaults(run=commands.plan_command)
@@ -189,6 +191,15 @@ def _output_options(parser: argparse.ArgumentParser, *flags: str, metavar: str, 
 
 def _all_rows_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--all", "--verbose", dest="all", action="store_true", help=help)
+
+
+def _prefer_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prefer",
+        choices=("mine", "server"),
+        help="an edited export whose field also changed on the server since the export is a conflict, not sent; "
+        "mine: send the file's value, server: keep the server's",
+    )
 
 
 def _no_diff_option(parser: argparse.ArgumentParser, what_then: str) -> None:

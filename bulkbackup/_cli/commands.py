@@ -97,8 +97,10 @@ def plan_command(args: argparse.Namespace) -> int:
         else:
             client, _ = watched_client(args)
             with client:
-                planned = plan(changes, client, diff=not args.no_diff)
+                planned = plan(changes, client, diff=not args.no_diff, prefer=args.prefer)
         say(*render.plan_listing(planned, changes, every_row=args.all))
+        for line in planned.attrs.get("warnings", ()):  # said once for the plan, not on every row
+            warn(f"warning: {render.speak_cli(line)}")
         if out is not None:
             out.write_frame(planned)
             say(f"plan written to {out.path}")

@@ -33,9 +33,11 @@ def apply_command(args: argparse.Namespace) -> int:
         results_file, journal, resuming = _claim_run_files(args, held)
         client, pace = watched_client(args, workers=args.workers, rate=args.rate)  # the one rate cap: the client's
         with client:
-            planned = plan(changes, client, diff=not args.no_diff)
+            planned = plan(changes, client, diff=not args.no_diff, prefer=args.prefer)
             shown = _without_settled(planned, changes, client, journal, args) if resuming else planned
             say(*render.confirmation(shown, changes, every_row=args.all))
+            for line in planned.attrs.get("warnings", ()):  # said once, not on every row
+                warn(f"warning: {render.speak_cli(line)}")
             if args.strict and (shown["action"] == "invalid").any():
                 warn("--strict: some rows are invalid, so nothing is sent; fix them (or leave out --strict)")
                 return exits.EXIT_NOT_ALL_OK
@@ -178,8 +180,10 @@ def _dry_run(args: argparse.Namespace, changes, held: contextlib.ExitStack) -> i
     )
     client, pace = watched_client(args, workers=args.workers, rate=args.rate)
     with client:
-        planned = plan(changes, client, diff=not args.no_diff)
+        planned = plan(changes, client, diff=not args.no_diff, prefer=args.prefer)
     say(*render.confirmation(planned, changes, every_row=args.all))
+    for line in planned.attrs.get("warnings", ()):
+        warn(f"warning: {render.speak_cli(line)}")
     sending = int(planned["action"].isin(render.SENDING).sum())
     how_long = render.estimate(sending, pace.per_minute(args.rate))
     plan_file.write_frame(planned)

@@ -30,6 +30,7 @@ from bulkbackup._core.fields import BACKUP_NOW, BY_NAME
 from bulkbackup._core.operations import Decision, Operation, Outcome, Plan, initial_outcome
 from bulkbackup._core.statuses import Status
 from bulkbackup._display.progress import ProgressBar
+from bulkbackup._engine import sent, storage_ids
 from bulkbackup._engine.journal import Journal
 from bulkbackup._engine.plan import is_plan, plan_of
 from bulkbackup._engine.rebase import STALE, rebase
@@ -57,6 +58,7 @@ def apply(
     retry_unknown: bool = False,
     force: bool = False,
     diff: bool = True,
+    prefer: str | None = None,
 ) -> pd.DataFrame:
     """Apply changes (anything `read_changes` takes, a `plan()` frame or its `Plan`) and return the results frame.
 
@@ -72,13 +74,14 @@ def apply(
     with the same journal resumes the run (`retry_unknown`, `force`).
     After the run one more GET checks that every updated row now holds the values sent (`verified`).
     `diff=False` sends every given field without reading first (a token that cannot read); nothing is verified.
-    The run's facts are in `results.attrs["run"]` (a `RunFacts`).
+    The run's facts are in `results.attrs["run"]` (a `RunFacts`). `prefer` ("mine" or "server") settles the
+    conflicts of an edited export, as in `plan`.
     """
     started_at = _now()
     if rate is not None and not (isinstance(rate, int | float) and rate > 0):
         raise ConfigError(f"rate must be a positive number of requests per second, not {rate!r}")
     given_plan = is_plan(changes) or isinstance(changes, Plan)
-    planned = plan_of(changes) if given_plan else plan_of(changes, client, diff=diff)
+    planned = plan_of(changes) if given_plan else plan_of(changes, client, diff=diff, prefer=prefer)
     diff = diff and planned.diff
     keeper = (
         Journal.open(journal, client, planned, retry_unknown=retry_unknown, force=force)
@@ -143,7 +146,11 @@ def apply(
                 started_at=started_at,
                 finished_at=_now(),
                 counts=dict(Counter(str(o.status) for o in outcomes)),
-                warnings=(*(keeper.warnings if keeper is not None else ()), *_stale_warning(operations)),
+                warnings=(
+                    *(keeper.warnings if keeper is not None else ()),
+                    *_stale_warning(operations),
+                    *(() if given_plan else storage_ids.uncompared(operations)),  # a plan said it already
+                ),
             )
             results.attrs["run"] = facts
             _attach(sys.exc_info()[1], results)
@@ -185,8 +192,18 @@ def _rebased(planned: Plan, client: Client, *, read: bool) -> list[Operation]:
     databases = client.list_databases() if read else None
     current = configs_by_key(databases) if databases is not None else None
     names = names_by_key(databases) if databases is not None else None
+    wanted = any("s3_storage_uuid" in op.payload for op in planned.operations)
+    storages = storage_ids.known(client, databases, wanted) if databases is not None else None
     return [
-        rebase(op, current, version=version, names=names, compared=planned.compared, source=planned.source)
+        rebase(
+            op,
+            current,
+            version=version,
+            names=names,
+            compared=planned.compared,
+            source=planned.source,
+            storages=storages,
+        )
         for op in planned.operations
     ]
 
@@ -263,6 +280,8 @@ def _verify(
         current = configs_by_key(client.list_databases())
     except (BulkBackupError, requests.RequestException) as error:
         return f"could not verify: {error}", outcomes
+    storage_ids.learn(client, operations, outcomes, current)  # a uuid sent and read back as an id
+    sent.record(client.endpoint, operations, outcomes, current)  # an export edited twice: not its own conflict
     checked = []
     for op, outcome in zip(operations, outcomes, strict=True):
         if outcome.status != Status.UPDATED or not op.payload:

@@ -11,6 +11,8 @@ from bulkbackup._coolify.state import gc_paused, own_configs
 from bulkbackup._core.errors import ApiError
 from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from bulkbackup._display.styling import ATTR
+from bulkbackup._engine import storage_ids
+from bulkbackup._input.export_memory import EXPORTED, remember
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
@@ -35,8 +37,9 @@ def inventory(client: Client, *, unconfigured: bool = False) -> pd.DataFrame:
     projects, fetched `client.workers` at a time and stopped as soon as every environment is known. A fleet without
     backup configurations costs the one request.
 
-    `s3_storage_uuid` stays empty: the server reports only the numeric `s3_storage_id` and no endpoint maps it to
-    a uuid, so an exported file fed back unchanged sends nothing for it.
+    `s3_storage_uuid` is filled where bulkbackup knows which uuid the numeric `s3_storage_id` is (it learned the
+    pair before: `storage_ids`), and empty otherwise: the server reports only the id. An exported file fed back
+    unchanged sends nothing for it either way.
     """
     with gc_paused():
         return _inventory(client, unconfigured)
@@ -56,6 +59,7 @@ def _inventory(client: Client, unconfigured: bool) -> pd.DataFrame:
     columns: dict[str, list] = {name: [] for name in COLUMNS}
     append = {name: values.append for name, values in columns.items()}
     settings = [(name, append[name]) for name in SETTING_NAMES if name != "s3_storage_uuid"]
+    storages = storage_ids.remembered(client.endpoint)  # the ids whose uuid is known (storage_ids), no request
     for db, configs in found:
         project, environment, project_uuid, environment_uuid = places.get(db.get("environment_id"), _NOWHERE)
         for config in configs:
@@ -76,12 +80,13 @@ def _inventory(client: Client, unconfigured: bool) -> pd.DataFrame:
             append["latest_status"](latest.get("status"))
             append["latest_run_at"](latest.get("created_at"))
             append["latest_size"](latest.get("size"))
-            append["s3_storage_uuid"](None)
+            append["s3_storage_uuid"](storages.get(config.get("s3_storage_id")))
     frame = pd.DataFrame(columns) if found else pd.DataFrame(columns=list(COLUMNS), dtype=object)
     frame = frame.astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
     if unconfigured:
         frame["backup_supported"] = ~frame["database_type"].isin(UNSUPPORTED_TYPES)
     frame.attrs[ATTR] = "inventory"  # displayed styled in a notebook (styling.install)
+    frame.attrs[EXPORTED] = remember(frame)  # what it held: an edited copy sends only the edited cells
     return frame
 
 

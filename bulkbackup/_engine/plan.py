@@ -23,9 +23,12 @@ from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR, CellError, Field
 from bulkbackup._core.operations import Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
 from bulkbackup._display.styling import ATTR
+from bulkbackup._engine import sent, storage_ids
+from bulkbackup._engine.conflicts import checked_prefer, settle
 from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
 from bulkbackup._engine.results import CellTexts
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
+from bulkbackup._input.export_memory import ROWS
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
@@ -34,7 +37,7 @@ PLAN_ATTR = "plan"
 """`frame.attrs[PLAN_ATTR]`: the `Plan` a plan frame was rendered from."""
 
 
-def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd.DataFrame:
+def plan(changes: Any, client: Client | None = None, *, diff: bool = True, prefer: str | None = None) -> pd.DataFrame:
     """Per row: `action` (update, trigger, unchanged, invalid), `errors`, `diff` and the exact `payload`.
 
     Without a client every given setting goes into the payload (nothing to compare against); with one, a single
@@ -43,11 +46,14 @@ def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd
     (for a token without the read ability): every given setting goes into the payload, as without a client.
     With a client, the server's version is read once: a setting newer than the server makes its row invalid.
     The frame carries its typed plan in `attrs["plan"]`: `bb.apply(frame, client)` sends exactly its rows.
+    An edited export (its `exported` column, or an inventory frame's memory) sends only the cells changed since
+    the export; a field changed on the server too is a conflict, not sent unless `prefer` is "mine" or "server".
+    `attrs["warnings"]` says what a reader should know once, not per row (an S3 storage that cannot be compared).
     """
-    return render(plan_of(changes, client, diff=diff))
+    return render(plan_of(changes, client, diff=diff, prefer=prefer))
 
 
-def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True) -> Plan:
+def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True, prefer: str | None = None) -> Plan:
     """The `Plan` of anything `plan` or `apply` takes.
 
     - a plan frame carrying its `Plan` (`attrs["plan"]`): its operations for the frame's index labels, in the
@@ -57,6 +63,7 @@ def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True) ->
     - a `Plan`: itself;
     - anything else: `read_changes`, then planned (against the server when a client is given).
     """
+    prefer = checked_prefer(prefer)
     if isinstance(changes, Plan):
         return changes
     if is_plan(changes):
@@ -66,11 +73,14 @@ def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True) ->
     with gc_paused():
         frame = read_changes(changes)
         version = databases = None
+        storages: dict[int, str] = {}
         if client is not None:
             version = client.server_version()
             if diff:
                 databases = client.list_databases()
-        return build(frame, databases, version, diff=diff)
+                storages = storage_ids.known(client, databases, wanted=_names_storage(frame))
+        ours = sent.last_sent(client.endpoint) if client is not None and ROWS in frame.attrs else None
+        return build(frame, databases, version, diff=diff, prefer=prefer, storages=storages, ours=ours)
 
 
 def is_plan(frame: object) -> bool:
@@ -84,8 +94,20 @@ def is_plan(frame: object) -> bool:
 # --- planning changes ------------------------------------------------------------------------------------------
 
 
-def build(frame: pd.DataFrame, databases: list[dict] | None, version: str | None, *, diff: bool = True) -> Plan:
-    """The plan of a normalised changes frame against `databases` (None: not read, nothing to compare with)."""
+def build(
+    frame: pd.DataFrame,
+    databases: list[dict] | None,
+    version: str | None,
+    *,
+    diff: bool = True,
+    prefer: str | None = None,
+    storages: Mapping[int, str] | None = None,
+    ours: Mapping[Key, Mapping[str, object]] | None = None,
+) -> Plan:
+    """The plan of a normalised changes frame against `databases` (None: not read, nothing to compare with).
+
+    `prefer`: which side wins a conflict of an edited export (None: the row is not sent); `storages`: the known
+    s3_storage_id → uuid pairs (`storage_ids`); `ours`: what bulkbackup last set per configuration (`sent`)."""
     current = configs_by_key(databases) if databases is not None else None
     names = names_by_key(databases) if databases is not None else {}
     place = row_place(frame)
@@ -100,6 +122,8 @@ def build(frame: pd.DataFrame, databases: list[dict] | None, version: str | None
     errors_at, line_at = columns.index("errors"), columns.index("line")
     db_at, backup_at = columns.index("database_uuid"), columns.index("backup_uuid")
     labels = tuple(frame.index)
+    exported = frame.attrs.get(ROWS)
+    exported = exported if isinstance(exported, tuple) and len(exported) == len(frame) else None
     operations, hashes = [], []
     for i, values in enumerate(_rows(frame)):
         line = values[line_at]
@@ -116,7 +140,14 @@ def build(frame: pd.DataFrame, databases: list[dict] | None, version: str | None
             row = dict(zip(columns, values, strict=True))
             wanted = row_changes(row)
             asked = changes_text(wanted)
-            operation = operation_for(ref, wanted, list(row.get("errors") or []), current, place(i), version)
+            errors, notes = list(row.get("errors") or []), []
+            if exported is not None and current is not None:
+                mine = ours.get(key) if ours else None
+                wanted, conflicts, notes = settle(wanted, exported[i], current.get(key), prefer, place(i), mine)
+                errors += conflicts
+            operation = operation_for(ref, wanted, errors, current, place(i), version, storages)
+            if notes:
+                operation = operation.with_(notes=(*operation.notes, *notes))
             if value_key is not None and operation.action is not Action.INVALID:
                 shared[value_key] = (operation, asked)
         operations.append(operation)
@@ -139,10 +170,12 @@ def operation_for(
     current: Mapping[Key, dict] | None,
     where: str,
     version: str | None,
+    storages: Mapping[int, str] | None = None,
 ) -> Operation:
     """The operation that makes `ref`'s configuration hold `wanted`: the one comparison of planning and rebasing.
 
     `current` None: the server was not read, so every wanted setting is sent and nothing is known of before.
+    `storages`: the known s3_storage_id → uuid pairs, by which an s3_storage_uuid is compared.
     """
     if errors:
         # An invalid row is still compared with the server, but only through its readable cells, so that what
@@ -165,29 +198,42 @@ def operation_for(
     payload: dict[str, object] = {}
     before: dict[str, object] = {}
     diff: list[str] = []
+    same_storage: dict[str, object] = {}
     for name, value in wanted.items():
         if name == BACKUP_NOW.name:
             continue
         field = BY_NAME[name]
         if config is not None and field.same(value, config.get(name)):
             continue
+        if config is not None and not field.comparable:
+            # Reads return only the numeric s3_storage_id (API-RULES §1): compared where its uuid is known.
+            held = config.get("s3_storage_id")
+            uuid = (storages or {}).get(held) if held is not None else None
+            if uuid is not None and uuid == value:
+                same_storage[name] = value  # sent only with save_s3 = true, which the server demands it with
+                continue
+            payload[name] = field.to_json(value)
+            if held is None:
+                before["s3_storage_id"] = None
+                diff.append(f"{name}: (none) → {_show(value)}")
+            elif uuid is not None:
+                before[name] = uuid
+                diff.append(f"{name}: {_show(uuid)} → {_show(value)}")
+            else:
+                before["s3_storage_id"] = held  # said once for the plan (storage_ids.uncompared), not per row
+                diff.append(f"{name}: ? (storage id {_show(held)}) → {_show(value)}")
+            continue
         payload[name] = field.to_json(value)
         if config is not None:
-            if field.comparable:
-                before[name] = config.get(name)
-                diff.append(f"{name}: {_show(config.get(name))} → {_show(value)}")
-            else:
-                # Reads only return the numeric s3_storage_id; no endpoint maps it to a uuid (API-RULES §1).
-                before["s3_storage_id"] = config.get("s3_storage_id")
-                diff.append(
-                    f"{name}: ? (server reports only s3_storage_id {_show(config.get('s3_storage_id'))}, "
-                    f"cannot compare) → {_show(value)}"
-                )
+            before[name] = config.get(name)
+            diff.append(f"{name}: {_show(config.get(name))} → {_show(value)}")
         else:
             diff.append(f"{name}: → {_show(value)}")
     if wanted.get(BACKUP_NOW.name) is True:
         payload[BACKUP_NOW.name] = True
         diff.append("backup_now: start a backup")
+    if payload.get("save_s3") is True and "s3_storage_uuid" not in payload and same_storage:
+        payload.update(same_storage)  # the storage it already has, because the server wants it with save_s3
     if payload.get("save_s3") is True and "s3_storage_uuid" not in payload:
         # The server demands the uuid whenever save_s3 is true, even if the config already has a storage.
         errors.append(
@@ -202,6 +248,11 @@ def operation_for(
     else:
         action = Action.UPDATE
     return Operation(ref, action, payload, before, diff=tuple(diff))
+
+
+def _names_storage(frame: pd.DataFrame) -> bool:
+    """Whether any row asks for an S3 storage (only then is it worth a request to learn which id is which)."""
+    return "s3_storage_uuid" in frame.columns and frame["s3_storage_uuid"].notna().any()
 
 
 def _readable(field: Field, value: object) -> bool:
@@ -244,6 +295,7 @@ def render(planned: Plan) -> pd.DataFrame:
     result.attrs["compared"] = planned.compared
     result.attrs["diff"] = planned.diff
     result.attrs["server_version"] = planned.server_version
+    result.attrs["warnings"] = list(storage_ids.uncompared(operations))
     result.attrs[ATTR] = "plan"  # displayed styled in a notebook (styling.install)
     result.attrs[PLAN_ATTR] = planned
     return result

@@ -29,12 +29,14 @@ def rebase(
     names: Mapping[Key, tuple[str | None, str | None]] | None = None,
     compared: bool = False,
     source: str | None = None,
+    storages: Mapping[int, str] | None = None,
 ) -> Operation:
     """`operation` as it must be sent to a server holding `current` (None: not read; only the version is checked).
 
     `compared`: the plan was made against the server, so a different payload or `before` now means the server
-    moved since (noted). Operations that send nothing (unchanged, invalid, unsupported: a plan's own verdict) and
-    those that are not settings (create, delete) are kept as planned; only their names are filled in.
+    moved since (noted); `storages`: the known s3_storage_id → uuid pairs. Operations that send nothing
+    (unchanged, invalid, unsupported: a plan's own verdict) and those that are not settings (create, delete) are
+    kept as planned; only their names are filled in.
     """
     if names is not None and operation.ref.database_name is None and operation.key in names:
         name, kind = names[operation.key]
@@ -42,7 +44,7 @@ def rebase(
     if operation.action not in (Action.UPDATE, Action.TRIGGER) or operation.errors:
         return operation
     wanted = {name: CLEAR if value is None else value for name, value in operation.payload.items()}
-    now = operation_for(operation.ref, wanted, [], current, _where(source, operation), version)
+    now = operation_for(operation.ref, wanted, [], current, _where(source, operation), version, storages)
     if current is None:
         # Nothing read: the payload stays exactly as planned (a blind run), only a too-new setting invalidates it.
         return now.with_(notes=operation.notes) if now.errors else operation

@@ -84,7 +84,9 @@ def _restore(done: Done, s3_uuids: Mapping[int, str] | None, warnings: list[str]
             continue
         if name == _S3:
             storage_id = before.get("s3_storage_id")
-            if s3_uuids is not None and storage_id in s3_uuids:
+            if before.get(_S3):  # the storage it had was known when it was replaced (storage_ids)
+                row[_S3] = before[_S3]
+            elif s3_uuids is not None and storage_id in s3_uuids:
                 row[_S3] = s3_uuids[storage_id]
             else:
                 warnings.append(

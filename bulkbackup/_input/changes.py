@@ -40,6 +40,7 @@ from bulkbackup._core.fields import ALL_FIELDS, KEY_COLUMNS, SERVER_TRIM, is_mis
 from bulkbackup._core.gcpause import gc_paused
 from bulkbackup._input.cells import Reader, RowProblem, Untouched, shown
 from bulkbackup._input.checks import SHOWN_DUPLICATES, canonical, duplicates, map_columns, normalise_header
+from bulkbackup._input.exported import remembering
 from bulkbackup._input.files import encoding_problem, read_table, shown_separator, undecodable
 from bulkbackup._input.safe_csv import write_csv
 
@@ -289,9 +290,10 @@ def read_changes(source: str | os.PathLike[str] | IO[str] | IO[bytes] | pd.DataF
     """Read the changes from a CSV file (path or file object) or any DataFrame into the normalised changes frame.
 
     Raises `InputError` when the input as a whole cannot be used; problems of single rows go into their row's
-    ``errors`` list instead. See the module docstring for the frame's columns.
+    ``errors`` list instead. See the module docstring for the frame's columns. An export's memory (its `exported`
+    column, or an inventory frame's `attrs["exported"]`) is honoured: a cell still as exported is read as empty.
     """
-    return read(source)
+    return remembering(source, read)
 
 
 def read(source: object, *, untouched: Untouched | None = None) -> pd.DataFrame:

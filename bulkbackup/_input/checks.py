@@ -19,7 +19,8 @@ _HEADER_JUNK = re.compile(r"[\s\-_]+")
 _PANDAS_UNNAMED = re.compile(r"unnamed:_\d+")  # what pd.read_csv calls a column without a name (e.g. an index)
 
 _SETTABLE: tuple[str, ...] = (*KEY_COLUMNS, *(f.name for f in ALL_FIELDS))
-_IGNORED: frozenset[str] = frozenset(INVENTORY_COLUMNS) | frozenset(OUTPUT_COLUMNS)
+# "exported": an export's memory (exported.py), read apart from the changes.
+_IGNORED: frozenset[str] = frozenset(INVENTORY_COLUMNS) | frozenset(OUTPUT_COLUMNS) | {"exported"}
 _SUGGESTIONS: tuple[str, ...] = (*SETTING_NAMES, *KEY_COLUMNS, *KEY_ALIASES, BACKUP_NOW.name)
 
 

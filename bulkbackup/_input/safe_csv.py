@@ -20,6 +20,7 @@ from typing import IO
 import pandas as pd
 
 from bulkbackup._core.fields import SERVER_TRIM, is_missing
+from bulkbackup._input.export_memory import column_for
 from bulkbackup._input.files import source_text
 
 __all__ = ["read_csv", "unescape", "write_csv"]
@@ -101,8 +102,9 @@ def write_csv(frame: pd.DataFrame, path_or_buffer: str | os.PathLike[str] | IO[s
     header; numbers are left alone); lists become ``"; "``-joined text; None and NA become empty cells; booleans
     ``true``/``false``; a column of whole numbers is written without ``.0``. The index is not written. UTF-8
     without BOM, comma-separated, CRLF line ends. `read_changes` and `read_csv` read the file back, removing those
-    apostrophes.
+    apostrophes. A frame carrying its export's memory (`bb.inventory`'s) gets it as a last column, `exported`.
     """
+    frame = column_for(frame)  # a frame carrying its export's memory writes it as the column `exported`
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([escape(str(c)) for c in frame.columns])

@@ -1,0 +1,73 @@
+"""What bulkbackup itself set on an instance, so that an export edited twice is not a conflict with its own first run.
+
+An edited export is applied, then the same cell is edited again and applied: the server moved since the export —
+but to the value this machine's bulkbackup sent and verified, not because of someone else. `record` keeps, per
+instance in the cache directory (beside `storage_ids`' pairs), the last verified value of each field bulkbackup
+sent to each configuration; `conflicts.settle` does not count a server value that is one of those as another
+person's work. Nothing secret is kept; reading or writing never fails a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bulkbackup._core.fields import BY_NAME
+from bulkbackup._core.operations import Operation, Outcome
+from bulkbackup._core.statuses import Status
+from bulkbackup._engine.storage_ids import cache_dir
+
+Key = tuple[str, str]
+
+
+def _file(endpoint: str) -> Path:
+    return cache_dir() / f"sent-{hashlib.sha256(endpoint.encode()).hexdigest()[:16]}.json"
+
+
+def last_sent(endpoint: str) -> dict[Key, dict[str, object]]:
+    """(database uuid, backup uuid) → {field: the last value bulkbackup set and verified}; {} when none."""
+    try:
+        data = json.loads(_file(endpoint).read_text(encoding="utf-8"))
+        if data.get("endpoint") != endpoint:
+            return {}
+        return {tuple(key.split("/", 1)): dict(values) for key, values in data.get("rows", {}).items()}  # type: ignore[misc]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def record(endpoint: str, operations: Sequence[Operation], outcomes: Sequence[Outcome], current: Mapping) -> None:
+    """After verification: the values of every updated row that the server now holds, as this machine set them."""
+    found: dict[Key, dict[str, object]] = {}
+    for op, outcome in zip(operations, outcomes, strict=True):
+        config = current.get(op.key)
+        if outcome.status != Status.UPDATED or config is None:
+            continue
+        held = {
+            name: value
+            for name, value in op.payload.items()
+            if name in BY_NAME and BY_NAME[name].comparable and BY_NAME[name].same(value, config.get(name))
+        }
+        if held:
+            found[op.key] = held
+    if not found:
+        return
+    rows = last_sent(endpoint)
+    for key, values in found.items():
+        rows.setdefault(key, {}).update(values)
+    path = _file(endpoint)
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"endpoint": endpoint, "rows": {f"{d}/{b}": v for (d, b), v in rows.items()}})
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".sent-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
