@@ -935,8 +935,10 @@ def test_sandbox_rate_limit_is_followed_by_four_threads():
     # 16 requests at 6 per window need three windows: two full ones must pass (no upper bound: a loaded machine
     # may take any time).
     assert elapsed >= 1.9
-    # Each spent window costs one refused probe, plus a few re-probes in the last fraction of a second.
-    assert stats.throttled <= 8, stats
+    # Each spent window costs one refused probe, plus a few re-probes in the last fraction of a second: a handful per
+    # window that passed, however loaded the machine (one that hammers would be refused hundreds of times).
+    windows = int(elapsed // 1.0) + 1
+    assert stats.throttled <= 4 * windows, (stats, elapsed)
 
 
 def test_nginx_answering_plain_http_on_its_tls_port_suggests_https(server, client):
