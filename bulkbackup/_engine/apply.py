@@ -30,6 +30,7 @@ from bulkbackup._core.fields import BACKUP_NOW, BY_NAME
 from bulkbackup._core.operations import Decision, Operation, Outcome, Plan, initial_outcome
 from bulkbackup._core.statuses import Status
 from bulkbackup._display.progress import ProgressBar
+from bulkbackup._engine.deletes import guard
 from bulkbackup._engine.journal import Journal
 from bulkbackup._engine.plan import is_plan, plan_of
 from bulkbackup._engine.rebase import STALE, rebase
@@ -57,6 +58,7 @@ def apply(
     retry_unknown: bool = False,
     force: bool = False,
     diff: bool = True,
+    allow_delete: bool = False,
 ) -> pd.DataFrame:
     """Apply changes (anything `read_changes` takes, a `plan()` frame or its `Plan`) and return the results frame.
 
@@ -73,6 +75,8 @@ def apply(
     After the run one more GET checks that every updated row now holds the values sent (`verified`).
     `diff=False` sends every given field without reading first (a token that cannot read); nothing is verified.
     The run's facts are in `results.attrs["run"]` (a `RunFacts`).
+    `delete` rows (the undo of created configurations) go only with `allow_delete=True`: Coolify's DELETE also
+    deletes that configuration's backup files. Without it each is `invalid`, saying so, and nothing of it is sent.
     """
     started_at = _now()
     if rate is not None and not (isinstance(rate, int | float) and rate > 0):
@@ -89,6 +93,7 @@ def apply(
         operations = list(planned.operations)
         if given_plan:  # the one read of the server: the plan's operations rebased on what it holds now
             operations = _rebased(planned, client, read=diff)
+        operations = guard(operations, allow_delete=allow_delete)
         decisions = keeper.decisions(operations) if keeper is not None else {}
         operations, settled = _decided(operations, decisions)
         to_send = [i for i, op in enumerate(operations) if op.sends and i not in settled]

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bulkbackup._coolify.state import own_configs
 from bulkbackup._core.errors import BulkBackupError, ConfigError, printable
 from bulkbackup._core.events import Event, RowFinished, RowSending, RunFinished, RunStarted
 from bulkbackup._core.operations import Decision, Operation, Plan
@@ -90,6 +91,10 @@ class Journal:
         self._lock = lock
         self._server_version: str | None | bool = False  # read when first needed: opening checks, never sends
         self._announced: set[int] = set()
+        # What each row does, for records of rows that are no PATCH (a create, a delete): undo and resume read it.
+        self._actions = {
+            op.ref.position: op.action for op in plan.operations if op.action.method not in (None, "PATCH")
+        }
         self._needs_newline = prior is not None and not prior.ends_with_newline
         self._count_lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -143,7 +148,14 @@ class Journal:
         """Per `op.ref.position`, what the record of earlier runs decides; positions it says nothing about are
         absent (send as planned). For a settled row the `Decision` holds the `outcome` to report and, as
         `operation`, what the earlier run sent (its payload and the values it replaced), for the results row."""
-        return journal_resume.decisions(self.prior, operations, self.plan, retry_unknown=self.retry_unknown)
+        return journal_resume.decisions(
+            self.prior, operations, self.plan, retry_unknown=self.retry_unknown, configs=self._configs
+        )
+
+    def _configs(self) -> dict[str, list[str]]:
+        """database uuid → its configuration uuids now: read only when a create of an earlier run may have gone
+        out, to adopt what it created instead of creating another."""
+        return {db["uuid"]: [c["uuid"] for c in own_configs(db)] for db in self.client.list_databases()}
 
     def settled(self) -> set[tuple[str, str]]:
         """The configurations an earlier run of this journal settled: a resumed run reports them, sends nothing."""
@@ -195,6 +207,11 @@ class Journal:
                     **_where(event.row),
                     "payload": dict(event.payload),
                     "before": dict(event.before),
+                    **(
+                        {"action": str(self._actions[event.row.position])}
+                        if event.row.position in self._actions
+                        else {}
+                    ),
                     "time": _now(),
                 }
             )  # fsynced by before_request(), outside the delivery lock, before the request leaves
@@ -212,6 +229,7 @@ class Journal:
                     "http_status": result.http_status,
                     "message": self.client.redact(result.message),
                     "attempts": result.attempts,
+                    **({"created": result.backup_uuid} if result.backup_uuid else {}),
                     "time": _now(),
                 }
             )
