@@ -19,6 +19,7 @@ from bulkbackup._core.statuses import Action, Status
 from bulkbackup._engine.journal_read import JournalState, RowHistory
 
 SETTLED = "done in an earlier run (journal)"
+ADOPTED = "adopted"  # how the message of a create adopted on resume starts
 KNOWN = "backup_uuids"  # a create's `before`: the database's configurations before its POST (_fleet/enforce.KNOWN)
 
 
@@ -28,6 +29,12 @@ def is_done(history: RowHistory, retry_unknown: bool) -> bool:
         and Status(history.status).info.final
         and not (history.status == Status.UNKNOWN and retry_unknown)
     )
+
+
+def adopted(decision: Decision) -> bool:
+    """Whether a decision adopts a configuration an earlier attempt created (the journal records it as created)."""
+    outcome = decision.outcome
+    return outcome is not None and outcome.status == Status.CREATED and outcome.message.startswith(ADOPTED)
 
 
 def decide_create(
@@ -51,7 +58,7 @@ def decide_create(
     if not new:
         return None
     message = (
-        f"adopted {new[0]}: an earlier attempt of this run (in the journal) created it on "
+        f"{ADOPTED} {new[0]}: an earlier attempt of this run (in the journal) created it on "
         f"{operation.ref.database_uuid}; not created again"
     )
     if len(new) > 1:

@@ -118,18 +118,18 @@ def _update(ref: RowRef, rule: Rule, row: Mapping[str, Any], version: str | None
     # The server reports only s3_storage_id, so the uuid cannot be compared: it is sent only with save_s3 = true
     # (which the server demands every time), or to give a configuration with S3 on and no storage its storage.
     storage = wanted.pop(_S3, None)
-    operation = operation_for(ref, wanted, [], {(ref.database_uuid, ref.backup_uuid): row}, "", version)
-    turned_on = operation.payload.get("save_s3") is True
-    no_storage = row.get("save_s3") is True and row.get("s3_storage_id") is None
-    if storage is not None and wanted.get("save_s3") is True and (turned_on or no_storage):
+    turned_on = wanted.get("save_s3") is True and row.get("save_s3") is not True
+    no_storage = wanted.get("save_s3") is True and row.get("save_s3") is True and row.get("s3_storage_id") is None
+    if storage is not None and (turned_on or no_storage):
         wanted[_S3] = storage
-        operation = operation_for(ref, wanted, [], {(ref.database_uuid, ref.backup_uuid): row}, "", version)
-        if "save_s3" not in operation.payload:  # S3 on with no storage: the server takes the uuid with save_s3
-            operation = operation.with_(
-                payload={"save_s3": True, **operation.payload},
-                before={"save_s3": row.get("save_s3"), **operation.before},
-                diff=("save_s3: true → true (sent with the storage)", *operation.diff),
-            )
+    operation = operation_for(ref, wanted, [], {(ref.database_uuid, ref.backup_uuid): row}, "", version)
+    if no_storage and storage is not None and not operation.errors and "save_s3" not in operation.payload:
+        # S3 on with no storage: the storage goes with save_s3 = true, as the server wants them together
+        operation = operation.with_(
+            payload={"save_s3": True, **operation.payload},
+            before={"save_s3": row.get("save_s3"), **operation.before},
+            diff=("save_s3: true → true (sent with the storage)", *operation.diff),
+        )
     return operation, {**rule.settings, "_minimums": dict(rule.minimums)}
 
 
