@@ -16,7 +16,7 @@ from bulkbackup._core.statuses import Action
 if TYPE_CHECKING:
     import pandas as pd
 
-SENDING = (Action.UPDATE, Action.TRIGGER)
+SENDING = (Action.UPDATE, Action.TRIGGER, Action.CREATE, Action.DELETE)
 FIRST_ROWS = 10  # rows of each kind shown before "… and N more" when the user did not ask for --all
 
 # What bb.apply writes on a row whose server value moved between the plan and the run (see _engine/apply.py).
