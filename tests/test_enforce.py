@@ -175,3 +175,14 @@ def test_undo_of_a_create_is_a_delete_that_needs_allow_delete(cases, cclient, tm
         return sorted(map(tuple, frame.astype(str).values.tolist()))
 
     assert rows(after) == rows(before)
+
+
+def test_the_same_plan_applied_twice_creates_nothing_twice(cases, cclient):
+    plan = bb.enforce(bb.Policy.from_toml(POLICY), cclient)
+    first = bb.apply(plan, cclient, progress=False)
+    made = list(cases.created)
+    assert made and (first["status"] == "created").sum() == len(made)
+    second = bb.apply(plan, cclient, progress=False)  # no journal: the server's state alone must stop it
+    assert cases.created == made
+    rows = second[plan["action"] == "create"]
+    assert (rows["status"] == "unchanged").all() and rows["message"].str.contains("not created").all()

@@ -50,7 +50,7 @@ def decide_create(
             f"{SETTLED}: {history.message}".rstrip(": "),
             backup_uuid=history.created,
         )
-        return Decision(outcome=outcome, operation=operation)
+        return Decision(outcome=outcome, operation=operation.with_(action=Action.CREATE, notes=()))
     if not (history.pending or history.status == Status.UNKNOWN):
         return None
     known = set(history.before.get(KNOWN) or ())
@@ -63,7 +63,8 @@ def decide_create(
     )
     if len(new) > 1:
         message += f" ({len(new)} new configurations there: {', '.join(new)}; check which to keep)"
-    return Decision(outcome=Outcome(Status.CREATED, message=message, backup_uuid=new[0]), operation=operation)
+    planned = operation.with_(action=Action.CREATE, notes=())  # as planned, whatever the rebase noted
+    return Decision(outcome=Outcome(Status.CREATED, message=message, backup_uuid=new[0]), operation=planned)
 
 
 def decide(operation: Operation, history: RowHistory, *, same_row: bool, retry_unknown: bool) -> Decision | None:
@@ -149,7 +150,7 @@ def decisions(
             continue
         position = operation.ref.position
         same_row = position < len(hashes) and history.digest == hashes[position]
-        if operation.action is Action.CREATE:
+        if operation.action is Action.CREATE or history.action == "create":
             created = decide_create(operation, history, same_row=same_row, configs=current)
             if created is not None:
                 found[position] = created
