@@ -112,6 +112,8 @@ def test_an_uncertain_create_is_never_sent_twice(cases, cclient, fault):
     assert results["attempts"].iloc[0] == 1
     assert len(cases.created) == 1  # the server made it before the fault answered: exactly one, never two
     assert "second POST" in results["message"].iloc[0]
+    undo = bb.undo(results)  # nothing to delete that is known; what may exist is said, not guessed
+    assert len(undo) == 0 and any("may have made a configuration" in w for w in undo.attrs["warnings"])
 
 
 def test_a_created_configuration_is_adopted_when_the_run_is_resumed(cases, cclient, tmp_path):

@@ -50,6 +50,11 @@ def add_parser(
         metavar="PATH.jsonl",
         help="the run's journal (default: next to the results); naming an existing journal resumes that run",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="resume a journal even though it was written for another policy or other databases",
+    )
     all_rows_option(parser, "list every row before asking (default: the first rows of each kind)")
     connection_options(parser)
     parser.set_defaults(run=enforce_command)
