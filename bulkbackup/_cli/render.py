@@ -120,7 +120,7 @@ def _grouped(planned: pd.DataFrame, changes: pd.DataFrame | None) -> tuple[list[
 def row_line(row) -> str:
     """One plan row for people: line, action, the database by name and type when known, and what changes."""
     name, kind = row.get("database_name"), row.get("database_type")
-    target = f"{row['database_uuid']}/{row['backup_uuid']}"
+    target = f"{row['database_uuid']}/{row['backup_uuid'] or '(new)'}"  # a create has no configuration yet
     if isinstance(name, str) and name:
         target = f"{name} ({kind}) {target}" if isinstance(kind, str) and kind else f"{name} {target}"
     line = row.get("line")
