@@ -32,6 +32,7 @@ from bulkbackup._engine.results import STATUSES, summary
 from bulkbackup._engine.storages import storages
 from bulkbackup._engine.undo import undo
 from bulkbackup._fleet.check import check
+from bulkbackup._fleet.enforce import enforce
 from bulkbackup._fleet.health import PROBLEMS as HEALTH_PROBLEMS
 from bulkbackup._fleet.health import health
 from bulkbackup._fleet.policy import Policy, Rule
@@ -62,6 +63,7 @@ __all__ = [
     "check",
     "connect",
     "diagnose",
+    "enforce",
     "events",
     "executions",
     "health",

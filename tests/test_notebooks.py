@@ -66,6 +66,7 @@ def test_notebook_against_a_configured_instance_sends_nothing(path, tmp_path, mo
     assert not run(notebook, tmp_path)
     assert sandbox.request_count > 0  # it did read the configured instance
     assert sandbox.patch_bodies == [] and sandbox.jobs_started == {}
+    assert sandbox.created == [] and sandbox.deleted == []  # no POST, no DELETE either (06-policy)
 
 
 # After Run All in an interactive session (no parameters), what a user then clicks must still work.

@@ -32,6 +32,7 @@ def test_all_is_pinned():
             "check",
             "connect",
             "diagnose",
+            "enforce",
             "events",
             "executions",
             "health",

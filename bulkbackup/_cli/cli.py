@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from bulkbackup._cli import commands, run
 from bulkbackup._cli.check import add_parser as add_check_parser
+from bulkbackup._cli.enforce import add_parser as add_enforce_parser
 from bulkbackup._cli.exits import EXIT_NOT_ALL_OK, EXIT_USAGE
 from bulkbackup._cli.render import speak_cli
 from bulkbackup._cli.terminal import robust_output, shown, warn
@@ -85,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument(
         "--force", action="store_true", help="resume a journal even though it was written for different changes"
+    )
+    apply.add_argument(
+        "--allow-delete",
+        action="store_true",
+        help="send the delete rows of a plan file (an undo of created configurations): Coolify's DELETE also "
+        "deletes that configuration's local backup files (and S3 files with delete_s3); without it they are refused",
     )
     _all_rows_option(apply, "list every row before asking (default: the first rows of each kind)")
     _prefer_option(apply)
@@ -176,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(doctor)
     doctor.set_defaults(run=commands.doctor_command)
     add_check_parser(sub, _connection_options, lambda args: commands.watched_client(args)[0])
+    add_enforce_parser(sub, _connection_options, _output_options, _all_rows_option)
     return parser
 
 

@@ -151,8 +151,15 @@ def undo_command(args: argparse.Namespace) -> int:
             warn(f"cannot undo: {render.speak_cli(warning)}")
         out.write_frame(frame)
         say(f"{render.plural(len(frame), 'configuration')} to restore written to {out.path}")
+        deletes = int((frame["action"] == "delete").sum()) if "action" in frame.columns else 0
+        if deletes:
+            say(
+                f"{render.plural(deletes, 'created configuration')} among them would be deleted, with their local "
+                "backup files: `bulkbackup apply` sends those only with --allow-delete"
+            )
         if len(frame):
-            say(f"to put them back: bulkbackup apply {shlex.quote(str(out.path))}")
+            flag = " --allow-delete" if deletes else ""
+            say(f"to put them back: bulkbackup apply {shlex.quote(str(out.path))}{flag}")
     return exits.EXIT_OK
 
 

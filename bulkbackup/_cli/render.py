@@ -16,7 +16,7 @@ from bulkbackup._core.statuses import Action
 if TYPE_CHECKING:
     import pandas as pd
 
-SENDING = (Action.UPDATE, Action.TRIGGER)
+SENDING = (Action.UPDATE, Action.TRIGGER, Action.CREATE, Action.DELETE)
 FIRST_ROWS = 10  # rows of each kind shown before "… and N more" when the user did not ask for --all
 
 # What bb.apply writes on a row whose server value moved between the plan and the run (see _engine/apply.py).
@@ -120,7 +120,7 @@ def _grouped(planned: pd.DataFrame, changes: pd.DataFrame | None) -> tuple[list[
 def row_line(row) -> str:
     """One plan row for people: line, action, the database by name and type when known, and what changes."""
     name, kind = row.get("database_name"), row.get("database_type")
-    target = f"{row['database_uuid']}/{row['backup_uuid']}"
+    target = f"{row['database_uuid']}/{row['backup_uuid'] or '(new)'}"  # a create has no configuration yet
     if isinstance(name, str) and name:
         target = f"{name} ({kind}) {target}" if isinstance(kind, str) and kind else f"{name} {target}"
     line = row.get("line")

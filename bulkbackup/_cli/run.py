@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import shlex
 import signal
 import threading
@@ -23,60 +24,125 @@ from bulkbackup._core.statuses import Status
 
 
 def apply_command(args: argparse.Namespace) -> int:
-    from bulkbackup._engine.apply import apply
     from bulkbackup._engine.plan import plan
 
-    changes = read_changes_file(args.file)
+    planned_file = read_plan_file(args.file)  # a plan CSV (an undo with delete rows): sent as it says
+    changes = read_changes_file(args.file) if planned_file is None else None
     with contextlib.ExitStack() as held:
         if args.dry_run:
-            return _dry_run(args, changes, held)
-        results_file, journal, resuming = _claim_run_files(args, held)
+            return _dry_run(args, changes if changes is not None else planned_file, held)
+        results_file, journal, resuming = claim_run_files(args, args.file, held)
         client, pace = watched_client(args, workers=args.workers, rate=args.rate)  # the one rate cap: the client's
         with client:
-            planned = plan(changes, client, diff=not args.no_diff, prefer=args.prefer)
-            shown = _without_settled(planned, changes, client, journal, args) if resuming else planned
-            say(*render.confirmation(shown, changes, every_row=args.all))
-            for line in planned.attrs.get("warnings", ()):  # said once, not on every row
-                warn(f"warning: {render.speak_cli(line)}")
-            if args.strict and (shown["action"] == "invalid").any():
-                warn("--strict: some rows are invalid, so nothing is sent; fix them (or leave out --strict)")
-                return exits.EXIT_NOT_ALL_OK
-            sending = int(shown["action"].isin(render.SENDING).sum())
-            how_long = render.estimate(sending, pace.per_minute(args.rate))
-            if how_long:
-                say(how_long)
-            question = f"Send {render.plural(sending, 'request')} to {client.endpoint}? [y/N] "
-            if sending and not args.yes and not ask(question):
-                warn("aborted: nothing was sent")
-                return exits.EXIT_USAGE
-            say(f"journal: {journal}" + (" (resuming the run it records)" if resuming else ""))
-            stop = threading.Event()
-            with _ctrl_c_stops(stop):
-                results = apply(
-                    planned,  # the whole plan: its identity (the changes) is the journal's, filtered or not
-                    client,
-                    workers=args.workers,
-                    stop=stop,
-                    journal=journal,
-                    retry_unknown=args.retry_unknown,
-                    force=args.force,
-                    diff=not args.no_diff,
-                )
-        results_file.write_frame(results)
-        say(*render.run_summary(results), f"results written to {results_file.path}")
-        facts = results.attrs.get("run")
-        if facts is not None and facts.journal:
-            say(f"journal written to {facts.journal}")
-        stopped = stop.is_set() or bool(facts is not None and facts.stopped)
-        if stopped:
-            say(f"to finish this run: {_finishing_command(args, journal)}")
-        _undo_hint(results, results_file.path, held)
-        return exits.of_run(results, stopped=stop.is_set())
+            planned = (
+                planned_file
+                if planned_file is not None
+                else plan(changes, client, diff=not args.no_diff, prefer=getattr(args, "prefer", None))
+            )
+            return confirm_and_send(
+                args,
+                planned,
+                client,
+                pace,
+                changes=changes,
+                journal=journal,
+                resuming=resuming,
+                results_file=results_file,
+                held=held,
+                command=["apply", args.file],
+            )
 
 
-def _claim_run_files(args: argparse.Namespace, held: contextlib.ExitStack) -> tuple[Claim, Path, bool]:
+def confirm_and_send(
+    args: argparse.Namespace,
+    planned,
+    client,
+    pace,
+    *,
+    changes,
+    journal: Path,
+    resuming: bool,
+    results_file: Claim,
+    held: contextlib.ExitStack,
+    command: list[str],
+) -> int:
+    """Show the plan, ask (unless --yes), send it with its journal, write the results, say how to finish or undo
+    the run: what `apply` and `enforce` share once they have a plan and their files. The client is open."""
+    from bulkbackup._engine.apply import apply
+    from bulkbackup._engine.deletes import WHAT_GOES
+
+    allow_delete = getattr(args, "allow_delete", False)
+    shown = _without_settled(planned, client, journal, args) if resuming else planned
+    say(*render.confirmation(shown, changes, every_row=args.all))
+    for line in planned.attrs.get("warnings", ()):  # said once, not on every row
+        warn(f"warning: {render.speak_cli(line)}")
+    if getattr(args, "strict", False) and (shown["action"] == "invalid").any():
+        warn("--strict: some rows are invalid, so nothing is sent; fix them (or leave out --strict)")
+        return exits.EXIT_NOT_ALL_OK
+    deletes = shown[shown["action"] == "delete"]
+    if len(deletes):
+        if allow_delete:
+            say(f"these {render.plural(len(deletes), 'configuration')} will be DELETED; {WHAT_GOES}:")
+            say(*(f"  delete {row.backup_uuid} on database {row.database_uuid}" for row in deletes.itertuples()))
+        else:
+            warn(
+                f"{render.plural(len(deletes), 'delete row')} will not be sent: {WHAT_GOES}; "
+                "apply with --allow-delete to delete them"
+            )
+    sending = int(shown["action"].isin(render.SENDING).sum()) - (0 if allow_delete else len(deletes))
+    how_long = render.estimate(sending, pace.per_minute(getattr(args, "rate", None)))
+    if how_long:
+        say(how_long)
+    question = f"Send {render.plural(sending, 'request')} to {client.endpoint}? [y/N] "
+    if sending and not args.yes and not ask(question):
+        warn("aborted: nothing was sent")
+        return exits.EXIT_USAGE
+    say(f"journal: {journal}" + (" (resuming the run it records)" if resuming else ""))
+    stop = threading.Event()
+    with _ctrl_c_stops(stop):
+        results = apply(
+            planned,  # the whole plan: its identity (the changes) is the journal's, filtered or not
+            client,
+            workers=getattr(args, "workers", None),
+            stop=stop,
+            journal=journal,
+            retry_unknown=getattr(args, "retry_unknown", False),
+            force=getattr(args, "force", False),
+            diff=not getattr(args, "no_diff", False),
+            allow_delete=allow_delete,
+        )
+    results_file.write_frame(results)
+    say(*render.run_summary(results), f"results written to {results_file.path}")
+    facts = results.attrs.get("run")
+    if facts is not None and facts.journal:
+        say(f"journal written to {facts.journal}")
+    stopped = stop.is_set() or bool(facts is not None and facts.stopped)
+    if stopped:
+        say(f"to finish this run: {_finishing_command(args, journal, command)}")
+    _undo_hint(results, results_file.path, held)
+    judged = results[results["status"] != Status.UNSUPPORTED] if command[0] == "enforce" else results
+    return exits.of_run(judged, stopped=stop.is_set())
+
+
+def read_plan_file(path: str):
+    """A plan CSV (its header has `action` and `payload`, no `status`) as a plan frame; None for a changes file."""
+    from bulkbackup._engine.plan import is_plan, plan_of, render
+    from bulkbackup._input.safe_csv import read_csv
+
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            header = {name.strip().lower() for name in re.split(r"[,;\t]", f.readline())}
+    except OSError:
+        return None  # read_changes says what is wrong with the file
+    if not ({"action", "payload"} <= header and "status" not in header):
+        return None
+    frame = read_csv(path)
+    return render(plan_of(frame)) if is_plan(frame) else None
+
+
+def claim_run_files(args: argparse.Namespace, input_path: str, held: contextlib.ExitStack) -> tuple[Claim, Path, bool]:
     """The results file, claimed and held, and the journal, reserved or checked; both before the first request."""
-    source = Path(args.file)
+    source = Path(input_path)
     at = stamp()
 
     def results_name(n: str) -> Path:
@@ -109,7 +175,7 @@ def _claim_run_files(args: argparse.Namespace, held: contextlib.ExitStack) -> tu
     return results, reserved.path, False
 
 
-def _without_settled(planned, changes, client, journal: Path, args: argparse.Namespace):
+def _without_settled(planned, client, journal: Path, args: argparse.Namespace):
     """The plan of a resumed run as it will be sent: without what the journal's earlier run settled. A journal of
     another run is refused here, before the question."""
     from bulkbackup._engine.journal import settled_by
@@ -120,25 +186,26 @@ def _without_settled(planned, changes, client, journal: Path, args: argparse.Nam
     return planned[[not m for m in mask]]
 
 
-def _finishing_command(args: argparse.Namespace, journal: Path) -> str:
-    """The exact command that finishes an interrupted run: the same changes, connection and options, this journal."""
-    argv = ["bulkbackup", "apply", args.file, "--journal", str(journal)]
+def _finishing_command(args: argparse.Namespace, journal: Path, command: list[str]) -> str:
+    """The exact command that finishes an interrupted run: the same input, connection and options, this journal."""
+    argv = ["bulkbackup", *command, "--journal", str(journal)]
     for flag, value in (
         ("--endpoint", args.endpoint),
         ("--context", args.context),
         ("--token-env", args.token_env if args.token_env != "COOLIFY_TOKEN" else None),
         ("--ca-bundle", args.ca_bundle),
-        ("--workers", args.workers if args.workers != 4 else None),
-        ("--rate", args.rate),
+        ("--workers", getattr(args, "workers", 4) if getattr(args, "workers", 4) != 4 else None),
+        ("--rate", getattr(args, "rate", None)),
     ):
         if value is not None:
             argv += [flag, str(value)]
     for flag, on in (
         ("--yes", args.yes),
         ("--allow-http", args.allow_http),
-        ("--no-diff", args.no_diff),
-        ("--retry-unknown", args.retry_unknown),
-        ("--force", args.force),
+        ("--no-diff", getattr(args, "no_diff", False)),
+        ("--retry-unknown", getattr(args, "retry_unknown", False)),
+        ("--force", getattr(args, "force", False)),
+        ("--allow-delete", getattr(args, "allow_delete", False)),
     ):
         if on:
             argv.append(flag)
@@ -147,7 +214,7 @@ def _finishing_command(args: argparse.Namespace, journal: Path) -> str:
 
 def _undo_hint(results, results_path: Path, held: contextlib.ExitStack) -> None:
     """When the run changed something: write the changes that put it back, and say how to apply them."""
-    if not (results["status"] == Status.UPDATED).any():
+    if not results["status"].isin([Status.UPDATED, Status.CREATED]).any():
         return
     from bulkbackup._engine.undo import undo
 
@@ -160,7 +227,8 @@ def _undo_hint(results, results_path: Path, held: contextlib.ExitStack) -> None:
             f"could not write the undo file ({error}): make it with `bulkbackup undo {shlex.quote(str(results_path))}`"
         )
         return
-    say(f"to undo this run: bulkbackup apply {shlex.quote(str(undo_file.path))}")
+    flag = " --allow-delete" if "action" in frame.columns and (frame["action"] == "delete").any() else ""
+    say(f"to undo this run: bulkbackup apply {shlex.quote(str(undo_file.path))}{flag}")
 
 
 def _undo_of_run(results: Path, n: str) -> Path:
@@ -170,22 +238,35 @@ def _undo_of_run(results: Path, n: str) -> Path:
 
 
 def _dry_run(args: argparse.Namespace, changes, held: contextlib.ExitStack) -> int:
-    from bulkbackup._engine.plan import plan
+    from bulkbackup._engine.plan import is_plan, plan
 
+    def planned_by(client):
+        return (
+            changes
+            if is_plan(changes)
+            else plan(changes, client, diff=not args.no_diff, prefer=getattr(args, "prefer", None))
+        )
+
+    return dry_run(args, args.file, planned_by, None if is_plan(changes) else changes, held)
+
+
+def dry_run(args: argparse.Namespace, input_path: str, planned_by, changes, held: contextlib.ExitStack) -> int:
+    """Plan with the server, show it as a run would, write the plan file, send nothing: `apply` and `enforce`."""
     if args.journal:
         raise ConfigError("a dry run sends nothing: it writes a plan file, not a --journal")
-    source = Path(args.file)
+    source = Path(input_path)
     plan_file = held.enter_context(
         released(output_claim(args, lambda n: source.with_name(f"{source.stem}.plan-{stamp()}{n}.csv"), [source]))
     )
-    client, pace = watched_client(args, workers=args.workers, rate=args.rate)
+    rate = getattr(args, "rate", None)
+    client, pace = watched_client(args, workers=getattr(args, "workers", 4), rate=rate)
     with client:
-        planned = plan(changes, client, diff=not args.no_diff, prefer=args.prefer)
+        planned = planned_by(client)
     say(*render.confirmation(planned, changes, every_row=args.all))
-    for line in planned.attrs.get("warnings", ()):
+    for line in planned.attrs.get("warnings", ()):  # said once, not on every row
         warn(f"warning: {render.speak_cli(line)}")
     sending = int(planned["action"].isin(render.SENDING).sum())
-    how_long = render.estimate(sending, pace.per_minute(args.rate))
+    how_long = render.estimate(sending, pace.per_minute(rate))
     plan_file.write_frame(planned)
     say(
         f"dry run: {render.plural(sending, 'request')} would be sent (nothing was sent)",

@@ -31,6 +31,7 @@ from bulkbackup._core.operations import Decision, Operation, Outcome, Plan, init
 from bulkbackup._core.statuses import Status
 from bulkbackup._display.progress import ProgressBar
 from bulkbackup._engine import sent, storage_ids
+from bulkbackup._engine.deletes import guard
 from bulkbackup._engine.journal import Journal
 from bulkbackup._engine.plan import is_plan, plan_of
 from bulkbackup._engine.rebase import STALE, rebase
@@ -59,6 +60,7 @@ def apply(
     force: bool = False,
     diff: bool = True,
     prefer: str | None = None,
+    allow_delete: bool = False,
 ) -> pd.DataFrame:
     """Apply changes (anything `read_changes` takes, a `plan()` frame or its `Plan`) and return the results frame.
 
@@ -76,6 +78,9 @@ def apply(
     `diff=False` sends every given field without reading first (a token that cannot read); nothing is verified.
     The run's facts are in `results.attrs["run"]` (a `RunFacts`). `prefer` ("mine" or "server") settles the
     conflicts of an edited export, as in `plan`.
+    The run's facts are in `results.attrs["run"]` (a `RunFacts`).
+    `delete` rows (the undo of created configurations) go only with `allow_delete=True`: Coolify's DELETE also
+    deletes that configuration's backup files. Without it each is `invalid`, saying so, and nothing of it is sent.
     """
     started_at = _now()
     if rate is not None and not (isinstance(rate, int | float) and rate > 0):
@@ -92,6 +97,7 @@ def apply(
         operations = list(planned.operations)
         if given_plan:  # the one read of the server: the plan's operations rebased on what it holds now
             operations = _rebased(planned, client, read=diff)
+        operations = guard(operations, allow_delete=allow_delete)
         decisions = keeper.decisions(operations) if keeper is not None else {}
         operations, settled = _decided(operations, decisions)
         to_send = [i for i, op in enumerate(operations) if op.sends and i not in settled]
@@ -225,8 +231,10 @@ def _decided(operations: list[Operation], decisions: dict[int, Decision]) -> tup
     return shown, settled
 
 
-def _outcomes(operations: Sequence[Operation], settled: dict[int, Outcome], sent: dict[int, Outcome]) -> list[Outcome]:
-    return [settled.get(i) or sent.get(i) or initial_outcome(op) for i, op in enumerate(operations)]
+def _outcomes(
+    operations: Sequence[Operation], settled: dict[int, Outcome], answered: dict[int, Outcome]
+) -> list[Outcome]:
+    return [settled.get(i) or answered.get(i) or initial_outcome(op) for i, op in enumerate(operations)]
 
 
 def _stale_warning(operations: Sequence[Operation]) -> tuple[str, ...]:

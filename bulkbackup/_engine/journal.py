@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bulkbackup._coolify.state import own_configs
 from bulkbackup._core.errors import BulkBackupError, ConfigError, printable
 from bulkbackup._core.events import Event, RowFinished, RowSending, RunFinished, RunStarted
 from bulkbackup._core.operations import Decision, Operation, Plan
@@ -90,6 +91,11 @@ class Journal:
         self._lock = lock
         self._server_version: str | None | bool = False  # read when first needed: opening checks, never sends
         self._announced: set[int] = set()
+        self._adopted: list = []  # (RowRef, Outcome) of creates adopted on resume: recorded after the header
+        # What each row does, for records of rows that are no PATCH (a create, a delete): undo and resume read it.
+        self._actions = {
+            op.ref.position: op.action for op in plan.operations if op.action.method not in (None, "PATCH")
+        }
         self._needs_newline = prior is not None and not prior.ends_with_newline
         self._count_lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -143,7 +149,22 @@ class Journal:
         """Per `op.ref.position`, what the record of earlier runs decides; positions it says nothing about are
         absent (send as planned). For a settled row the `Decision` holds the `outcome` to report and, as
         `operation`, what the earlier run sent (its payload and the values it replaced), for the results row."""
-        return journal_resume.decisions(self.prior, operations, self.plan, retry_unknown=self.retry_unknown)
+        found = journal_resume.decisions(
+            self.prior, operations, self.plan, retry_unknown=self.retry_unknown, configs=self._configs
+        )
+        # A create adopted from the server is written down as created once this run's header is, so that undo
+        # from this journal deletes it and a later resume reads it as settled.
+        self._adopted = [
+            (op.ref, found[op.ref.position].outcome)
+            for op in operations
+            if op.ref.position in found and journal_resume.adopted(found[op.ref.position])
+        ]
+        return found
+
+    def _configs(self) -> dict[str, list[str]]:
+        """database uuid → its configuration uuids now: read only when a create of an earlier run may have gone
+        out, to adopt what it created instead of creating another."""
+        return {db["uuid"]: [c["uuid"] for c in own_configs(db)] for db in self.client.list_databases()}
 
     def settled(self) -> set[tuple[str, str]]:
         """The configurations an earlier run of this journal settled: a resumed run reports them, sends nothing."""
@@ -188,6 +209,8 @@ class Journal:
                 },
                 sync=True,
             )
+            for ref, outcome in self._adopted:
+                self._outcome(ref, outcome)
         elif isinstance(event, RowSending):
             self._write(
                 {
@@ -195,6 +218,11 @@ class Journal:
                     **_where(event.row),
                     "payload": dict(event.payload),
                     "before": dict(event.before),
+                    **(
+                        {"action": str(self._actions[event.row.position])}
+                        if event.row.position in self._actions
+                        else {}
+                    ),
                     "time": _now(),
                 }
             )  # fsynced by before_request(), outside the delivery lock, before the request leaves
@@ -203,18 +231,7 @@ class Journal:
             if event.row.position not in self._announced:
                 self._raise_if_failed()
                 return  # nothing was announced, so nothing can have been sent
-            result = event.result
-            self._write(
-                {
-                    "record": "outcome",
-                    **_where(event.row),
-                    "status": str(result.status),
-                    "http_status": result.http_status,
-                    "message": self.client.redact(result.message),
-                    "attempts": result.attempts,
-                    "time": _now(),
-                }
-            )
+            self._outcome(event.row, event.result)
         elif isinstance(event, RunFinished):
             facts = event.facts
             self._write(
@@ -230,6 +247,20 @@ class Journal:
             )
         else:
             self._raise_if_failed()
+
+    def _outcome(self, ref, result) -> None:
+        self._write(
+            {
+                "record": "outcome",
+                **_where(ref),
+                "status": str(result.status),
+                "http_status": result.http_status,
+                "message": self.client.redact(result.message),
+                "attempts": result.attempts,
+                **({"created": result.backup_uuid} if result.backup_uuid else {}),
+                "time": _now(),
+            }
+        )
 
     def before_request(self, event: RowSending) -> None:
         """Group commit: the request waits until its intent is on disk, and one fsync serves every worker whose

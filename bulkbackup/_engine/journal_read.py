@@ -38,7 +38,15 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
         "coolify": _TEXT,
         "time": _TEXT,
     },
-    "intent": {**_KEYS, "position": _INT, "line": _INT, "payload": (dict,), "before": (dict,), "time": _TEXT},
+    "intent": {
+        **_KEYS,
+        "position": _INT,
+        "line": _INT,
+        "payload": (dict,),
+        "before": (dict,),
+        "action": _TEXT,
+        "time": _TEXT,
+    },
     "outcome": {
         **_KEYS,
         "position": _INT,
@@ -47,6 +55,7 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
         "http_status": _INT,
         "message": _TEXT,
         "attempts": _INT,
+        "created": _TEXT,
         "time": _TEXT,
     },
     "end": {"stopped": _TEXT, "interrupted": (bool,), "verification": _TEXT, "counts": (dict,), "time": _TEXT},
@@ -77,22 +86,28 @@ class RowHistory:
     backup_certain: bool = False  # a backup_now the server answered 2xx: a backup certainly started
     intents: int = 0
     digest: str | None = None  # the row's hash in the header of the run that wrote its last intent
+    action: str = "update"  # the last intent's: "create" and "delete" are recorded (a PATCH says nothing)
+    created: str | None = None  # the backup_uuid a create's 201 answered
 
-    def intent(self, payload: Mapping, before: Mapping, digest: str | None) -> None:
+    def intent(self, payload: Mapping, before: Mapping, digest: str | None, action: str | None = None) -> None:
         self.intents += 1
+        self.action = action or "update"
         self.payload = dict(payload)
         self.digest = digest
         for name, value in before.items():
             self.before.setdefault(name, value)
         self.status, self.pending, self.message, self.http_status = None, True, "", None
 
-    def outcome(self, status: str, message: str, http_status: int | None) -> None:
+    def outcome(self, status: str, message: str, http_status: int | None, created: str | None = None) -> None:
+        self.created = created or self.created
         self.status, self.pending, self.message, self.http_status = status, False, message, http_status
 
     def settle(self) -> None:
         """After an intent is answered (or never was): what it may have changed."""
         if not (self.pending or Status(self.status).info.sent and self.status != Status.REJECTED):
             return
+        if self.action != "update":
+            return  # a create's or a delete's payload changed no existing configuration's fields
         for name, value in self.payload.items():
             if name != BACKUP_NOW.name:
                 self.changed[name] = value
@@ -159,10 +174,10 @@ def read_journal(path: str | os.PathLike[str]) -> JournalState:
         if kind == "intent":
             if key in open_rows:
                 row.settle()
-            row.intent(record["payload"], record.get("before") or {}, digests.get(key))
+            row.intent(record["payload"], record.get("before") or {}, digests.get(key), record.get("action"))
             open_rows.add(key)
         else:
-            row.outcome(record["status"], record.get("message") or "", record.get("http_status"))
+            row.outcome(record["status"], record.get("message") or "", record.get("http_status"), record.get("created"))
             row.settle()
             open_rows.discard(key)
     for key in open_rows:

@@ -10,7 +10,7 @@ The one rule about backups: a `backup_now` the server answered 2xx is never sent
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bulkbackup._core.errors import ConfigError, printable
 from bulkbackup._core.fields import BACKUP_NOW
@@ -19,6 +19,8 @@ from bulkbackup._core.statuses import Action, Status
 from bulkbackup._engine.journal_read import JournalState, RowHistory
 
 SETTLED = "done in an earlier run (journal)"
+ADOPTED = "adopted"  # how the message of a create adopted on resume starts
+KNOWN = "backup_uuids"  # a create's `before`: the database's configurations before its POST (_fleet/enforce.KNOWN)
 
 
 def is_done(history: RowHistory, retry_unknown: bool) -> bool:
@@ -27,6 +29,42 @@ def is_done(history: RowHistory, retry_unknown: bool) -> bool:
         and Status(history.status).info.final
         and not (history.status == Status.UNKNOWN and retry_unknown)
     )
+
+
+def adopted(decision: Decision) -> bool:
+    """Whether a decision adopts a configuration an earlier attempt created (the journal records it as created)."""
+    outcome = decision.outcome
+    return outcome is not None and outcome.status == Status.CREATED and outcome.message.startswith(ADOPTED)
+
+
+def decide_create(
+    operation: Operation, history: RowHistory, *, same_row: bool, configs: Callable[[], dict[str, list[str]]]
+) -> Decision | None:
+    """A create the journal knows: answered 201 → settled with its uuid; sent or maybe sent (killed, unknown) →
+    the database's configurations are read, and one that is not among those known before the POST is the one an
+    earlier attempt created: adopted, never created twice. Nothing new there: the POST made nothing; send it."""
+    if history.status == Status.CREATED and same_row:
+        outcome = Outcome(
+            Status.CREATED,
+            history.http_status,
+            f"{SETTLED}: {history.message}".rstrip(": "),
+            backup_uuid=history.created,
+        )
+        return Decision(outcome=outcome, operation=operation.with_(action=Action.CREATE, notes=()))
+    if not (history.pending or history.status == Status.UNKNOWN):
+        return None
+    known = set(history.before.get(KNOWN) or ())
+    new = [uuid for uuid in configs().get(operation.ref.database_uuid, []) if uuid not in known]
+    if not new:
+        return None
+    message = (
+        f"{ADOPTED} {new[0]}: an earlier attempt of this run (in the journal) created it on "
+        f"{operation.ref.database_uuid}; not created again"
+    )
+    if len(new) > 1:
+        message += f" ({len(new)} new configurations there: {', '.join(new)}; check which to keep)"
+    planned = operation.with_(action=Action.CREATE, notes=())  # as planned, whatever the rebase noted
+    return Decision(outcome=Outcome(Status.CREATED, message=message, backup_uuid=new[0]), operation=planned)
 
 
 def decide(operation: Operation, history: RowHistory, *, same_row: bool, retry_unknown: bool) -> Decision | None:
@@ -87,10 +125,23 @@ def _settled(operation: Operation, history: RowHistory, status: Status, message:
 
 
 def decisions(
-    prior: JournalState | None, operations: Sequence[Operation], plan: Plan, *, retry_unknown: bool
+    prior: JournalState | None,
+    operations: Sequence[Operation],
+    plan: Plan,
+    *,
+    retry_unknown: bool,
+    configs: Callable[[], dict[str, list[str]]] | None = None,
 ) -> dict[int, Decision]:
     if prior is None:
         return {}
+    read: dict[str, list[str]] | None = None
+
+    def current() -> dict[str, list[str]]:  # read once, and only when a create needs it
+        nonlocal read
+        if read is None:
+            read = configs() if configs is not None else {}
+        return read
+
     hashes = plan.identity.row_hashes
     found = {}
     for operation in operations:
@@ -99,6 +150,11 @@ def decisions(
             continue
         position = operation.ref.position
         same_row = position < len(hashes) and history.digest == hashes[position]
+        if operation.action is Action.CREATE or history.action == "create":
+            created = decide_create(operation, history, same_row=same_row, configs=current)
+            if created is not None:
+                found[position] = created
+            continue
         decision = decide(operation, history, same_row=same_row, retry_unknown=retry_unknown)
         if decision is not None:
             found[position] = decision

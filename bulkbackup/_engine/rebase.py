@@ -18,6 +18,8 @@ from bulkbackup._core.statuses import Action
 from bulkbackup._engine.plan import operation_for
 
 STALE = "the server changed since the plan"
+NOT_CREATED = "not created"  # how the note of a create the server made unnecessary starts
+KNOWN = "backup_uuids"  # a create's `before`: the database's configurations when planned (_fleet/enforce.KNOWN)
 """How a rebased operation's note starts when the server moved since its plan."""
 
 
@@ -41,6 +43,8 @@ def rebase(
     if names is not None and operation.ref.database_name is None and operation.key in names:
         name, kind = names[operation.key]
         operation = operation.with_(ref=replace(operation.ref, database_name=name, database_type=kind))
+    if operation.action is Action.CREATE and current is not None and not operation.errors:
+        return _create_rebased(operation, current)
     if operation.action not in (Action.UPDATE, Action.TRIGGER) or operation.errors:
         return operation
     wanted = {name: CLEAR if value is None else value for name, value in operation.payload.items()}
@@ -53,6 +57,21 @@ def rebase(
         moved = f"{STALE} (planned: {was}; now: {'; '.join(now.diff) or 'nothing to send'})"
         return now.with_(notes=(*operation.notes, moved))
     return now.with_(notes=operation.notes)
+
+
+def _create_rebased(operation: Operation, current: Mapping[Key, dict]) -> Operation:
+    """A create whose database has a configuration now that it did not have when planned is not sent: the same plan
+    applied twice (or a run that created it) must not make a second schedule. A resumed journal adopts it."""
+    database = operation.ref.database_uuid
+    known = set(operation.before.get(KNOWN) or ())
+    there = sorted(backup for db, backup in current if db == database and backup not in known)
+    if not there:
+        return operation
+    note = (
+        f"{NOT_CREATED}: database {database} has a backup configuration now ({', '.join(there)}) that it did not "
+        "have when planned; plan again (bb.enforce) to check it"
+    )
+    return operation.with_(action=Action.UNCHANGED, notes=(*operation.notes, note))
 
 
 def _where(source: str | None, operation: Operation) -> str:

@@ -9,6 +9,10 @@ harmless and the plan of the undo run sends only what differs. A `rejected` row 
 
 What cannot be undone is said in `attrs["warnings"]`, never skipped silently: a started backup, and an S3 storage
 reference (the server reports only its numeric `s3_storage_id`; pass `s3_uuids={id: uuid}` to map it).
+
+A created configuration (`bb.enforce`) is undone by deleting it. A changes frame cannot say "delete", so when the
+run created configurations, `undo` returns a plan frame instead: `update` rows restoring values and `delete` rows,
+which `apply` sends only with `allow_delete=True` (Coolify's DELETE also deletes the configuration's backup files).
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ import pandas as pd
 
 from bulkbackup._core.errors import InputError
 from bulkbackup._core.fields import ALL_FIELDS, BACKUP_NOW, BY_NAME, CLEAR, KEY_COLUMNS
-from bulkbackup._core.operations import Operation, RowRef
+from bulkbackup._core.operations import Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action, Status
+from bulkbackup._engine.deletes import WHAT_GOES
+from bulkbackup._engine.identity import identity_of, row_hash, row_hash_of
 from bulkbackup._engine.journal_read import read_journal
+from bulkbackup._engine.plan import render
 
 _S3 = "s3_storage_uuid"
 
@@ -41,8 +48,9 @@ class Done:
 
 def undo(source: Any, *, s3_uuids: Mapping[int, str] | None = None) -> pd.DataFrame:
     """The changes that restore what `source` (a results frame, a results CSV path, or a journal path) changed."""
+    warnings: list[str] = []
     if isinstance(source, pd.DataFrame):
-        done, warnings, where = history_of_results(source), [], "results"
+        done, where = history_of_results(source, warnings), "results"
     elif isinstance(source, str | os.PathLike):
         path = os.fspath(source)
         if not os.path.exists(path):
@@ -50,14 +58,20 @@ def undo(source: Any, *, s3_uuids: Mapping[int, str] | None = None) -> pd.DataFr
         if _is_journal(path):
             (done, warnings), where = history_of_journal(path), path
         else:
-            done, warnings, where = history_of_results(_read_results_csv(path)), [], path
+            done, where = history_of_results(_read_results_csv(path), warnings), path
     else:
         raise InputError(f"undo() takes a results frame, a results CSV or a journal path, not {type(source).__name__}")
     rows = []
+    removals: list[Operation] = []
     for item in done:
+        if item.operation.undo_action is Action.DELETE:
+            removals.append(item.operation)
+            continue
         row = _restore(item, s3_uuids, warnings)
         if row is not None:
             rows.append(row)
+    if removals:
+        return _with_deletes(rows, removals, warnings, where)
     columns = [*KEY_COLUMNS, *(f.name for f in ALL_FIELDS if f is not BACKUP_NOW and any(f.name in r for r in rows))]
     frame = pd.DataFrame(rows, columns=columns).astype(object)
     frame = frame.where(frame.notna(), None)
@@ -109,22 +123,50 @@ def _restore(done: Done, s3_uuids: Mapping[int, str] | None, warnings: list[str]
     return row if len(row) > 2 else None
 
 
-def _operation(position: int, label: Any, line: Any, key: tuple[str, str], payload: Mapping, before: Mapping):
+def _with_deletes(rows: list[dict], removals: list[Operation], warnings: list[str], where: str) -> pd.DataFrame:
+    """The undo as a plan frame: the restoring rows as `update` operations (rebased on the server when applied) and
+    one `delete` per created configuration."""
+    operations, hashes = [], []
+    for row in rows:
+        ref = RowRef(len(operations), len(operations), None, row["database_uuid"], row["backup_uuid"])
+        payload = {k: (None if v == CLEAR else v) for k, v in row.items() if k not in KEY_COLUMNS}
+        operations.append(Operation(ref, Action.UPDATE, payload, diff=tuple(f"{k}: → {v}" for k, v in payload.items())))
+        hashes.append(row_hash(row))
+    for created in removals:
+        ref = RowRef(len(operations), len(operations), None, created.ref.database_uuid, created.ref.backup_uuid)
+        operations.append(Operation(ref, Action.DELETE, diff=(f"delete: {WHAT_GOES}",)))
+        hashes.append(row_hash_of(ref.database_uuid, ref.backup_uuid, (), '{"delete":true}'))
+    planned = Plan(tuple(operations), identity_of(hashes), source=where, labels=tuple(range(len(operations))))
+    frame = render(planned)
+    frame.attrs["warnings"] = warnings
+    return frame
+
+
+def _operation(
+    position: int, label: Any, line: Any, key: tuple[str, str], payload: Mapping, before: Mapping, created=False
+):
     only_backup = list(payload) == [BACKUP_NOW.name]
+    action = Action.CREATE if created else Action.TRIGGER if only_backup else Action.UPDATE
     return Operation(
         RowRef(position, label, None if _missing(line) else int(line), key[0], key[1]),
-        Action.TRIGGER if only_backup else Action.UPDATE,
+        action,
         payload=payload,
         before=before,
     )
 
 
-def history_of_results(results: pd.DataFrame) -> list[Done]:
+def _no_configuration(record: Mapping) -> bool:
+    """A results row without a configuration: a create that did not end `created` (nothing to put back)."""
+    return _missing(record.get("backup_uuid")) or record.get("backup_uuid") == ""
+
+
+def history_of_results(results: pd.DataFrame, warnings: list[str] | None = None) -> list[Done]:
     """The operations of a results frame that went out or may have: `updated`, `triggered`, `unknown`, and
     `failed` after a sent attempt (putting back a value that never changed is harmless)."""
     missing = {"status", "payload", "before", *KEY_COLUMNS} - set(results.columns)
     if missing:
         raise InputError(f"not a results frame: no {', '.join(sorted(missing))} column")
+    warnings = [] if warnings is None else warnings
     done = []
     for position, (label, record) in enumerate(zip(results.index, results.to_dict("records"), strict=True)):
         status = str(record["status"])
@@ -132,6 +174,20 @@ def history_of_results(results: pd.DataFrame) -> list[Done]:
         may_have = status in (Status.UPDATED, Status.TRIGGERED, Status.UNKNOWN) or (
             status == Status.FAILED and not _missing(attempts) and int(attempts) > 0
         )
+        if status == Status.CREATED:
+            key = (record["database_uuid"], record["backup_uuid"])
+            operation = _operation(position, label, record.get("line"), key, {}, {}, created=True)
+            done.append(Done(operation, _label(record.get("line"), label, key[1], status)))
+            continue
+        if _no_configuration(record):
+            if status != Status.UNKNOWN:
+                continue
+            warnings.append(
+                f"{_label(record.get('line'), label, record['database_uuid'], status)}: a create of unknown outcome "
+                f"may have made a configuration on database {record['database_uuid']}: check it (GET "
+                "/api/v1/databases), or resume the run with its journal, which adopts it"
+            )
+            continue
         if not may_have or _missing(record["payload"]) or not str(record["payload"]).strip():
             continue
         payload = json.loads(record["payload"])
@@ -147,7 +203,22 @@ def history_of_journal(path: str) -> tuple[list[Done], list[str]]:
     they replaced as its first intent found them; and the journal's warnings (a torn last line)."""
     state = read_journal(path)  # a damaged journal is a ConfigError naming file and line, before anything else
     done = []
+    warnings: list[str] = []
     for position, ((database_uuid, backup_uuid), history) in enumerate(state.rows.items()):
+        if history.action == "create":
+            if history.created:
+                key = (database_uuid, history.created)
+                done.append(
+                    Done(_operation(position, history.created, None, key, {}, {}, created=True), history.created)
+                )
+            elif history.pending or history.status == Status.UNKNOWN:
+                warnings.append(
+                    f"a create on database {database_uuid} ({'may have been sent' if history.pending else 'unknown'}) "
+                    "may have made a configuration: check it, or resume the run with this journal, which adopts it"
+                )
+            continue
+        if history.action != "update":
+            continue
         payload = dict(history.changed)
         if history.backup_started:
             payload[BACKUP_NOW.name] = True
@@ -156,7 +227,7 @@ def history_of_journal(path: str) -> tuple[list[Done], list[str]]:
         state_text = "may have been sent" if history.pending else history.status
         operation = _operation(position, backup_uuid, None, (database_uuid, backup_uuid), payload, history.before)
         done.append(Done(operation, f"{backup_uuid} ({state_text})"))
-    return done, list(state.warnings)
+    return done, [*state.warnings, *warnings]
 
 
 def _is_journal(path: str) -> bool:
