@@ -20,6 +20,7 @@ from bulkbackup._cli.outputs import Claim, check_place, claim, claim_fresh, clai
 from bulkbackup._cli.terminal import ask, say, warn
 from bulkbackup._core.errors import BulkBackupError, ConfigError
 from bulkbackup._core.statuses import Status
+from bulkbackup._engine.pace import run_estimate
 
 
 def apply_command(args: argparse.Namespace) -> int:
@@ -31,7 +32,7 @@ def apply_command(args: argparse.Namespace) -> int:
         if args.dry_run:
             return _dry_run(args, changes, held)
         results_file, journal, resuming = _claim_run_files(args, held)
-        client, pace = watched_client(args, workers=args.workers, rate=args.rate)  # the one rate cap: the client's
+        client, _ = watched_client(args, workers=args.workers, rate=args.rate)  # the one rate cap: the client's
         with client:
             planned = plan(changes, client, diff=not args.no_diff)
             shown = _without_settled(planned, changes, client, journal, args) if resuming else planned
@@ -40,7 +41,7 @@ def apply_command(args: argparse.Namespace) -> int:
                 warn("--strict: some rows are invalid, so nothing is sent; fix them (or leave out --strict)")
                 return exits.EXIT_NOT_ALL_OK
             sending = int(shown["action"].isin(render.SENDING).sum())
-            how_long = render.estimate(sending, pace.per_minute(args.rate))
+            how_long = run_estimate(client, sending, args.rate)
             if how_long:
                 say(how_long)
             question = f"Send {render.plural(sending, 'request')} to {client.endpoint}? [y/N] "
@@ -63,7 +64,9 @@ def apply_command(args: argparse.Namespace) -> int:
         results_file.write_frame(results)
         say(*render.run_summary(results), f"results written to {results_file.path}")
         facts = results.attrs.get("run")
-        if facts is not None and facts.journal:
+        if facts is not None and facts.journal_failure:  # the record of the run is not (all) on disk: an error
+            warn(f"error: {render.speak_cli(facts.journal_failure)}")
+        elif facts is not None and facts.journal and Path(facts.journal).exists():
             say(f"journal written to {facts.journal}")
         stopped = stop.is_set() or bool(facts is not None and facts.stopped)
         if stopped:
@@ -176,12 +179,12 @@ def _dry_run(args: argparse.Namespace, changes, held: contextlib.ExitStack) -> i
     plan_file = held.enter_context(
         released(output_claim(args, lambda n: source.with_name(f"{source.stem}.plan-{stamp()}{n}.csv"), [source]))
     )
-    client, pace = watched_client(args, workers=args.workers, rate=args.rate)
+    client, _ = watched_client(args, workers=args.workers, rate=args.rate)
     with client:
         planned = plan(changes, client, diff=not args.no_diff)
     say(*render.confirmation(planned, changes, every_row=args.all))
     sending = int(planned["action"].isin(render.SENDING).sum())
-    how_long = render.estimate(sending, pace.per_minute(args.rate))
+    how_long = run_estimate(client, sending, args.rate)
     plan_file.write_frame(planned)
     say(
         f"dry run: {render.plural(sending, 'request')} would be sent (nothing was sent)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from bulkbackup._coolify.state import gc_paused, own_configs
 from bulkbackup._core.errors import ApiError
 from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from bulkbackup._display.styling import ATTR
+from bulkbackup._engine.pace import hearing
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
@@ -21,7 +23,9 @@ Place = tuple[str | None, str | None, str | None, str | None]
 _NOWHERE: Place = (None, None, None, None)
 
 
-def inventory(client: Client, *, unconfigured: bool = False) -> pd.DataFrame:
+def inventory(
+    client: Client, *, unconfigured: bool = False, on_wait: Callable[[float], object] | None = None
+) -> pd.DataFrame:
     """One row per backup configuration, with the project and environment each database lives in.
 
     `unconfigured=True` adds one row per database that has no backup configuration: its `backup_uuid` and settings
@@ -37,8 +41,10 @@ def inventory(client: Client, *, unconfigured: bool = False) -> pd.DataFrame:
 
     `s3_storage_uuid` stays empty: the server reports only the numeric `s3_storage_id` and no endpoint maps it to
     a uuid, so an exported file fed back unchanged sends nothing for it.
+
+    `on_wait(seconds)` hears each wait for the server's rate-limit window while it reads (to say it).
     """
-    with gc_paused():
+    with gc_paused(), hearing(client, on_wait):
         return _inventory(client, unconfigured)
 
 

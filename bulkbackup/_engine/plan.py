@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import replace
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from bulkbackup._core.operations import Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
 from bulkbackup._display.styling import ATTR
 from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
+from bulkbackup._engine.pace import hearing
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ PLAN_ATTR = "plan"
 """`frame.attrs[PLAN_ATTR]`: the `Plan` a plan frame was rendered from."""
 
 
-def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd.DataFrame:
+def plan(
+    changes: Any, client: Client | None = None, *, diff: bool = True, on_wait: Callable[[float], object] | None = None
+) -> pd.DataFrame:
     """Per row: `action` (update, trigger, unchanged, invalid), `errors`, `diff` and the exact `payload`.
 
     Without a client every given setting goes into the payload (nothing to compare against); with one, a single
@@ -42,11 +45,14 @@ def plan(changes: Any, client: Client | None = None, *, diff: bool = True) -> pd
     (for a token without the read ability): every given setting goes into the payload, as without a client.
     With a client, the server's version is read once: a setting newer than the server makes its row invalid.
     The frame carries its typed plan in `attrs["plan"]`: `bb.apply(frame, client)` sends exactly its rows.
+    `on_wait(seconds)` hears each wait for the server's rate-limit window while it reads (to say it).
     """
-    return render(plan_of(changes, client, diff=diff))
+    return render(plan_of(changes, client, diff=diff, on_wait=on_wait))
 
 
-def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True) -> Plan:
+def plan_of(
+    changes: Any, client: Client | None = None, *, diff: bool = True, on_wait: Callable[[float], object] | None = None
+) -> Plan:
     """The `Plan` of anything `plan` or `apply` takes.
 
     - a plan frame carrying its `Plan` (`attrs["plan"]`): its operations for the frame's index labels, in the
@@ -66,9 +72,10 @@ def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True) ->
         frame = read_changes(changes)
         version = databases = None
         if client is not None:
-            version = client.server_version()
-            if diff:
-                databases = client.list_databases()
+            with hearing(client, on_wait):
+                version = client.server_version()
+                if diff:
+                    databases = client.list_databases()
         return build(frame, databases, version, diff=diff)
 
 
