@@ -279,3 +279,48 @@ def test_before_the_tick_the_panel_says_roughly_how_long_the_run_takes_at_the_se
         with_cap = bb.widgets.RunPanel(frame, client, folder=tmp_path / "runs", rate=0.05)  # 3 a minute
         with_cap.planned = panel.planned
         assert "12 requests at 3 a minute: about 4 minutes" in with_cap._sending_note()
+
+
+def test_the_limiter_tells_its_hearers_the_waits_no_caller_hears_itself_and_keeps_the_servers_limit():
+    from bulkbackup._coolify.limiter import RateLimiter
+
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    assert limiter.limit is None
+
+    def refused() -> None:  # one request answered 429: everybody waits 5 s
+        assert limiter.acquire()
+        limiter.observe(429, {"Retry-After": "5", "X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0"})
+
+    heard: list[float] = []
+    with limiter.hear_waits(heard.append):
+        refused()
+        own: list[float] = []
+        assert limiter.acquire(on_wait=own.append)  # a run's own on_wait wins: its listeners say the wait
+        assert own == [5.0] and heard == []
+        limiter.observe(200, {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "199"})
+        refused()
+        assert limiter.acquire()  # a read that passes none: the hearers hear it
+        limiter.observe(200, {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "198"})
+        assert heard == [5.0]
+    refused()
+    assert limiter.acquire()  # the hearing is closed: heard no more
+    assert heard == [5.0]
+    assert limiter.limit == 200
+
+
+def test_the_run_estimate_is_one_function_of_the_budget_and_the_users_cap():
+    from bulkbackup._engine.pace import estimate, per_minute
+
+    class Limited:
+        class limiter:  # noqa: N801 - the shape of a client's limiter that learned the server's limit
+            limit = 200
+
+    assert estimate(4882, per_minute(Limited)) == "4,882 requests at 200 a minute: about 25 minutes"
+    assert estimate(12, per_minute(Limited, rate=0.05)) == "12 requests at 3 a minute: about 4 minutes"
+    assert estimate(150, 200) == "150 requests at 200 a minute: within one window, under a minute"
+    assert estimate(0, 200) is None and estimate(5, None) is None
