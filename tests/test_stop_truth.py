@@ -324,3 +324,24 @@ def test_the_run_estimate_is_one_function_of_the_budget_and_the_users_cap():
     assert estimate(12, per_minute(Limited, rate=0.05)) == "12 requests at 3 a minute: about 4 minutes"
     assert estimate(150, 200) == "150 requests at 200 a minute: within one window, under a minute"
     assert estimate(0, 200) is None and estimate(5, None) is None
+
+
+def test_a_stop_whose_check_meets_a_closed_window_gives_up_at_once_and_says_why(tmp_path):
+    # Our client thinks two requests are left; another client of the same user spends them as the run stops. The
+    # check's read is refused (429): after a stop it does not wait the minute out, and says why it is unverified.
+    with Sandbox(databases=6, seed=5, rate_limit=6, window=60) as sb, bb.Client(sb.endpoint, sb.token) as client:
+        frame = fleet_changes(sb, 4, timeout=[4520, 4521, 4522, 4523])
+        planned = bb.plan(frame, client)  # 2 requests; apply reads once more, then one PATCH: 4
+        stop = threading.Event()
+
+        def stop_and_spend_the_rest(event):
+            if isinstance(event, RowFinished) and not stop.is_set():
+                stop.set()
+                with bb.Client(sb.endpoint, sb.token) as other:
+                    other.list_databases(), other.list_databases()
+
+        results = bb.apply(planned, client, progress=False, workers=1, stop=stop, listeners=[stop_and_spend_the_rest])
+        facts = results.attrs["run"]
+        assert list(results["status"]).count("updated") == 1
+        assert facts.verification.startswith("skipped: the run was stopped"), facts.verification
+        assert "budget ran out" in facts.verification and "nothing waits after a stop" in facts.verification

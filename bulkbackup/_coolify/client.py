@@ -261,8 +261,14 @@ class Client(Resources):
         """`read_answer` for this client's endpoint, with its token masked."""
         return read_answer(response, endpoint=self.endpoint, text=text, token=self._auth._token)
 
-    def _get(self, path: str, *, stop: threading.Event | None = None) -> requests.Response:
-        attempted = self.attempt("GET", path, unsafe=False, stop=stop)
+    def _get(
+        self,
+        path: str,
+        *,
+        stop: threading.Event | None = None,
+        on_wait: Callable[[float], object] | None = None,
+    ) -> requests.Response:
+        attempted = self.attempt("GET", path, unsafe=False, stop=stop, on_wait=on_wait)
         if isinstance(attempted.error, Stopped):
             raise attempted.error
         response = attempted.response
@@ -305,9 +311,15 @@ class Client(Resources):
             return ApiError(self.redact(text), status=code)
         return ApiError(self.redact(f"{prefix}{answer.summary}".rstrip()), status=code)
 
-    def get_json(self, path: str, *, stop: threading.Event | None = None) -> object:
-        """GET an API path (retried: GETs are safe) and return the decoded JSON body."""
-        response = self._get(path, stop=stop)
+    def get_json(
+        self,
+        path: str,
+        *,
+        stop: threading.Event | None = None,
+        on_wait: Callable[[float], object] | None = None,
+    ) -> object:
+        """GET an API path (retried: GETs are safe) and return the decoded JSON body; `on_wait` as for `send`."""
+        response = self._get(path, stop=stop, on_wait=on_wait)
         try:
             return json_body(response)
         except ValueError:
