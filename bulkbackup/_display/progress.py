@@ -6,7 +6,7 @@ from bulkbackup._core.events import Event, RowFinished, RunFinished, RunStarted,
 from bulkbackup._core.statuses import Status
 
 
-def done(status: str) -> bool:
+def counts_as_done(status: str) -> bool:
     """Whether a finished row counts as done in a run's progress: a request for it went out (or may have), as
     the results' statuses say (`StatusInfo.sent`). The bar, the run panel and the results count the same rows."""
     return Status(status).info.sent
@@ -47,7 +47,7 @@ class ProgressBar:
             # Done is what the results count as done: a request went out for the row (`StatusInfo.sent`). A row
             # announced and then skipped by a stop is finished for the seam, not done: it would make the bar
             # end above the results.
-            if done(event.result.status):
+            if counts_as_done(event.result.status):
                 self.bar.update(1)
         elif isinstance(event, Waiting):
             self._waiting = True

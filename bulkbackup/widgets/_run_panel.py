@@ -20,7 +20,7 @@ import pandas as pd
 
 from bulkbackup._core.events import RowFinished, RunFinished, RunStarted, Waiting
 from bulkbackup._core.statuses import Action
-from bulkbackup._display.progress import done
+from bulkbackup._display.progress import counts_as_done
 from bulkbackup._engine.apply import apply
 from bulkbackup._engine.pace import hearing, run_estimate, waiting
 from bulkbackup._engine.plan import plan
@@ -246,7 +246,7 @@ class RunPanel:
                 self._total = event.to_send
             elif isinstance(event, RowFinished):
                 self._counts[event.result.status] += 1
-                self._sent += done(event.result.status)  # as the results count it: a skipped row is not done
+                self._sent += counts_as_done(event.result.status)  # as the results count it: a skipped row is not done
                 self._waiting = None
             elif isinstance(event, Waiting):
                 self._waiting = time.monotonic() + event.seconds
@@ -331,7 +331,7 @@ class RunPanel:
     def _show_results(self, results: pd.DataFrame) -> None:
         # The frame is the record: the bar and counts end on what it says, whatever the listener saw.
         with self._lock:
-            self._sent = sum(done(s) for s in results["status"])
+            self._sent = sum(counts_as_done(s) for s in results["status"])
             self._waiting = None
         self._refresh()
         counts = summary(results)
