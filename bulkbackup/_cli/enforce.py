@@ -69,14 +69,13 @@ def enforce_command(args: argparse.Namespace) -> int:
         if args.dry_run:
             return run.dry_run(args, args.policy, lambda client: enforce(policy, client), None, held)
         results_file, journal, resuming = run.claim_run_files(args, args.policy, held)
-        client, pace = watched_client(args)
+        client, _ = watched_client(args)
         with client:
             planned = enforce(policy, client)
             return run.confirm_and_send(
                 args,
                 planned,
                 client,
-                pace,
                 changes=None,
                 journal=journal,
                 resuming=resuming,

@@ -21,9 +21,11 @@ def of_plan(planned: pd.DataFrame) -> int:
 
 def of_run(results: pd.DataFrame, *, stopped: bool) -> int:
     """`apply`: a run the user stopped is an aborted run (2) whatever its rows; otherwise 0 only when every row
-    succeeded."""
+    succeeded and the journal holds the whole run (a journal that failed or vanished is 1, whatever the rows)."""
     from bulkbackup._engine.results import all_succeeded
 
     if stopped:
         return EXIT_USAGE
+    if getattr(results.attrs.get("run"), "journal_failure", None):
+        return EXIT_NOT_ALL_OK
     return EXIT_OK if all_succeeded(results) else EXIT_NOT_ALL_OK

@@ -133,17 +133,6 @@ def row_line(row) -> str:
     return f"  {where}{action} {target}: {row['diff']}"
 
 
-def estimate(requests: int, per_minute: float | None) -> str | None:
-    """Roughly how long `requests` take at the server's budget (`per_minute`, from its X-RateLimit-Limit)."""
-    if not requests or not per_minute:
-        return None
-    pace = f"{plural(requests, 'request')} at {per_minute:,.0f} a minute"
-    if requests <= per_minute:
-        return f"{pace}: within one window, under a minute"
-    minutes = math.ceil(requests / per_minute)
-    return f"{pace}: about {plural(minutes, 'minute')}" if minutes < 120 else f"{pace}: about {minutes / 60:.0f} hours"
-
-
 def run_summary(results: pd.DataFrame) -> list[str]:
     """The summary after a run: counts, warnings, and a verification that did not happen or failed."""
     from bulkbackup._engine.results import format_summary
@@ -151,9 +140,10 @@ def run_summary(results: pd.DataFrame) -> list[str]:
     lines = [f"results: {format_summary(results)}"]
     facts = results.attrs.get("run")
     if facts is not None:
-        lines.extend(f"warning: {speak_cli(warning)}" for warning in facts.warnings)
-        if facts.verification.startswith(("skipped: the run", "skipped: diff", "failed")):
-            lines.append(f"verification {facts.verification}")
+        # The journal's failure is said apart, as an error (see run.py): not again as a warning.
+        lines.extend(f"warning: {speak_cli(w)}" for w in facts.warnings if w != facts.journal_failure)
+        if facts.verification.startswith(("skipped", "failed")) and facts.verification != "skipped: not asked":
+            lines.append(f"verification {speak_cli(facts.verification)}")
     return lines
 
 

@@ -21,6 +21,7 @@ from bulkbackup._cli.outputs import Claim, check_place, claim, claim_fresh, clai
 from bulkbackup._cli.terminal import ask, say, warn
 from bulkbackup._core.errors import BulkBackupError, ConfigError
 from bulkbackup._core.statuses import Status
+from bulkbackup._engine.pace import run_estimate
 
 
 def apply_command(args: argparse.Namespace) -> int:
@@ -32,7 +33,7 @@ def apply_command(args: argparse.Namespace) -> int:
         if args.dry_run:
             return _dry_run(args, changes if changes is not None else planned_file, held)
         results_file, journal, resuming = claim_run_files(args, args.file, held)
-        client, pace = watched_client(args, workers=args.workers, rate=args.rate)  # the one rate cap: the client's
+        client, _ = watched_client(args, workers=args.workers, rate=args.rate)  # the one rate cap: the client's
         with client:
             planned = (
                 planned_file
@@ -43,7 +44,6 @@ def apply_command(args: argparse.Namespace) -> int:
                 args,
                 planned,
                 client,
-                pace,
                 changes=changes,
                 journal=journal,
                 resuming=resuming,
@@ -57,7 +57,6 @@ def confirm_and_send(
     args: argparse.Namespace,
     planned,
     client,
-    pace,
     *,
     changes,
     journal: Path,
@@ -90,7 +89,7 @@ def confirm_and_send(
                 "apply with --allow-delete to delete them"
             )
     sending = int(shown["action"].isin(render.SENDING).sum()) - (0 if allow_delete else len(deletes))
-    how_long = render.estimate(sending, pace.per_minute(getattr(args, "rate", None)))
+    how_long = run_estimate(client, sending, getattr(args, "rate", None))
     if how_long:
         say(how_long)
     question = f"Send {render.plural(sending, 'request')} to {client.endpoint}? [y/N] "
@@ -114,7 +113,9 @@ def confirm_and_send(
     results_file.write_frame(results)
     say(*render.run_summary(results), f"results written to {results_file.path}")
     facts = results.attrs.get("run")
-    if facts is not None and facts.journal:
+    if facts is not None and facts.journal_failure:  # the record of the run is not (all) on disk: an error
+        warn(f"error: {render.speak_cli(facts.journal_failure)}")
+    elif facts is not None and facts.journal and Path(facts.journal).exists():
         say(f"journal written to {facts.journal}")
     stopped = stop.is_set() or bool(facts is not None and facts.stopped)
     if stopped:
@@ -259,14 +260,14 @@ def dry_run(args: argparse.Namespace, input_path: str, planned_by, changes, held
         released(output_claim(args, lambda n: source.with_name(f"{source.stem}.plan-{stamp()}{n}.csv"), [source]))
     )
     rate = getattr(args, "rate", None)
-    client, pace = watched_client(args, workers=getattr(args, "workers", 4), rate=rate)
+    client, _ = watched_client(args, workers=getattr(args, "workers", 4), rate=rate)
     with client:
         planned = planned_by(client)
     say(*render.confirmation(planned, changes, every_row=args.all))
     for line in planned.attrs.get("warnings", ()):  # said once, not on every row
         warn(f"warning: {render.speak_cli(line)}")
     sending = int(planned["action"].isin(render.SENDING).sum())
-    how_long = render.estimate(sending, pace.per_minute(rate))
+    how_long = run_estimate(client, sending, rate)
     plan_file.write_frame(planned)
     say(
         f"dry run: {render.plural(sending, 'request')} would be sent (nothing was sent)",

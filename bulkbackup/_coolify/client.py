@@ -184,12 +184,14 @@ class Client(Resources):
         stop: threading.Event | None = None,
         cap: RateCap | None = None,
         on_wait: Callable[[float], object] | None = None,
+        on_send: Callable[[], object] | None = None,
     ) -> requests.Response:
         """One logical attempt: wait for the limiter, send, and send again after each 429 until a real answer.
 
         Transport errors are raised as requests raised them (with the token masked); `Stopped` is raised when
         `stop` is set while waiting, before the request went out. `cap` is a run's own pace on top of the
-        server's; `on_wait(seconds)` hears of each wait for the server's rate-limit window. The answer's body,
+        server's; `on_wait(seconds)` hears of each wait for the server's rate-limit window; `on_send()` is called
+        as each request leaves (what a run counts when it gives up on a request in flight). The answer's body,
         reason and headers have the token masked, should the server quote it back.
         """
         url = self.url(path)
@@ -199,6 +201,8 @@ class Client(Resources):
             if (cap is not None and not cap.wait(stop)) or not self.limiter.acquire(stop, on_wait=on_wait):
                 raise Stopped(f"stopped before {method} {path} was sent")
             started = time.monotonic()
+            if on_send is not None:
+                on_send()
             try:
                 response = self.transport.send(
                     method,
@@ -233,11 +237,23 @@ class Client(Resources):
         policy: RetryPolicy | None = None,
         cap: RateCap | None = None,
         on_wait: Callable[[float], object] | None = None,
+        on_send: Callable[[], object] | None = None,
     ) -> Attempted:
-        """`send()` under the retry policy: retried only as far as `classify()` says is safe."""
-        return (policy or self.retry).run(
-            lambda: self.send(method, path, json=json, stop=stop, cap=cap, on_wait=on_wait), unsafe=unsafe, stop=stop
-        )
+        """`send()` under the retry policy: retried only as far as `classify()` says is safe. `on_send()` is called
+        once per attempt, as its first request leaves (a 429 re-sent is the same attempt)."""
+
+        def once() -> requests.Response:
+            left = False
+
+            def first() -> None:
+                nonlocal left
+                if not left and on_send is not None:
+                    left = True
+                    on_send()
+
+            return self.send(method, path, json=json, stop=stop, cap=cap, on_wait=on_wait, on_send=first)
+
+        return (policy or self.retry).run(once, unsafe=unsafe, stop=stop)
 
     # --- answers -----------------------------------------------------------------------------------------------
 
@@ -245,8 +261,14 @@ class Client(Resources):
         """`read_answer` for this client's endpoint, with its token masked."""
         return read_answer(response, endpoint=self.endpoint, text=text, token=self._auth._token)
 
-    def _get(self, path: str, *, stop: threading.Event | None = None) -> requests.Response:
-        attempted = self.attempt("GET", path, unsafe=False, stop=stop)
+    def _get(
+        self,
+        path: str,
+        *,
+        stop: threading.Event | None = None,
+        on_wait: Callable[[float], object] | None = None,
+    ) -> requests.Response:
+        attempted = self.attempt("GET", path, unsafe=False, stop=stop, on_wait=on_wait)
         if isinstance(attempted.error, Stopped):
             raise attempted.error
         response = attempted.response
@@ -289,9 +311,15 @@ class Client(Resources):
             return ApiError(self.redact(text), status=code)
         return ApiError(self.redact(f"{prefix}{answer.summary}".rstrip()), status=code)
 
-    def get_json(self, path: str, *, stop: threading.Event | None = None) -> object:
-        """GET an API path (retried: GETs are safe) and return the decoded JSON body."""
-        response = self._get(path, stop=stop)
+    def get_json(
+        self,
+        path: str,
+        *,
+        stop: threading.Event | None = None,
+        on_wait: Callable[[float], object] | None = None,
+    ) -> object:
+        """GET an API path (retried: GETs are safe) and return the decoded JSON body; `on_wait` as for `send`."""
+        response = self._get(path, stop=stop, on_wait=on_wait)
         try:
             return json_body(response)
         except ValueError:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-__all__ = ["Decision", "LimiterStats", "RateCap", "RateLimiter", "header", "parse_retry_after"]
+__all__ = ["Decision", "LimiterStats", "RateCap", "RateLimiter", "WaitHearing", "header", "parse_retry_after"]
 
 # How long a waiter blocks on the condition before looking at its stop event again: the stop event cannot wake a
 # Condition, so this bounds how late a stopped worker notices.
@@ -164,6 +164,8 @@ class RateLimiter:
         self._length = (0.0, math.inf)  # a window lasts more than [0] and at most [1] seconds
         self._ends: tuple[float, float] | None = None  # this spent window ends after [0] and by [1]
         self._stats = LimiterStats()
+        self._limit: int | None = None  # the latest X-RateLimit-Limit the server sent: its requests per window
+        self._hearers: list[Callable[[float], object]] = []  # hear the waits of acquires that pass no on_wait
 
     # --- configuration and introspection ---------------------------------------------------------------------
 
@@ -195,6 +197,25 @@ class RateLimiter:
         """What is known of the server's window: it lasts more than [0] and at most [1] seconds (inf: unknown)."""
         with self._cond:
             return self._length
+
+    @property
+    def limit(self) -> int | None:
+        """The server's budget per window (its latest `X-RateLimit-Limit`); None until an answer said it."""
+        with self._cond:
+            return self._limit
+
+    def hear_waits(self, callback: Callable[[float], object]) -> WaitHearing:
+        """Let `callback(seconds)` hear every wait for the server's window of a request that passes no `on_wait`
+        of its own (the reads of a plan, an inventory, the start of a run), until the returned hearing is closed
+        (it is a context manager too). A run's own `on_wait` wins: its waits are its listeners' to say."""
+        with self._cond:
+            self._hearers.append(callback)
+        return WaitHearing(self, callback)
+
+    def _stop_hearing(self, callback: Callable[[float], object]) -> None:
+        with self._cond:
+            if callback in self._hearers:
+                self._hearers.remove(callback)
 
     @property
     def in_flight(self) -> int:
@@ -237,10 +258,12 @@ class RateLimiter:
                 if decision.action == "probe_in_flight":
                     self._cond.wait(_STOP_POLL if stop is not None else _IDLE_POLL)
                     continue
-                if decision.action == "paused" and on_wait is not None:
+                hearers = [on_wait] if on_wait is not None else list(self._hearers)
+                if decision.action == "paused" and hearers:
                     self._cond.release()
                     try:
-                        on_wait(decision.wait)
+                        for hear in hearers:
+                            hear(decision.wait)
                     finally:
                         self._cond.acquire()
                 self._sleep_unlocked(decision.wait, stop)
@@ -294,6 +317,9 @@ class RateLimiter:
         if status is None:
             self._stats.transport_errors += 1
             return
+        limit = _whole(headers, "X-RateLimit-Limit")
+        if limit:
+            self._limit = limit
         now = self._clock()
         if status == 429:
             self._stats.throttled += 1
@@ -411,6 +437,22 @@ class RateLimiter:
                 self._sleep(seconds)
         finally:
             self._cond.acquire()
+
+
+class WaitHearing:
+    """A callback hearing a limiter's waits (`RateLimiter.hear_waits`), until `close()` or the end of a `with`."""
+
+    def __init__(self, limiter: RateLimiter, callback: Callable[[float], object]):
+        self._limiter, self._callback = limiter, callback
+
+    def close(self) -> None:
+        self._limiter._stop_hearing(self._callback)
+
+    def __enter__(self) -> WaitHearing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class RateCap:

@@ -83,6 +83,9 @@ class RunFacts:
     finished_at: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # what the user should know that is no row's status (e.g. a torn journal line)
+    # The journal's first failed write, or its file gone (said in `warnings` too): this run's record is not (all)
+    # on disk, whatever the rows say; `journal` is then None when the file no longer exists.
+    journal_failure: str | None = None
 
 
 @dataclass(frozen=True)

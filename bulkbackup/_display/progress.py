@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from bulkbackup._core.events import Event, RowFinished, RunFinished, RunStarted, Waiting
+from bulkbackup._core.statuses import Status
+
+
+def counts_as_done(status: str) -> bool:
+    """Whether a finished row counts as done in a run's progress: a request for it went out (or may have), as
+    the results' statuses say (`StatusInfo.sent`). The bar, the run panel and the results count the same rows."""
+    return Status(status).info.sent
 
 
 class ProgressBar:
@@ -37,7 +44,11 @@ class ProgressBar:
             if self._waiting:
                 self._waiting = False
                 self.bar.set_postfix_str("", refresh=False)
-            self.bar.update(1)
+            # Done is what the results count as done: a request went out for the row (`StatusInfo.sent`). A row
+            # announced and then skipped by a stop is finished for the seam, not done: it would make the bar
+            # end above the results.
+            if counts_as_done(event.result.status):
+                self.bar.update(1)
         elif isinstance(event, Waiting):
             self._waiting = True
             self.bar.set_postfix_str(f"waiting {event.seconds:.0f}s for the server's rate-limit window")

@@ -10,6 +10,7 @@ caller's own code — is a listener on the events of `events.py`.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -175,7 +176,12 @@ def apply(
                 if keeper.failure:  # the journal's first failed write, or the file gone: said once, by name
                     facts = results.attrs["run"]
                     kept = keeper.path if os.path.exists(keeper.path) else None
-                    results.attrs["run"] = replace(facts, journal=kept, warnings=(*facts.warnings, keeper.failure))
+                    results.attrs["run"] = replace(
+                        facts,
+                        journal=kept,
+                        journal_failure=keeper.failure,
+                        warnings=(*facts.warnings, keeper.failure),
+                    )
     finally:
         if keeper is not None:
             keeper.close()
@@ -263,31 +269,58 @@ def _verification(
         return "skipped: diff=False, nothing is read back", outcomes
     if not enabled:
         return "skipped: not asked", outcomes
-    if run.stopped is not None and (run.interrupted or client.limiter.decision().action != "go"):
-        # After a stop nothing may wait for the rate limit: a stopped run ends now, unverified, and says so.
-        return "skipped: the run was stopped and the server's rate-limit budget is spent", outcomes
+    if run.interrupted:  # Ctrl-C (a second one, in the CLI): the user wants out now, not one more read
+        return "skipped: the run was interrupted (Ctrl-C) before it could read the rows back", outcomes
+    # After a stop nothing may wait for the rate limit: verified when the budget allows one read now, else skipped
+    # with the wait it would have taken.
+    spent = _spent(client) if run.stopped is not None else None
+    if spent:
+        return f"skipped: the run was stopped and {spent}; nothing waits after a stop", outcomes
     try:
-        error, outcomes = _verify(operations, outcomes, client)
+        unverified, outcomes = _verify(operations, outcomes, client, no_wait=run.stopped is not None)
     except KeyboardInterrupt:
         run.interrupted = True
         return "skipped: interrupted (Ctrl-C)", outcomes
-    if error:
-        return f"failed: {error}", outcomes
+    if unverified:
+        return unverified, outcomes
     if all(o.verified is not False for o in outcomes):
         return "verified", outcomes
     return "failed: some rows do not hold the values sent", outcomes
 
 
+def _spent(client: Client) -> str | None:
+    """Why one read cannot go at once (the server's budget, as the limiter knows it), or None when it can."""
+    limiter = client.limiter
+    decision = limiter.decision()
+    if decision.action == "paused":
+        return f"the server's rate-limit budget is spent (its window reopens in about {math.ceil(decision.wait)} s)"
+    budget = limiter.budget
+    if decision.action == "probe" and budget is not None and budget < 1:
+        return "the server's rate-limit budget is spent (no request is left in its window)"
+    return None
+
+
 def _verify(
-    operations: Sequence[Operation], outcomes: list[Outcome], client: Client
+    operations: Sequence[Operation], outcomes: list[Outcome], client: Client, *, no_wait: bool = False
 ) -> tuple[str | None, list[Outcome]]:
-    """Check that every updated row now holds what was sent; a mismatch is said on the row's outcome."""
+    """Check that every updated row now holds what was sent; a mismatch is said on the row's outcome. The first
+    item is None, or the verification when the read could not be made ("failed: …", "skipped: …").
+    `no_wait`: after a stop, the read gives up rather than wait for the server's window."""
     import requests  # loaded by now: the run has sent its requests
 
+    give_up = threading.Event()
     try:
-        current = configs_by_key(client.list_databases())
+        if no_wait:  # its own on_wait: no hearer announces a wait that is not made
+            databases = client.get_json("/databases", stop=give_up, on_wait=lambda seconds: give_up.set())
+            if not isinstance(databases, list):
+                raise BulkBackupError(f"GET /databases: expected a JSON array, got {type(databases).__name__}")
+        else:
+            databases = client.list_databases()
+        current = configs_by_key(databases)
     except (BulkBackupError, requests.RequestException) as error:
-        return f"could not verify: {error}", outcomes
+        if give_up.is_set():
+            return "skipped: the run was stopped and the server's budget ran out; nothing waits after a stop", outcomes
+        return f"failed: could not verify: {error}", outcomes
     storage_ids.learn(client, operations, outcomes, current)  # a uuid sent and read back as an id
     sent.record(client.endpoint, operations, outcomes, current)  # an export edited twice: not its own conflict
     checked = []

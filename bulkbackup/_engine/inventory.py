@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from bulkbackup._core.errors import ApiError
 from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import storage_ids
+from bulkbackup._engine.pace import hearing
 from bulkbackup._input.export_memory import EXPORTED, remember
 
 if TYPE_CHECKING:
@@ -23,7 +25,9 @@ Place = tuple[str | None, str | None, str | None, str | None]
 _NOWHERE: Place = (None, None, None, None)
 
 
-def inventory(client: Client, *, unconfigured: bool = False) -> pd.DataFrame:
+def inventory(
+    client: Client, *, unconfigured: bool = False, on_wait: Callable[[float], object] | None = None
+) -> pd.DataFrame:
     """One row per backup configuration, with the project and environment each database lives in.
 
     `unconfigured=True` adds one row per database that has no backup configuration: its `backup_uuid` and settings
@@ -40,8 +44,10 @@ def inventory(client: Client, *, unconfigured: bool = False) -> pd.DataFrame:
     `s3_storage_uuid` is filled where bulkbackup knows which uuid the numeric `s3_storage_id` is (it learned the
     pair before: `storage_ids`), and empty otherwise: the server reports only the id. An exported file fed back
     unchanged sends nothing for it either way.
+
+    `on_wait(seconds)` hears each wait for the server's rate-limit window while it reads (to say it).
     """
-    with gc_paused():
+    with gc_paused(), hearing(client, on_wait):
         return _inventory(client, unconfigured)
 
 

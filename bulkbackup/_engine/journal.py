@@ -88,6 +88,7 @@ class Journal:
         self.prior = prior
         self.retry_unknown = retry_unknown
         self.failure: str | None = None
+        self._ending = False  # RunFinished came: a failure now is after the run's last request
         self._lock = lock
         self._server_version: str | None | bool = False  # read when first needed: opening checks, never sends
         self._announced: set[int] = set()
@@ -175,6 +176,7 @@ class Journal:
         if self._lock.fd >= 0 and self.failure is None and self._written:
             gone = self._lock.still_there()
             if gone:
+                self._ending = True  # the run is over: nothing is left to stop
                 with contextlib.suppress(JournalError):
                     self._fail(gone, lost=True)
         self._lock.release()
@@ -233,6 +235,7 @@ class Journal:
                 return  # nothing was announced, so nothing can have been sent
             self._outcome(event.row, event.result)
         elif isinstance(event, RunFinished):
+            self._ending = True  # a failure from here on stops nothing: every request of the run is behind it
             facts = event.facts
             self._write(
                 {
@@ -314,7 +317,13 @@ class Journal:
     def _fail(self, what: str, *, lost: bool = False) -> None:
         """Remember the first failure (the one the user must act on) and raise it."""
         if self.failure is None:
-            if lost:
+            if lost and self._ending:
+                todo = (
+                    "noticed as the run ended, after its last request, so it stopped nothing; this run's record is "
+                    "lost: the results hold every row's outcome: keep them (undo works from them), and run again "
+                    "with a new journal"
+                )
+            elif lost:
                 todo = (
                     "the run stopped there and this run's record is lost; the results hold every row's outcome: "
                     "keep them (undo works from them), and run again with a new journal"

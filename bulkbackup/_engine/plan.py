@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import replace
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import sent, storage_ids
 from bulkbackup._engine.conflicts import checked_prefer, settle
 from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
+from bulkbackup._engine.pace import hearing
 from bulkbackup._engine.results import CellTexts
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
 from bulkbackup._input.export_memory import ROWS
@@ -37,7 +38,14 @@ PLAN_ATTR = "plan"
 """`frame.attrs[PLAN_ATTR]`: the `Plan` a plan frame was rendered from."""
 
 
-def plan(changes: Any, client: Client | None = None, *, diff: bool = True, prefer: str | None = None) -> pd.DataFrame:
+def plan(
+    changes: Any,
+    client: Client | None = None,
+    *,
+    diff: bool = True,
+    prefer: str | None = None,
+    on_wait: Callable[[float], object] | None = None,
+) -> pd.DataFrame:
     """Per row: `action` (update, trigger, unchanged, invalid), `errors`, `diff` and the exact `payload`.
 
     Without a client every given setting goes into the payload (nothing to compare against); with one, a single
@@ -49,11 +57,19 @@ def plan(changes: Any, client: Client | None = None, *, diff: bool = True, prefe
     An edited export (its `exported` column, or an inventory frame's memory) sends only the cells changed since
     the export; a field changed on the server too is a conflict, not sent unless `prefer` is "mine" or "server".
     `attrs["warnings"]` says what a reader should know once, not per row (an S3 storage that cannot be compared).
+    `on_wait(seconds)` hears each wait for the server's rate-limit window while it reads (to say it).
     """
-    return render(plan_of(changes, client, diff=diff, prefer=prefer))
+    return render(plan_of(changes, client, diff=diff, prefer=prefer, on_wait=on_wait))
 
 
-def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True, prefer: str | None = None) -> Plan:
+def plan_of(
+    changes: Any,
+    client: Client | None = None,
+    *,
+    diff: bool = True,
+    prefer: str | None = None,
+    on_wait: Callable[[float], object] | None = None,
+) -> Plan:
     """The `Plan` of anything `plan` or `apply` takes.
 
     - a plan frame carrying its `Plan` (`attrs["plan"]`): its operations for the frame's index labels, in the
@@ -75,10 +91,11 @@ def plan_of(changes: Any, client: Client | None = None, *, diff: bool = True, pr
         version = databases = None
         storages: dict[int, str] = {}
         if client is not None:
-            version = client.server_version()
-            if diff:
-                databases = client.list_databases()
-                storages = storage_ids.known(client, databases, wanted=_names_storage(frame))
+            with hearing(client, on_wait):
+                version = client.server_version()
+                if diff:
+                    databases = client.list_databases()
+                    storages = storage_ids.known(client, databases, wanted=_names_storage(frame))
         ours = sent.last_sent(client.endpoint) if client is not None and ROWS in frame.attrs else None
         return build(frame, databases, version, diff=diff, prefer=prefer, storages=storages, ours=ours)
 

@@ -101,6 +101,7 @@ class Run:
         self._in_flight: set[int] = set()
         self._finished: set[int] = set()
         self._announced: set[int] = set()  # rows whose RowSending was delivered
+        self._went_out: dict[int, int] = {}  # attempts whose request left, per row: what a give-up reports
         self._streak = FailureStreak(settings.failure_streak)
         self._wait_until = 0.0
         self._live = 0  # workers still running
@@ -244,7 +245,7 @@ class Run:
                 self._running()  # a Stop pressed meanwhile: the request below then ends `skipped`, unsent
                 with self._lock:
                     self._in_flight.add(current)
-                self._finish(current, self._request(self.operations[current]))
+                self._finish(current, self._request(self.operations[current], current))
         except Exception as error:  # noqa: BLE001 - our own failure: recorded on the row, the run stops
             log.exception("worker failed on row %s", current)
             reason = f"an internal error stopped the run: {type(error).__name__}: {self.client.redact(error)}"
@@ -293,9 +294,14 @@ class Run:
                 return False
         return True
 
-    def _request(self, operation: Operation) -> _Sent:
+    def _request(self, operation: Operation, i: int) -> _Sent:
         request = operation.request()
         started = time.monotonic()
+
+        def left() -> None:  # an attempt's request left: what a give-up on a request in flight reports
+            with self._lock:
+                self._went_out[i] = self._went_out.get(i, 0) + 1
+
         attempted = self.client.attempt(
             request.method,
             request.path,
@@ -305,6 +311,7 @@ class Run:
             policy=self.settings.retry,
             cap=self.settings.cap,
             on_wait=self._waiting,
+            on_send=left,
         )
         elapsed = time.monotonic() - started
         sent = attempted.attempts  # requests that went out: a stop while waiting for the limiter sends nothing
@@ -357,9 +364,14 @@ class Run:
             in_flight = sorted(self._in_flight - self._finished)
             announced = sorted(self._announced - self._finished - self._in_flight)
         for i in in_flight:
+            with self._lock:
+                attempts = self._went_out.get(i, 0)
+            if not attempts:  # still waiting for the server's window or its turn: nothing of it went out
+                self._finish(i, _skipped(f"not sent: {self.stopped or 'the run stopped'}"))
+                continue
             status = Status.FAILED if self.operations[i].repeatable else Status.UNKNOWN
             message = "interrupted while the request was in flight; check the server before re-sending"
-            self._finish(i, _Sent(Outcome(status, message=message)))
+            self._finish(i, _Sent(Outcome(status, message=message, attempts=attempts)))
         for i in announced:
             self._finish(i, _skipped(f"not sent: {self.stopped or 'the run stopped'}"))
 

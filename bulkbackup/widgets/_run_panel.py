@@ -19,8 +19,10 @@ import ipywidgets as w
 import pandas as pd
 
 from bulkbackup._core.events import RowFinished, RunFinished, RunStarted, Waiting
-from bulkbackup._core.statuses import Action, Status
+from bulkbackup._core.statuses import Action
+from bulkbackup._display.progress import counts_as_done
 from bulkbackup._engine.apply import apply
+from bulkbackup._engine.pace import hearing, run_estimate, waiting
 from bulkbackup._engine.plan import plan
 from bulkbackup._engine.results import summary
 from bulkbackup._engine.undo import undo
@@ -125,7 +127,7 @@ class RunPanel:
         # Whatever happens next, the last plan and results are no longer current: never show them beside an error.
         self._forget()
         self.status.value = html.escape("planning: reading the server…")
-        planned = plan(self.changes(), self.client)
+        planned = plan(self.changes(), self.client, on_wait=self._planning_wait)
         self.planned = planned
         self._names = planned[[c for c in ("backup_uuid", "database_name", "database_type") if c in planned]]
         self.confirm.value = False  # a new plan needs its own confirmation
@@ -147,7 +149,21 @@ class RunPanel:
 
     def _sending_note(self) -> str:
         n = self._to_send()
-        return f" — {n} request{'s' * (n != 1)} to send" if n else " — nothing to send"
+        if not n:
+            return " — nothing to send"
+        # Before the tick: roughly how long the run takes at the server's budget, as the CLI says it.
+        how_long = run_estimate(self.client, n, self.options["rate"])
+        return f" — {n} request{'s' * (n != 1)} to send" + (f" ({how_long})" if how_long else "")
+
+    def _planning_wait(self, seconds: float) -> None:
+        """Plan's reads wait for the server's window: say what for and how long, never a silent 'reading'."""
+        if seconds > 1:
+            self.status.value = html.escape(f"planning: {waiting(seconds)} before it can read the server…")
+
+    def _wait_heard(self, seconds: float) -> None:
+        """A wait of apply's reads before the run starts (a resumed run's rebase): shown like a run's own waits."""
+        with self._lock:
+            self._waiting = time.monotonic() + seconds
 
     def ready(self) -> str | None:
         """Why Apply cannot start now (None when it can)."""
@@ -230,7 +246,7 @@ class RunPanel:
                 self._total = event.to_send
             elif isinstance(event, RowFinished):
                 self._counts[event.result.status] += 1
-                self._sent += 1
+                self._sent += counts_as_done(event.result.status)  # as the results count it: a skipped row is not done
                 self._waiting = None
             elif isinstance(event, Waiting):
                 self._waiting = time.monotonic() + event.seconds
@@ -269,15 +285,16 @@ class RunPanel:
             folder = self._run_folder(datetime.now(UTC))
             journal = self.journal or folder / "journal.jsonl"
             try:
-                results = apply(
-                    self.planned,
-                    self.client,
-                    stop=self.stop_event,
-                    listeners=[self.listen],
-                    journal=journal,
-                    progress=False,
-                    **{k: v for k, v in self.options.items() if v is not None},
-                )
+                with hearing(self.client, self._wait_heard):
+                    results = apply(
+                        self.planned,
+                        self.client,
+                        stop=self.stop_event,
+                        listeners=[self.listen],
+                        journal=journal,
+                        progress=False,
+                        **{k: v for k, v in self.options.items() if v is not None},
+                    )
             finally:
                 # No refresh may land after the final counts below: the listener saw only the rows sent.
                 done.set()
@@ -314,7 +331,7 @@ class RunPanel:
     def _show_results(self, results: pd.DataFrame) -> None:
         # The frame is the record: the bar and counts end on what it says, whatever the listener saw.
         with self._lock:
-            self._sent = sum(Status(s).info.sent for s in results["status"])
+            self._sent = sum(counts_as_done(s) for s in results["status"])
             self._waiting = None
         self._refresh()
         counts = summary(results)
@@ -325,6 +342,9 @@ class RunPanel:
             + ", ".join(f"{n} {s}" for s, n in counts.items())
             + (f" (run stopped: {stopped})" if stopped else "")
         )
+        failure = getattr(results.attrs.get("run"), "journal_failure", None)
+        if failure:  # the record of the run is not (all) on disk: said as the error it is, whatever the rows say
+            self.status.value += "<br>" + _error(failure)
         links = []
         stamp = self.files["results"].parent.name
         for name, path in self.files.items():
@@ -379,7 +399,7 @@ def progress_note(now: float, started: float | None, waiting_until: float | None
     """
     parts = []
     if waiting_until is not None and waiting_until - now > 1:
-        parts.append(f"waiting {waiting_until - now:.0f} s for the server's rate-limit window")
+        parts.append(waiting(waiting_until - now))
     if started is not None and 0 < sent < total and now - started >= 2:
         left = (now - started) / sent * (total - sent)
         parts.append(f"about {_duration(left)} left")
