@@ -34,7 +34,9 @@ def changes_for(client: bb.Client, rows: int, *, trigger_every: int = 0) -> pd.D
     fleet = bb.inventory(client)
     if len(fleet) < rows:
         raise SystemExit(f"fleet has only {len(fleet)} configurations, need {rows}")
-    frame = fleet.head(rows)[["database_uuid", "backup_uuid"]].reset_index(drop=True)
+    # A changes frame as a file gives it: the keys alone, not an edited inventory (which remembers what it read,
+    # so that the bare loop's changes between rounds would be someone else's work and every row a conflict).
+    frame = pd.DataFrame({name: fleet[name].head(rows).tolist() for name in ("database_uuid", "backup_uuid")})
     frame["timeout"] = [61 + i for i in range(rows)]  # differs from every seeded value, so every row is sent
     if trigger_every:
         frame["backup_now"] = [True if i % trigger_every == 0 else None for i in range(rows)]

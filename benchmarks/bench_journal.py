@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 import bulkbackup as bb
 from bulkbackup.sandbox import Sandbox
 
@@ -33,7 +35,7 @@ def measure(rows: int, pairs: int) -> dict[bool, list[float]]:
         fleet = bb.inventory(client)
         if len(fleet) < rows:
             raise SystemExit(f"fleet has only {len(fleet)} configurations, need {rows}")
-        frame = fleet.head(rows)[["database_uuid", "backup_uuid"]].reset_index(drop=True)
+        frame = pd.DataFrame({name: fleet[name].head(rows).tolist() for name in ("database_uuid", "backup_uuid")})
         run = 0
         for pair in range(pairs):
             for journal_on in (False, True) if pair % 2 == 0 else (True, False):

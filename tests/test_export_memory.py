@@ -245,3 +245,16 @@ def test_an_export_to_stdout_carries_its_memory_too(env, tmp_path, client, capsy
     env.patch_bodies.clear()
     assert main(["apply", str(path), "--yes"]) == 0
     assert patches(env) == []  # nothing was edited: nothing goes, and the other person's change stays
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_notebook_frame_applied_twice_is_no_conflict_with_its_own_first_run(sandbox, client, verify):
+    fleet = bb.inventory(client)
+    first = int(fleet.loc[0, "timeout"]) + 60
+    fleet.loc[0, "timeout"] = first
+    assert bb.apply(fleet, client, progress=False, verify=verify).loc[0, "status"] == "updated"
+    # The server moved since the inventory — but to what this run set (read back or not): no one else's work.
+    fleet.loc[0, "timeout"] = first + 60
+    planned = bb.plan(fleet, client)
+    assert planned.loc[0, "action"] == "update", planned.loc[0, "errors"]
+    assert json.loads(planned.loc[0, "payload"]) == {"timeout": first + 60}

@@ -139,6 +139,10 @@ def apply(
             verification, outcomes = _verification(
                 operations, outcomes, client, run, enabled=verify and not dry_run, diff=diff
             )
+            if not verification.startswith(("verified", "failed")) and not dry_run:
+                # Not read back: what the server accepted (2xx) is what this machine set, so editing the same
+                # export again is not a conflict with this run (sent.py); a verified run records what it read.
+                sent.record(client.endpoint, operations, outcomes, None)
         finally:
             if not outcomes:
                 outcomes = _outcomes(operations, settled, run.outcomes)

@@ -40,17 +40,22 @@ def last_sent(endpoint: str) -> dict[Key, dict[str, object]]:
         return {}
 
 
-def record(endpoint: str, operations: Sequence[Operation], outcomes: Sequence[Outcome], current: Mapping) -> None:
-    """After verification: the values of every updated row that the server now holds, as this machine set them."""
+def record(
+    endpoint: str, operations: Sequence[Operation], outcomes: Sequence[Outcome], current: Mapping | None
+) -> None:
+    """The values of every updated row as this machine set them: after verification, those the server now holds
+    (`current`, its configurations read back); without a read (`current` None), those the server accepted."""
     found: dict[Key, dict[str, object]] = {}
     for op, outcome in zip(operations, outcomes, strict=True):
-        config = current.get(op.key)
+        config = current.get(op.key) if current is not None else {}
         if outcome.status != Status.UPDATED or config is None:
             continue
         held = {
             name: value
             for name, value in op.payload.items()
-            if name in BY_NAME and BY_NAME[name].comparable and BY_NAME[name].same(value, config.get(name))
+            if name in BY_NAME
+            and BY_NAME[name].comparable
+            and (current is None or BY_NAME[name].same(value, config.get(name)))
         }
         if held:
             found[op.key] = held
