@@ -275,10 +275,12 @@ class Journal:
             if self._synced < wanted:
                 with self._count_lock:
                     covered = self._written
-                self._sync()
+                self._sync()  # which also checks that the file is still there
                 self._synced = covered
-            else:  # another worker's fsync covered this intent; the file must still be there for this request too
-                self._still_there()
+                return
+        # Another worker's fsync covered this intent; the file must still be there for this request too (checked
+        # outside the lock: the other workers need not queue behind a stat).
+        self._still_there()
 
     # --- writing ---------------------------------------------------------------------------------------------
 
