@@ -112,3 +112,16 @@ def test_a_policy_can_be_built_in_python():
 def test_a_missing_file_says_so():
     with pytest.raises(bb.InputError, match="no such file"):
         bb.Policy.from_toml("/nonexistent/policy.toml")
+
+
+def test_the_sample_policy_reads_and_checks_a_fleet(client):
+    """samples/policy.toml, which docs/policy.md and the README point to, is a policy bulkbackup accepts."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "samples" / "policy.toml"
+    policy = bb.Policy.from_toml(sample)
+    assert [rule.ignore for rule in policy.rules] == [False, False, True, False]
+    assert policy.rules[0].settings["save_s3"] is True and policy.rules[0].max_age == dt.timedelta(hours=26)
+    violations = bb.check(policy, client, now="2026-08-22T16:00:00Z")
+    assert set(violations["rule"].dropna()) <= {rule.id for rule in policy.rules}
+    assert "no rule matches this database" not in set(violations["problem"])  # the last rule matches everything
