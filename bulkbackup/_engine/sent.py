@@ -9,18 +9,15 @@ person's work. Nothing secret is kept; reading or writing never fails a run.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bulkbackup._core.fields import BY_NAME
 from bulkbackup._core.operations import Operation, Outcome
 from bulkbackup._core.statuses import Status
-from bulkbackup._engine.storage_ids import cache_dir
+from bulkbackup._engine.storage_ids import cache_dir, write_cache
 
 Key = tuple[str, str]
 
@@ -64,15 +61,8 @@ def record(
     rows = last_sent(endpoint)
     for key, values in found.items():
         rows.setdefault(key, {}).update(values)
-    path = _file(endpoint)
-    with contextlib.suppress(OSError, TypeError, ValueError):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
         text = json.dumps({"endpoint": endpoint, "rows": {f"{d}/{b}": v for (d, b), v in rows.items()}})
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".sent-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+    except (TypeError, ValueError):
+        return  # a value JSON cannot hold: nothing remembered, nothing failed
+    write_cache(_file(endpoint), text)

@@ -67,11 +67,16 @@ def remember(endpoint: str, pairs: Mapping[int, str]) -> None:
         return
     known = {i: u for i, u in known.items() if i not in new and u not in new.values()}
     known.update(new)
-    path = _file(endpoint)
+    text = json.dumps({"endpoint": endpoint, "storages": {str(i): u for i, u in sorted(known.items())}}, indent=1)
+    write_cache(_file(endpoint), text)
+
+
+def write_cache(path: Path, text: str) -> None:
+    """Replace a cache file at once (a second process reads the old or the new one, never half); a cache that
+    cannot be written is only a memory lost, never a failed run."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"endpoint": endpoint, "storages": {str(i): u for i, u in sorted(known.items())}}, indent=1)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".s3-storages-", suffix=".tmp")
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(text)
