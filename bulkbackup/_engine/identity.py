@@ -72,6 +72,46 @@ def identity_of(row_hashes: Sequence[str]) -> Identity:
     return Identity(whole, tuple(row_hashes))
 
 
+class LazyIdentity:
+    """An `Identity` computed when first asked for, from each row's parts (database uuid, backup uuid, errors, the
+    settings text): a plan is looked at far more often than it is journaled or sent, and hashing 200,000 rows was
+    a third of an offline plan's time. Reads like an Identity and compares equal to the same one."""
+
+    __slots__ = ("_parts", "_found")
+
+    def __init__(self, parts: list[tuple[object, object, Iterable[object], str]]):
+        self._parts: list | None = parts
+        self._found: Identity | None = None
+
+    def resolved(self) -> Identity:
+        found = self._found
+        if found is None:  # two threads may both compute it: the same result either way
+            found = self._found = identity_of([row_hash_of(*part) for part in self._parts or ()])
+            self._parts = None
+        return found
+
+    @property
+    def changes_hash(self) -> str:
+        return self.resolved().changes_hash
+
+    @property
+    def row_hashes(self) -> tuple[str, ...]:
+        return self.resolved().row_hashes
+
+    def __eq__(self, other: object) -> bool:
+        if not hasattr(other, "changes_hash") or not hasattr(other, "row_hashes"):
+            return NotImplemented
+        return (self.changes_hash, self.row_hashes) == (other.changes_hash, tuple(other.row_hashes))
+
+    __hash__ = None  # type: ignore[assignment] - as Identity's, by value and mutable in its caching
+
+    def __repr__(self) -> str:
+        return repr(self.resolved())
+
+    def __deepcopy__(self, memo: dict) -> LazyIdentity:
+        return self
+
+
 def identity(rows: Iterable[Mapping]) -> Identity:
     """The identity of normalised changes rows (dicts as `read_changes` gives them)."""
     return identity_of([row_hash(row) for row in rows])

@@ -25,7 +25,7 @@ from bulkbackup._core.statuses import Action
 from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import sent, storage_ids
 from bulkbackup._engine.conflicts import checked_prefer, settle
-from bulkbackup._engine.identity import changes_text, identity_of, row_hash, row_hash_of
+from bulkbackup._engine.identity import LazyIdentity, changes_text, identity_of, row_hash
 from bulkbackup._engine.pace import hearing
 from bulkbackup._engine.results import CellTexts
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
@@ -141,7 +141,7 @@ def build(
     labels = tuple(frame.index)
     exported = frame.attrs.get(ROWS)
     exported = exported if isinstance(exported, tuple) and len(exported) == len(frame) else None
-    operations, hashes = [], []
+    operations, parts = [], []
     for i, values in enumerate(_rows(frame)):
         line = values[line_at]
         key = (values[db_at], values[backup_at])
@@ -168,10 +168,10 @@ def build(
             if value_key is not None and operation.action is not Action.INVALID:
                 shared[value_key] = (operation, asked)
         operations.append(operation)
-        hashes.append(row_hash_of(key[0], key[1], values[errors_at] or (), asked))
+        parts.append((key[0], key[1], values[errors_at] or (), asked))  # hashed when the identity is asked for
     return Plan(
         tuple(operations),
-        identity_of(hashes),
+        LazyIdentity(parts),
         source=frame.attrs.get("source"),
         compared=current is not None,
         diff=diff,
