@@ -1,10 +1,14 @@
-"""Changes frames built from a sandbox's fleet, shared by the tests of the run's seam and its journal."""
+"""Changes frames built from a sandbox's fleet, and a Stop button, shared by the tests of the run, its seam and its
+journal."""
 
 from __future__ import annotations
+
+import threading
 
 import pandas as pd
 
 import bulkbackup as bb
+from bulkbackup._core.events import RowFinished
 from bulkbackup.sandbox import Sandbox
 
 
@@ -24,3 +28,18 @@ def fleet_changes(source, n, **settings):
     for name, value in settings.items():
         frame[name] = value
     return frame
+
+
+def stop_after(n):
+    """A Stop button pressed when the n-th row has finished: (the event to pass as `stop=`, the listener)."""
+    stop = threading.Event()
+    finished = 0
+
+    def listener(event):
+        nonlocal finished
+        if isinstance(event, RowFinished):
+            finished += 1
+            if finished == n:
+                stop.set()
+
+    return stop, listener

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-from sandbox_frames import fleet_changes
+from sandbox_frames import fleet_changes, stop_after
 
 import bulkbackup as bb
-from bulkbackup._core.events import RowFinished, RowSending
+from bulkbackup._core.events import RowSending
 from bulkbackup._engine.journal import read_journal
 
 SETTLED = "done in an earlier run (journal)"
-
-
-def stop_after(n):
-    """A Stop button pressed when the n-th row has finished."""
-    stop = threading.Event()
-    finished = 0
-
-    def listener(event):
-        nonlocal finished
-        if isinstance(event, RowFinished):
-            finished += 1
-            if finished == n:
-                stop.set()
-
-    return stop, listener
 
 
 def records(path):

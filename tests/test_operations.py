@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 import pytest
+from sandbox_frames import fleet_changes
 
 import bulkbackup as bb
 from bulkbackup._core.fields import CLEAR
@@ -146,13 +147,6 @@ def test_rebase_fills_in_the_names_of_an_offline_plan():
 
 
 # --- plan_of ------------------------------------------------------------------------------------------------------
-
-
-def fleet_changes(client, n, **settings):
-    frame = bb.inventory(client).head(n).reset_index(drop=True)[["database_uuid", "backup_uuid"]]
-    for name, value in settings.items():
-        frame[name] = value
-    return frame
 
 
 def test_a_plan_frame_carries_its_plan_and_a_filtered_frame_sends_only_its_rows(sandbox, client):

@@ -12,15 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 
 import pandas as pd
 import pytest
+from sandbox_frames import stop_after
 
 import bulkbackup as bb
-from bulkbackup._core.events import RowFinished
 
 ROWS = 12
 BASE = 8100
@@ -33,21 +32,6 @@ def changes_of(client, rows=ROWS, base=BASE):
     frame["timeout"] = [base + i for i in range(rows)]
     frame["backup_now"] = [True if i % 4 == 1 else None for i in range(rows)]
     return frame
-
-
-def stop_after(n):
-    """A Stop button pressed when the n-th row has finished."""
-    stop = threading.Event()
-    finished = 0
-
-    def listener(event):
-        nonlocal finished
-        if isinstance(event, RowFinished):
-            finished += 1
-            if finished == n:
-                stop.set()
-
-    return stop, listener
 
 
 def sent_timeouts(sandbox):

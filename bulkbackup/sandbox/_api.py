@@ -21,6 +21,7 @@ from bulkbackup.sandbox import _writes
 from bulkbackup.sandbox._auth import Token, TokenStore
 from bulkbackup.sandbox._fleet import BackupConfig, Database, Fleet, Project
 from bulkbackup.sandbox._http import (
+    CONFIG_NOT_FOUND,
     HTML,
     NOT_FOUND,
     ApiRequest,
@@ -177,6 +178,21 @@ class CoolifyApi:
             return None
         return config
 
+    def find_target(
+        self, data: dict, params: dict[str, str], token: Token
+    ) -> tuple[Database, BackupConfig] | ApiResponse:
+        """The database and the backup configuration a request names (a body key overrides the path, as on the
+        server), or the 404 the server answers first: the database, then the configuration."""
+        database = self.find_database(data.get("uuid", params["uuid"]), token.team_id)
+        if database is None:
+            return json_response(404, {"message": "Database not found."})
+        config = self.find_config(
+            database, data.get("scheduled_backup_uuid", params["scheduled_backup_uuid"]), token.team_id
+        )
+        if config is None:
+            return json_response(404, CONFIG_NOT_FOUND)
+        return database, config
+
     def _storage_exists(self, table: str, column: str, value: object) -> bool:
         """The `exists:s3_storages,uuid` rule: a storage with that uuid in *any* team."""
         return (
@@ -213,15 +229,10 @@ class CoolifyApi:
         return json_response(200, body)
 
     def list_executions(self, request, token, sensitive, params, query) -> ApiResponse:
-        data = request_data(request, query)
-        database = self.find_database(data.get("uuid", params["uuid"]), token.team_id)
-        if database is None:
-            return json_response(404, {"message": "Database not found."})
-        config = self.find_config(
-            database, data.get("scheduled_backup_uuid", params["scheduled_backup_uuid"]), token.team_id
-        )
-        if config is None:
-            return json_response(404, {"message": "Backup configuration not found."})
+        target = self.find_target(request_data(request, query), params, token)
+        if isinstance(target, ApiResponse):
+            return target
+        _, config = target
         with self.lock:
             body = {"executions": [e.to_listing() for e in reversed(config.executions)]}
         return json_response(200, body)

@@ -37,6 +37,9 @@ _ERROR_PAGE = """<!DOCTYPE html>
 </html>
 """
 
+CONFIG_NOT_FOUND = {"message": "Backup configuration not found."}
+"""The 404 of a backup configuration the team does not have (GET executions, PATCH, DELETE)."""
+
 
 @dataclass
 class ApiRequest:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bulkbackup.sandbox._cron import valid_frequency
 from bulkbackup.sandbox._fleet import BackupConfig, Database, S3Storage
 from bulkbackup.sandbox._http import (
+    CONFIG_NOT_FOUND,
     ApiRequest,
     ApiResponse,
     exception_response,
@@ -293,18 +294,14 @@ def delete_backup(api: CoolifyApi, request, token: Token, sensitive, params, que
     authorize('update') → 404 configuration → delete the executions and the local files (and the S3 files with
     delete_s3, when the configuration still has a storage) → 200. A second DELETE is a 404."""
     data = request_data(request, query)
-    database = api.find_database(data.get("uuid", params["uuid"]), token.team_id)
-    if database is None:
-        return json_response(404, {"message": "Database not found."})
-    config = api.find_config(
-        database, data.get("scheduled_backup_uuid", params["scheduled_backup_uuid"]), token.team_id
-    )
-    if config is None:
-        return json_response(404, {"message": "Backup configuration not found."})
+    target = api.find_target(data, params, token)
+    if isinstance(target, ApiResponse):
+        return target
+    database, config = target
     delete_s3 = request_boolean(data.get("delete_s3"))
     with api.lock:
         if api.fleet.configs_by_uuid.get(config.uuid) is not config:  # a concurrent DELETE got there first
-            return json_response(404, {"message": "Backup configuration not found."})
+            return json_response(404, CONFIG_NOT_FOUND)
         api.deleted_files.extend(
             ("local", e.columns["filename"])
             for e in config.executions
@@ -326,14 +323,10 @@ def delete_execution(api: CoolifyApi, request, token: Token, sensitive, params, 
     order as deleting a configuration, then 404 "Backup execution not found."; removes its local file (and its S3
     file with delete_s3, when the configuration still has a storage)."""
     data = request_data(request, query)
-    database = api.find_database(data.get("uuid", params["uuid"]), token.team_id)
-    if database is None:
-        return json_response(404, {"message": "Database not found."})
-    config = api.find_config(
-        database, data.get("scheduled_backup_uuid", params["scheduled_backup_uuid"]), token.team_id
-    )
-    if config is None:
-        return json_response(404, {"message": "Backup configuration not found."})
+    target = api.find_target(data, params, token)
+    if isinstance(target, ApiResponse):
+        return target
+    database, config = target
     wanted = data.get("execution_uuid", params["execution_uuid"])
     delete_s3 = request_boolean(data.get("delete_s3"))
     with api.lock:
