@@ -5,6 +5,7 @@ The definitions live in `bulkbackup._core.events`; this module is their public n
 
 from bulkbackup._core.events import (
     Event,
+    InstanceFacts,
     Listener,
     Outcome,
     RowFinished,
@@ -19,6 +20,7 @@ from bulkbackup._core.events import (
 
 __all__ = [
     "Event",
+    "InstanceFacts",
     "Listener",
     "Outcome",
     "RowFinished",

@@ -644,7 +644,7 @@ def test_redirects_are_not_followed(server, client):
 
 def test_repr_and_str_hide_the_token():
     c = Client("http://127.0.0.1:1234", TOKEN)
-    assert repr(c) == "Client(endpoint='http://127.0.0.1:1234/api/v1', token='***')"
+    assert repr(c) == "Client(name='127.0.0.1:1234', endpoint='http://127.0.0.1:1234/api/v1', token='***')"
     assert str(c) == repr(c)
     assert SECRET not in repr(vars(c))
     assert SECRET not in repr(c.session.headers)

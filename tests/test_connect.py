@@ -233,7 +233,7 @@ def test_in_a_real_kernel_the_token_prompt_is_a_password_field_and_never_shows(s
             if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
                 break
         outputs = "".join(shown)
-        assert f"{len(sandbox.backups)} Client(endpoint=" in outputs
+        assert f"{len(sandbox.backups)} Client(name=" in outputs
         assert sandbox.token.partition("|")[2] not in outputs
     finally:
         kernel.stop_channels()

@@ -34,6 +34,7 @@ from bulkbackup._coolify.endpoint import (
     check_timeout,
     check_token,
     check_verify,
+    instance_name,
     is_loopback,
     normalise_endpoint,
 )
@@ -98,6 +99,8 @@ class Client(Resources):
     the connection pool; `timeout` is (connect, read) seconds, on every request; `verify`/`ca_bundle` control TLS
     verification; `session` is the requests.Session under the transport (tests give one whose `send()` answers);
     `clock`/`sleep` drive the limiter and the retries; `wording` phrases fixes for Python or the command line.
+    `name` is the instance's name in frames of several instances (their `instance` column): a coolify-cli
+    context's name when the client came from one, else the endpoint's host[:port].
     """
 
     def __init__(
@@ -116,8 +119,10 @@ class Client(Resources):
         sleep: Callable[[float], object] = time.sleep,
         retry: RetryPolicy | None = None,
         wording: Wording = PYTHON,
+        name: str | None = None,
     ):
         self.endpoint = normalise_endpoint(endpoint, allow_http=allow_http)
+        self.name = instance_name(self.endpoint, name)
         if self.endpoint.startswith("http://"):
             _warn_plain_http(self.endpoint)
         self._auth = BearerAuth(check_token(token))
@@ -151,7 +156,7 @@ class Client(Resources):
     # --- plumbing ----------------------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"Client(endpoint={self.endpoint!r}, token={MASK!r})"
+        return f"Client(name={self.name!r}, endpoint={self.endpoint!r}, token={MASK!r})"
 
     __str__ = __repr__
 

@@ -157,3 +157,17 @@ def check_verify(verify: bool | str, ca_bundle: str | os.PathLike | None) -> boo
     if not isinstance(verify, bool):
         raise ConfigError("verify must be True, False or the path of a CA bundle")
     return verify
+
+
+def instance_name(endpoint: str, name: str | None = None) -> str:
+    """A client's name in frames of several instances: `name` when given (a coolify-cli context's), else the
+    endpoint's host[:port] — what tells production from staging, unlike the shared `/api/v1` path."""
+    if name is not None:
+        text = str(name).strip() if isinstance(name, str) else ""
+        if not text or any(not c.isprintable() for c in text):
+            raise ConfigError(f"name must be a non-empty line of printable text, not {name!r}")
+        return text
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{parts.port}" if parts.port is not None else shown

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from bulkbackup._core.fields import KEY_COLUMNS
 
+INSTANCE = "instance"
+"""The column naming each row's Coolify instance (`client.name`) in frames of several instances: the first column
+after `line` in changes, plan, results and inventory frames, and a key of every row with the two uuids."""
+
 NAME_COLUMNS = ("database_name", "database_type")
 """What names a row's configuration for people: in plan frames made with a client (uuids alone say nothing)."""
 

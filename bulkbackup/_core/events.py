@@ -46,6 +46,8 @@ class RunStarted:
     dry_run: bool
     server_version: str | None
     started_at: str  # ISO 8601, UTC
+    # A run over several instances: name → endpoint, in the clients' order (`endpoint` is then None). Empty for one.
+    instances: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,17 @@ class Waiting:
     """The run waits for the server's rate-limit window: nothing can be sent for `seconds`."""
 
     seconds: float
+    instance: str | None = None  # whose server's window, in a run over several instances
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """One instance's part of a run over several: its own stop (a 401, its server gone) leaves the others going."""
+
+    endpoint: str
+    stopped: str | None = None
+    verification: str = "not needed"
+    counts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,9 @@ class RunFacts:
     # The journal's first failed write, or its file gone (said in `warnings` too): this run's record is not (all)
     # on disk, whatever the rows say; `journal` is then None when the file no longer exists.
     journal_failure: str | None = None
+    # A run over several instances: name → its facts (`stopped` and `verification` above then sum them up, naming
+    # the instances). Empty for one instance.
+    instances: Mapping[str, InstanceFacts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,13 @@ class Operation:
 
     @property
     def key(self) -> tuple[str, str]:
+        """The configuration on its server (the uuids): what the server's state is looked up by."""
         return (self.ref.database_uuid, self.ref.backup_uuid)
+
+    @property
+    def where(self) -> tuple[str | None, str, str]:
+        """The configuration among several instances: uuids repeat across instances restored from one backup."""
+        return (self.ref.instance, self.ref.database_uuid, self.ref.backup_uuid)
 
     @property
     def sends(self) -> bool:
@@ -188,6 +194,9 @@ class Plan:
     diff: bool = True  # False: planned with diff=False, so the run reads nothing either
     server_version: str | None = None
     labels: tuple[Hashable, ...] = field(default=())  # the input frame's index labels, in order
+    # The instances (client names) a plan of several instances was made for, in the clients' order; () for one
+    # instance. Every operation of such a plan names its instance in `ref.instance`.
+    instances: tuple[str, ...] = ()
 
     def __deepcopy__(self, memo: dict) -> Plan:
         return self
