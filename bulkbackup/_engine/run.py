@@ -188,8 +188,9 @@ class Run:
             if not lane.to_send or lane.stop.is_set():  # a lane stopped before the run (its server unreadable)
                 continue
             lane.live = min(lane.settings.workers, len(lane.to_send))
+            prefix = f"bulkbackup-{lane.name}-" if lane.name is not None else "bulkbackup-"
             threads += [
-                threading.Thread(target=self._work, args=(lane,), name=f"bulkbackup-{lane.named(str(n))}", daemon=True)
+                threading.Thread(target=self._work, args=(lane,), name=f"{prefix}{n}", daemon=True)
                 for n in range(lane.live)
             ]
         # Waiting on an Event, not Thread.join: a Ctrl-C landing inside join() can leave the thread looking finished
