@@ -7,6 +7,7 @@ Stop stops them all.
 
 from __future__ import annotations
 
+import _thread
 import threading
 from dataclasses import replace
 
@@ -259,3 +260,28 @@ def test_one_client_in_a_list_names_its_instance():
 def test_apply_refuses_what_is_not_a_client(given):
     with pytest.raises(bb.ConfigError):
         bb.apply({"database_uuid": ["a"], "backup_uuid": ["b"], "timeout": [3600]}, given, progress=False)
+
+
+def test_ctrl_c_stops_every_lane_and_keeps_the_frame():
+    with Sandbox.many(2, databases=40, seed=[0, 0], rate_limit=100_000, faults={"latency": 0.02}) as (one, two):
+        with client_of(one) as first, client_of(two) as second:
+            plan = plan_over(
+                [(first, fleet_changes(one, 30, timeout=7901)), (second, fleet_changes(two, 30, timeout=7902))]
+            )
+            finished = []
+
+            def ctrl_c(event):
+                if isinstance(event, RowFinished):
+                    finished.append(event)
+                    if len(finished) == 3:
+                        _thread.interrupt_main()
+
+            results = bb.apply(plan, [first, second], progress=False, workers=1, verify=False, listeners=[ctrl_c])
+        facts = results.attrs["run"]
+        assert facts.interrupted is True and facts.stopped == "interrupted (Ctrl-C)"
+        assert len(results) == 60
+        for name in ("sandbox-1", "sandbox-2"):
+            rows = rows_of(results, plan, name)
+            skipped = rows[rows["status"] == "skipped"]
+            assert len(skipped) > 20 and skipped["message"].str.contains("Ctrl-C").all()
+            assert facts.instances[name].stopped == "interrupted (Ctrl-C)"
