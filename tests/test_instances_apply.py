@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import _thread
 import threading
-from dataclasses import replace
 
+import pandas as pd
 import pytest
 from sandbox_frames import fleet_changes, stop_after
 
 import bulkbackup as bb
 from bulkbackup._coolify.retry import RetryPolicy
 from bulkbackup._core.events import RowFinished, RunStarted, Waiting
-from bulkbackup._core.operations import Identity, Plan
-from bulkbackup._engine.plan import plan_of
 from bulkbackup.sandbox import Sandbox
 
 FAST_RETRY = dict(attempts=2, initial=0.01, maximum=0.02, jitter=0.0)
@@ -28,33 +26,17 @@ def client_of(sandbox, token=None, **options):
     return bb.Client(sandbox.endpoint, token or sandbox.token, name=sandbox.name, timeout=(2.0, 5.0), **options)
 
 
-def plan_over(parts):
-    """One plan of several instances: each part (client, changes) planned against its own server, every row
-    naming its instance, as `plan(changes, clients)` routes a frame's `instance` column."""
-    operations, hashes, names = [], [], []
-    for client, frame in parts:
-        planned = plan_of(frame, client)
-        names.append(client.name)
-        for op in planned.operations:
-            n = len(operations)
-            operations.append(op.with_(ref=replace(op.ref, instance=client.name, position=n, label=n)))
-        hashes += planned.identity.row_hashes
-    return Plan(
-        tuple(operations),
-        Identity("several-" + "-".join(names), tuple(hashes)),
-        source="<DataFrame>",
-        compared=True,
-        labels=tuple(range(len(operations))),
-        instances=tuple(names),
-    )
+def over(*parts):
+    """The changes of several instances in one frame: each part (sandbox, changes) with its `instance` column."""
+    return pd.concat([frame.assign(instance=sandbox.name) for sandbox, frame in parts], ignore_index=True)
 
 
 def timeouts(sandbox, n):
     return [sandbox.config(b["backup_uuid"])["timeout"] for b in sandbox.backups[:n]]
 
 
-def rows_of(results, plan, name):
-    return results.iloc[[i for i, op in enumerate(plan.operations) if op.ref.instance == name]]
+def rows_of(results, name):
+    return results[results["instance"] == name]
 
 
 def test_colliding_uuids_never_cross():
@@ -63,15 +45,14 @@ def test_colliding_uuids_never_cross():
         untouched = timeouts(two, 8)
         with client_of(one) as first, client_of(two) as second:
             # The same three configurations on both, other values; a fourth on the first instance only.
-            plan = plan_over(
-                [
-                    (first, fleet_changes(one, 4, timeout=[7001, 7001, 7001, 7003])),
-                    (second, fleet_changes(two, 3, timeout=7002)),
-                ]
+            changes = over(
+                (one, fleet_changes(one, 4, timeout=[7001, 7001, 7001, 7003])),
+                (two, fleet_changes(two, 3, timeout=7002)),
             )
             seen = []
-            results = bb.apply(plan, [first, second], progress=False, listeners=[seen.append])
+            results = bb.apply(changes, [first, second], progress=False, listeners=[seen.append])
         assert results["status"].tolist() == ["updated"] * 7
+        assert results["instance"].tolist() == ["sandbox-1"] * 4 + ["sandbox-2"] * 3
         assert results["verified"].tolist() == [True] * 7
         assert timeouts(one, 4) == [7001, 7001, 7001, 7003]
         assert timeouts(two, 4) == [7002, 7002, 7002, untouched[3]]
@@ -97,8 +78,9 @@ def test_colliding_uuids_never_cross():
 def test_a_row_of_an_instance_no_client_serves_is_never_sent_through_another():
     with Sandbox.many(2, databases=4, seed=[0, 0], rate_limit=100_000) as (one, two):
         with client_of(one) as first, client_of(two) as second:
-            plan = plan_over(
-                [(first, fleet_changes(one, 2, timeout=7101)), (second, fleet_changes(two, 2, timeout=7102))]
+            plan = bb.plan(
+                over((one, fleet_changes(one, 2, timeout=7101)), (two, fleet_changes(two, 2, timeout=7102))),
+                [first, second],
             )
             results = bb.apply(plan, [first], progress=False)
         assert results["status"].tolist() == ["updated", "updated", "invalid", "invalid"]
@@ -110,16 +92,14 @@ def test_a_row_of_an_instance_no_client_serves_is_never_sent_through_another():
 def test_a_token_refused_mid_run_stops_only_its_instance(capsys):
     with Sandbox.many(2, databases=6, seed=[0, 0], rate_limit=100_000) as (one, two):
         with client_of(one) as first, client_of(two) as second:
-            plan = plan_over(
-                [(first, fleet_changes(one, 4, timeout=7201)), (second, fleet_changes(two, 4, timeout=7202))]
-            )
+            changes = over((one, fleet_changes(one, 4, timeout=7201)), (two, fleet_changes(two, 4, timeout=7202)))
 
             def revoke(event):  # after the one read of each server: the second's token is refused from now on
                 if isinstance(event, RunStarted):
                     two.revoke(two.token)
 
-            results = bb.apply(plan, [first, second], progress=True, workers=1, listeners=[revoke])
-        ours, theirs = rows_of(results, plan, "sandbox-1"), rows_of(results, plan, "sandbox-2")
+            results = bb.apply(changes, [first, second], progress=True, workers=1, listeners=[revoke])
+        ours, theirs = rows_of(results, "sandbox-1"), rows_of(results, "sandbox-2")
         assert ours["status"].tolist() == ["updated"] * 4
         assert theirs["status"].tolist() == ["rejected", "skipped", "skipped", "skipped"]
         assert theirs.iloc[0]["http_status"] == 401
@@ -140,11 +120,12 @@ def test_a_token_refused_mid_run_stops_only_its_instance(capsys):
 def test_a_wrong_token_from_the_start_stops_only_its_instance():
     with Sandbox.many(2, databases=6, seed=[0, 0], rate_limit=100_000) as (one, two):
         with client_of(one) as first, client_of(two) as second, client_of(two, token="1|wrong") as wrong:
-            plan = plan_over(
-                [(first, fleet_changes(one, 3, timeout=7301)), (second, fleet_changes(two, 3, timeout=7302))]
+            plan = bb.plan(
+                over((one, fleet_changes(one, 3, timeout=7301)), (two, fleet_changes(two, 3, timeout=7302))),
+                [first, second],
             )
             results = bb.apply(plan, [first, wrong], progress=False)
-        ours, theirs = rows_of(results, plan, "sandbox-1"), rows_of(results, plan, "sandbox-2")
+        ours, theirs = rows_of(results, "sandbox-1"), rows_of(results, "sandbox-2")
         assert ours["status"].tolist() == ["updated"] * 3 and timeouts(one, 3) == [7301] * 3
         assert theirs["status"].tolist() == ["skipped"] * 3 and two.patch_bodies == []
         for message in theirs["message"]:
@@ -160,12 +141,13 @@ def test_a_server_stopped_before_the_run_stops_only_its_instance():
     with Sandbox.many(2, databases=6, seed=[0, 1], rate_limit=100_000) as (one, two):
         retry = RetryPolicy(**FAST_RETRY)
         with client_of(one) as first, client_of(two, retry=retry) as second:
-            plan = plan_over(
-                [(first, fleet_changes(one, 3, timeout=7401)), (second, fleet_changes(two, 3, timeout=7402))]
+            plan = bb.plan(
+                over((one, fleet_changes(one, 3, timeout=7401)), (two, fleet_changes(two, 3, timeout=7402))),
+                [first, second],
             )
             two.stop()
             results = bb.apply(plan, [first, second], progress=False)
-        ours, theirs = rows_of(results, plan, "sandbox-1"), rows_of(results, plan, "sandbox-2")
+        ours, theirs = rows_of(results, "sandbox-1"), rows_of(results, "sandbox-2")
         assert ours["status"].tolist() == ["updated"] * 3 and timeouts(one, 3) == [7401] * 3
         assert theirs["status"].tolist() == ["skipped"] * 3
         assert all(m.startswith("not sent: sandbox-2: could not read the server") for m in theirs["message"])
@@ -177,9 +159,7 @@ def test_a_server_going_away_mid_run_stops_only_its_instance():
     with Sandbox.many(2, databases=12, seed=[0, 1], rate_limit=100_000) as (one, two):
         retry = RetryPolicy(**FAST_RETRY)
         with client_of(one) as first, client_of(two, retry=retry) as second:
-            plan = plan_over(
-                [(first, fleet_changes(one, 8, timeout=7501)), (second, fleet_changes(two, 8, timeout=7502))]
-            )
+            changes = over((one, fleet_changes(one, 8, timeout=7501)), (two, fleet_changes(two, 8, timeout=7502)))
             stopped = threading.Event()
 
             def pull_the_plug(event):  # the second server goes away after its second row
@@ -189,9 +169,9 @@ def test_a_server_going_away_mid_run_stops_only_its_instance():
                         two.stop()
 
             results = bb.apply(
-                plan, [first, second], progress=False, workers=1, failure_streak=2, listeners=[pull_the_plug]
+                changes, [first, second], progress=False, workers=1, failure_streak=2, listeners=[pull_the_plug]
             )
-        ours, theirs = rows_of(results, plan, "sandbox-1"), rows_of(results, plan, "sandbox-2")
+        ours, theirs = rows_of(results, "sandbox-1"), rows_of(results, "sandbox-2")
         assert ours["status"].tolist() == ["updated"] * 8 and timeouts(one, 8) == [7501] * 8
         statuses = theirs["status"].tolist()
         assert statuses[:2] == ["updated", "updated"] and statuses[2:4] == ["failed", "failed"]
@@ -211,9 +191,7 @@ def test_the_lanes_send_at_the_same_time_each_at_its_own_pace():
     # would all be on its server before the second's first; sent at once, both are part-way at some point.
     with Sandbox.many(2, databases=20, seed=[0, 1], rate_limit=5, window=1.0) as (one, two):
         with client_of(one) as first, client_of(two) as second:
-            plan = plan_over(
-                [(first, fleet_changes(one, 15, timeout=7601)), (second, fleet_changes(two, 15, timeout=7602))]
-            )
+            changes = over((one, fleet_changes(one, 15, timeout=7601)), (two, fleet_changes(two, 15, timeout=7602)))
             both = []
             waits = []
 
@@ -223,7 +201,7 @@ def test_the_lanes_send_at_the_same_time_each_at_its_own_pace():
                 elif isinstance(event, Waiting):
                     waits.append(event.instance)
 
-            results = bb.apply(plan, [first, second], progress=False, verify=False, listeners=[watch])
+            results = bb.apply(changes, [first, second], progress=False, verify=False, listeners=[watch])
         assert (results["status"] == "updated").all()
         assert any(0 < a < 15 and 0 < b < 15 for a, b in both), both
         assert waits and set(waits) <= {"sandbox-1", "sandbox-2"}
@@ -232,15 +210,13 @@ def test_the_lanes_send_at_the_same_time_each_at_its_own_pace():
 def test_the_callers_stop_stops_every_lane():
     with Sandbox.many(2, databases=40, seed=[0, 0], rate_limit=100_000) as (one, two):
         with client_of(one) as first, client_of(two) as second:
-            plan = plan_over(
-                [(first, fleet_changes(one, 30, timeout=7701)), (second, fleet_changes(two, 30, timeout=7702))]
-            )
+            changes = over((one, fleet_changes(one, 30, timeout=7701)), (two, fleet_changes(two, 30, timeout=7702)))
             stop, pressed = stop_after(3)
-            results = bb.apply(plan, [first, second], progress=False, workers=1, stop=stop, listeners=[pressed])
+            results = bb.apply(changes, [first, second], progress=False, workers=1, stop=stop, listeners=[pressed])
         facts = results.attrs["run"]
         assert facts.stopped == "stopped by the caller"
         for name, sandbox in (("sandbox-1", one), ("sandbox-2", two)):
-            rows = rows_of(results, plan, name)
+            rows = rows_of(results, name)
             skipped = rows[rows["status"] == "skipped"]
             assert len(skipped) > 20 and len(sandbox.patch_bodies) < 10
             assert set(skipped["message"]) == {"not sent: stopped by the caller"}
@@ -250,8 +226,8 @@ def test_the_callers_stop_stops_every_lane():
 def test_one_client_in_a_list_names_its_instance():
     with Sandbox.many(1, databases=4, rate_limit=100_000) as (one,):
         with client_of(one) as first:
-            plan = plan_over([(first, fleet_changes(one, 2, timeout=7801))])
-            results = bb.apply(plan, [first], progress=False)
+            changes = over((one, fleet_changes(one, 2, timeout=7801)))
+            results = bb.apply(changes, [first], progress=False)
         assert results["status"].tolist() == ["updated", "updated"]
         assert set(results.attrs["run"].instances) == {"sandbox-1"}
 
@@ -265,9 +241,7 @@ def test_apply_refuses_what_is_not_a_client(given):
 def test_ctrl_c_stops_every_lane_and_keeps_the_frame():
     with Sandbox.many(2, databases=40, seed=[0, 0], rate_limit=100_000, faults={"latency": 0.02}) as (one, two):
         with client_of(one) as first, client_of(two) as second:
-            plan = plan_over(
-                [(first, fleet_changes(one, 30, timeout=7901)), (second, fleet_changes(two, 30, timeout=7902))]
-            )
+            changes = over((one, fleet_changes(one, 30, timeout=7901)), (two, fleet_changes(two, 30, timeout=7902)))
             finished = []
 
             def ctrl_c(event):
@@ -276,12 +250,12 @@ def test_ctrl_c_stops_every_lane_and_keeps_the_frame():
                     if len(finished) == 3:
                         _thread.interrupt_main()
 
-            results = bb.apply(plan, [first, second], progress=False, workers=1, verify=False, listeners=[ctrl_c])
+            results = bb.apply(changes, [first, second], progress=False, workers=1, verify=False, listeners=[ctrl_c])
         facts = results.attrs["run"]
         assert facts.interrupted is True and facts.stopped == "interrupted (Ctrl-C)"
         assert len(results) == 60
         for name in ("sandbox-1", "sandbox-2"):
-            rows = rows_of(results, plan, name)
+            rows = rows_of(results, name)
             skipped = rows[rows["status"] == "skipped"]
             assert len(skipped) > 20 and skipped["message"].str.contains("Ctrl-C").all()
             assert facts.instances[name].stopped == "interrupted (Ctrl-C)"
