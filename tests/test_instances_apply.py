@@ -187,7 +187,7 @@ def test_a_server_going_away_mid_run_stops_only_its_instance():
         assert facts.verification.startswith("sandbox-2: failed: could not verify")
 
 
-def test_the_lanes_send_at_the_same_time_each_at_its_own_pace():
+def test_the_lanes_send_at_the_same_time_each_at_its_own_pace(capsys):
     # Each server allows 5 requests a second: sent one instance after the other, the first instance's 15 rows
     # would all be on its server before the second's first; sent at once, both are part-way at some point.
     with Sandbox.many(2, databases=20, seed=[0, 1], rate_limit=5, window=1.0) as (one, two):
@@ -202,10 +202,13 @@ def test_the_lanes_send_at_the_same_time_each_at_its_own_pace():
                 elif isinstance(event, Waiting):
                     waits.append(event.instance)
 
-            results = bb.apply(changes, [first, second], progress=False, verify=False, listeners=[watch])
+            results = bb.apply(changes, [first, second], progress=True, verify=False, listeners=[watch])
         assert (results["status"] == "updated").all()
         assert any(0 < a < 15 and 0 < b < 15 for a, b in both), both
         assert waits and set(waits) <= {"sandbox-1", "sandbox-2"}
+        shown = capsys.readouterr().err  # the bar counts each instance, and says whose window it waits for
+        assert "sandbox-1 15/15 · sandbox-2 15/15" in shown
+        assert "waiting" in shown and "for its rate-limit window" in shown
 
 
 def test_the_callers_stop_stops_every_lane():

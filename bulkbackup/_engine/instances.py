@@ -99,7 +99,7 @@ def verified(
             client,
             enabled=enabled,
             diff=diff,
-            stopped=lane.stopped is not None,
+            stopped=lane.stopped is not None or (not run.several and run.stopped is not None),
             interrupted=run.interrupted,
         )
         for i, outcome in zip(lane.rows, found, strict=True):
