@@ -227,6 +227,27 @@ def test_the_callers_stop_stops_every_lane():
             assert facts.instances[name].stopped == "stopped by the caller"
 
 
+def test_a_failing_listener_stops_every_lane():
+    with Sandbox.many(2, databases=40, seed=[0, 0], rate_limit=100_000) as (one, two):
+        with client_of(one) as first, client_of(two) as second:
+            changes = over((one, fleet_changes(one, 30, timeout=7751)), (two, fleet_changes(two, 30, timeout=7752)))
+            finished = []
+
+            def broken(event):  # a caller's listener failing on the third row: nothing may go on unwatched
+                if isinstance(event, RowFinished):
+                    finished.append(event)
+                    if len(finished) == 3:
+                        raise RuntimeError("the watcher broke")
+
+            results = bb.apply(changes, [first, second], progress=False, workers=1, listeners=[broken])
+        facts = results.attrs["run"]
+        assert facts.stopped.startswith("the listener") and "the watcher broke" in facts.stopped
+        for name, sandbox in (("sandbox-1", one), ("sandbox-2", two)):
+            rows = rows_of(results, name)
+            assert (rows["status"] == "skipped").sum() > 20 and len(sandbox.patch_bodies) < 10
+            assert facts.instances[name].stopped == facts.stopped
+
+
 def test_one_client_in_a_list_names_its_instance():
     with Sandbox.many(1, databases=4, rate_limit=100_000) as (one,):
         with client_of(one) as first:
