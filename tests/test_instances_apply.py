@@ -248,6 +248,21 @@ def test_a_failing_listener_stops_every_lane():
             assert facts.instances[name].stopped == facts.stopped
 
 
+def test_a_dry_run_over_several_instances_sends_nothing_anywhere():
+    with Sandbox.many(2, databases=6, seed=[0, 0], rate_limit=100_000) as (one, two):
+        with client_of(one) as first, client_of(two) as second:
+            changes = over((one, fleet_changes(one, 3, timeout=7761)), (two, fleet_changes(two, 2, timeout=7762)))
+            results = bb.apply(changes, [first, second], progress=False, dry_run=True)
+        assert results["status"].tolist() == ["planned"] * 5
+        assert one.patch_bodies == [] and two.patch_bodies == []
+        facts = results.attrs["run"]
+        assert facts.dry_run and facts.stopped is None and facts.verification == "skipped: not asked"
+        assert {name: dict(f.counts) for name, f in facts.instances.items()} == {
+            "sandbox-1": {"planned": 3},
+            "sandbox-2": {"planned": 2},
+        }
+
+
 def test_one_client_in_a_list_names_its_instance():
     with Sandbox.many(1, databases=4, rate_limit=100_000) as (one,):
         with client_of(one) as first:
