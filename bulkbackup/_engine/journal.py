@@ -150,9 +150,9 @@ class Journal:
         lock = JournalLock.acquire(path)  # first: what is read below is then not being written by another run
         try:
             prior = read_journal(path) if os.fstat(lock.fd).st_size else None
+            journal = cls(path, clients, plan, prior, lock, retry_unknown=retry_unknown)
             # Only a torn line (a run killed while writing its header sent nothing): nothing to check, but the
             # line must still be ended before this run's header.
-            journal = cls(path, clients, plan, prior, lock, retry_unknown=retry_unknown)
             if prior is not None and prior.header is not None:
                 journal_resume.check_same_run(prior, journal.endpoint, plan, force=force, instances=journal.instances)
         except BaseException:
