@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -24,7 +23,7 @@ import bulkbackup as bb
 from bulkbackup._core.events import InstanceFacts, RowFinished, RowSending, RunFacts, RunFinished, RunStarted
 from bulkbackup._core.operations import Operation, Outcome, Plan, RowRef
 from bulkbackup._core.statuses import Action, Status
-from bulkbackup._engine.identity import identity_of, row_hash
+from bulkbackup._engine.identity import identity_of
 from bulkbackup._engine.journal import Journal, read_journal, settled_by
 from bulkbackup.sandbox import Sandbox
 
@@ -57,29 +56,25 @@ def timeout_of(i, j):
     return BASE + 100 * i + j
 
 
-def plan_over(sandboxes, rows=ROWS, backups=(1,)):
-    """A plan of several instances as `plan()` makes one: the first `rows` configurations of every sandbox, rows
-    interleaved (a0, b0, a1, b1, …), each asking for its own timeout; row j also starts a backup when j % 3 is in
-    `backups`. `before` is each server's value, as a plan read it."""
-    operations, hashes = [], []
+def plan_over(sandboxes, clients, rows=ROWS, backups=(1,)):
+    """`bb.plan` of the first `rows` configurations of every sandbox, each row naming its instance, rows interleaved
+    (a0, b0, a1, b1, …), each asking for its own timeout; row j also starts a backup when j % 3 is in `backups`.
+    With one Client (not a list), the rows name no instance: a plan of one instance."""
+    several = isinstance(clients, list)
+    rows_asked = []
     for j in range(rows):
         for i, sandbox in enumerate(sandboxes):
             key = sandbox.backups[j]
-            database, backup = key["database_uuid"], key["backup_uuid"]
-            payload = {"timeout": timeout_of(i, j), **({"backup_now": True} if j % 3 in backups else {})}
-            before = {"timeout": sandbox.config(backup)["timeout"]}
-            position = len(operations)
-            ref = RowRef(position, position, position + 2, database, backup, instance=sandbox.name)
-            operations.append(Operation(ref, Action.UPDATE, payload, before))
-            hashes.append(row_hash({"database_uuid": database, "backup_uuid": backup, **payload}))
-    names = tuple(s.name for s in sandboxes)
-    return Plan(tuple(operations), identity_of(hashes), source="<DataFrame>", compared=True, instances=names)
-
-
-def one_instance(plan):
-    """The plan as `plan()` makes it with one Client (not a list): no operation names an instance."""
-    operations = tuple(op.with_(ref=replace(op.ref, instance=None)) for op in plan.operations)
-    return replace(plan, operations=operations, instances=())
+            rows_asked.append(
+                {
+                    **({"instance": sandbox.name} if several else {}),
+                    "database_uuid": key["database_uuid"],
+                    "backup_uuid": key["backup_uuid"],
+                    "timeout": timeout_of(i, j),
+                    "backup_now": True if j % 3 in backups else None,
+                }
+            )
+    return bb.plan(pd.DataFrame(rows_asked), clients).attrs["plan"]
 
 
 class Killed(Exception):
@@ -163,7 +158,7 @@ def sent_timeouts(sandbox):
 def test_the_records_of_a_run_over_two_instances_name_their_instance(twins, tmp_path):
     sandboxes, clients = twins
     path = tmp_path / "run.jsonl"
-    plan = plan_over(sandboxes, rows=2, backups=())
+    plan = plan_over(sandboxes, clients, rows=2, backups=())
     with Journal.open(path, clients, plan) as journal:
         send_as_apply_does(journal, clients, plan)
         # A message quoting a token (a server echoing it back) is masked for every instance's token.
@@ -199,7 +194,7 @@ def test_a_journal_of_one_client_is_written_as_before(twins, tmp_path):
     """A Client (not a list): no instance anywhere, version 1, rows of three — what every earlier journal is."""
     sandboxes, clients = twins
     path = tmp_path / "run.jsonl"
-    plan = one_instance(plan_over(sandboxes[:1], rows=2, backups=()))
+    plan = plan_over(sandboxes[:1], clients[0], rows=2, backups=())
     with Journal.open(path, clients[0], plan) as journal:
         journal(RunStarted(clients[0].endpoint, plan.source, plan.identity.changes_hash, 2, 2, False, None, "now"))
         for op in plan.operations:
@@ -224,7 +219,7 @@ def test_colliding_uuids_of_two_instances_resume_each_row_on_its_own_instance(tw
     asked backup starts once on each."""
     sandboxes, clients = twins
     path = tmp_path / "run.jsonl"
-    plan = plan_over(sandboxes)
+    plan = plan_over(sandboxes, clients)
     first = plan.operations[2]  # a1: the first instance's row 1 starts a backup; b1 shares its uuids
     assert first.starts_backup and first.ref.instance == sandboxes[0].name
     twin = plan.operations[3]
@@ -287,7 +282,7 @@ def test_a_create_is_adopted_from_the_server_of_its_own_instance(twins, tmp_path
 def test_resume_refuses_a_journal_of_other_instances_naming_the_difference(twins, tmp_path):
     sandboxes, clients = twins
     path = tmp_path / "run.jsonl"
-    plan = plan_over(sandboxes, rows=2, backups=())
+    plan = plan_over(sandboxes, clients, rows=2, backups=())
     with Journal.open(path, clients, plan) as journal:
         send_as_apply_does(journal, clients, plan, stop_after_rows=1)
     first, second = (s.name for s in sandboxes)
@@ -301,12 +296,12 @@ def test_resume_refuses_a_journal_of_other_instances_naming_the_difference(twins
         with pytest.raises(bb.ConfigError, match="use another journal file"):
             settled_by(path, [clients[0], moved], plan)  # what the CLI asks before its question
     with pytest.raises(bb.ConfigError, match=rf"over the instances '{first}' .* not against .* alone"):
-        Journal.open(path, clients[0], one_instance(plan))  # a run of one Client
+        Journal.open(path, clients[0], plan_over(sandboxes[:1], clients[0], rows=2, backups=()))  # one Client
     reordered = Journal.open(path, clients[::-1], plan)  # the same instances, given in another order: the same run
     reordered.close()
 
     alone = tmp_path / "alone.jsonl"
-    single = one_instance(plan_over(sandboxes[:1], rows=1, backups=()))
+    single = plan_over(sandboxes[:1], clients[0], rows=1, backups=())
     with Journal.open(alone, clients[0], single) as journal:
         journal(RunStarted(clients[0].endpoint, None, single.identity.changes_hash, 1, 1, False, None, "now"))
     with pytest.raises(bb.ConfigError, match=r"\(one instance\), not over the instances"):
@@ -316,7 +311,7 @@ def test_resume_refuses_a_journal_of_other_instances_naming_the_difference(twins
 def test_a_journal_mixing_runs_of_other_instances_is_damaged(twins, tmp_path):
     sandboxes, clients = twins
     path = tmp_path / "run.jsonl"
-    plan = plan_over(sandboxes, rows=1, backups=())
+    plan = plan_over(sandboxes, clients, rows=1, backups=())
     with Journal.open(path, clients, plan) as journal:
         send_as_apply_does(journal, clients, plan)
     header = records(path)[0]
@@ -347,7 +342,7 @@ def test_undo_from_a_journal_of_two_instances_restores_each(twins, tmp_path):
     sandboxes, clients = twins
     before = originals(sandboxes)
     path = tmp_path / "run.jsonl"
-    plan = plan_over(sandboxes, backups=())
+    plan = plan_over(sandboxes, clients, backups=())
     with Journal.open(path, clients, plan) as journal, pytest.raises(Killed):
         send_as_apply_does(journal, clients, plan, die_after=7, in_flight=True)  # a killed run undoes too
     undo = bb.undo(path)
@@ -355,6 +350,8 @@ def test_undo_from_a_journal_of_two_instances_restores_each(twins, tmp_path):
     assert list(undo.columns) == ["instance", "database_uuid", "backup_uuid", "timeout"]
     assert undo["instance"].tolist() == [*names * 4]  # 7 answered, 1 in flight: 8 rows, twins never merged
     assert undo["timeout"].tolist() == [before[i][j] for j in range(4) for i in range(2)]
+    routed = bb.plan(undo, clients)  # each row to the client of its instance
+    assert routed["instance"].tolist() == undo["instance"].tolist() and set(routed["action"]) == {"update"}
     apply_undo_per_instance(undo, clients)
     assert originals(sandboxes) == before
 
@@ -364,7 +361,7 @@ def test_undo_from_results_of_several_instances_names_each_rows_instance(twins, 
     colliding rows apart."""
     sandboxes, clients = twins
     before = originals(sandboxes, rows=2)
-    plan = plan_over(sandboxes, rows=2, backups=())
+    plan = plan_over(sandboxes, clients, rows=2, backups=())
     path = tmp_path / "run.jsonl"
     with Journal.open(path, clients, plan) as journal:
         send_as_apply_does(journal, clients, plan)

@@ -153,12 +153,12 @@ def _with_deletes(
         ref = RowRef(at, at, None, row["database_uuid"], row["backup_uuid"], instance=row.get(INSTANCE))
         payload = {k: (None if v == CLEAR else v) for k, v in row.items() if k not in keys}
         operations.append(Operation(ref, Action.UPDATE, payload, diff=tuple(f"{k}: → {v}" for k, v in payload.items())))
-        hashes.append(row_hash({k: v for k, v in row.items() if k != INSTANCE}))
+        hashes.append(row_hash(row))
     for created in removals:
         at = len(operations)
         ref = RowRef(at, at, None, created.ref.database_uuid, created.ref.backup_uuid, instance=created.ref.instance)
         operations.append(Operation(ref, Action.DELETE, diff=(f"delete: {WHAT_GOES}",)))
-        hashes.append(row_hash_of(ref.database_uuid, ref.backup_uuid, (), '{"delete":true}'))
+        hashes.append(row_hash_of(ref.database_uuid, ref.backup_uuid, (), '{"delete":true}', ref.instance))
     planned = Plan(
         tuple(operations),
         identity_of(hashes),
