@@ -308,6 +308,22 @@ def test_resume_refuses_a_journal_of_other_instances_naming_the_difference(twins
         Journal.open(alone, [clients[0]], single)
 
 
+def test_a_header_row_naming_no_instance_by_name_is_damaged(twins, tmp_path):
+    sandboxes, clients = twins
+    path = tmp_path / "run.jsonl"
+    plan = plan_over(sandboxes, clients, rows=1, backups=())
+    with Journal.open(path, clients, plan) as journal:
+        send_as_apply_does(journal, clients, plan)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["rows"][1][3] = 2
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(
+        bb.ConfigError, match=r"run\.jsonl:1: the header.s rows hold .*, not \[database, backup, hash\(, instance\)\]"
+    ):
+        Journal.open(path, clients, plan)
+
+
 def test_a_journal_mixing_runs_of_other_instances_is_damaged(twins, tmp_path):
     sandboxes, clients = twins
     path = tmp_path / "run.jsonl"
@@ -424,7 +440,11 @@ def test_a_change_to_three_instances_is_undone_on_each_end_to_end(three, tmp_pat
         results = bb.apply(changes, clients, progress=False, journal=journal)
         assert set(results["status"]) == {"updated"}, results[["instance", "status", "message"]]
         assert results["instance"].tolist() == changes["instance"].tolist()
-        assert [r.get("instance") for r in records(journal) if r["record"] == "intent"].count(None) == 0
+        written = records(journal)
+        assert [r.get("instance") for r in written if r["record"] == "intent"].count(None) == 0
+        end = written[-1]
+        assert end["record"] == "end" and list(end["instances"]) == [s.name for s in sandboxes]
+        assert [part["counts"] for part in end["instances"].values()] == [{"updated": ROWS}] * 3
         undo = bb.undo(results if source == "results" else journal)
         assert sorted(undo["instance"]) == sorted(changes["instance"])  # colliding uuids: rows of their own
         restored = bb.apply(undo, clients, progress=False)
