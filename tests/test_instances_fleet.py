@@ -140,6 +140,29 @@ def test_check_of_a_list_of_clients_names_each_violations_instance(clients):
     pd.testing.assert_frame_equal(bb.check(policy, fleet, now=NOW), violations)
 
 
+# --- the schedule -------------------------------------------------------------------------------------------------
+
+
+def test_stagger_spreads_each_instance_over_its_own_window_and_the_counts_add_up(clients):
+    fleet = bb.inventory(clients)
+    # Without three of the second instance's configurations, its twins' uuids get other start times than the
+    # first instance's: a change matched on the uuids alone would land on the wrong twin.
+    fleet = fleet.drop(fleet.index[fleet["instance"] == "sandbox-2"][:3]).reset_index(drop=True)
+    changes = bb.stagger(fleet, between="01:00", and_="03:00")
+    assert list(changes.columns) == ["instance", "database_uuid", "backup_uuid", "frequency"]
+    assert changes.index.equals(fleet.index)
+    assert not part(changes, "sandbox-1").equals(part(changes, "sandbox-2"))
+    total = None
+    for name in NAMES:
+        alone = part(fleet, name)
+        own = bb.stagger(alone, between="01:00", and_="03:00")
+        # Each server runs its own backups: its configurations get the window to themselves, as if alone.
+        pd.testing.assert_frame_equal(part(changes, name), own)
+        counts = bb.schedule_counts(alone, own, weeks=4)
+        total = counts if total is None else total + counts
+    pd.testing.assert_frame_equal(bb.schedule_counts(fleet, changes, weeks=4), total, check_names=False)
+
+
 # --- enforce --------------------------------------------------------------------------------------------------------
 
 
