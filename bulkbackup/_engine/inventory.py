@@ -63,9 +63,14 @@ def inventory(
     """
     if is_several(client_or_clients):
         return inventories(clients_of(client_or_clients), unconfigured=unconfigured, on_wait=on_wait)
-    client = client_or_clients
+    client = one_client(client_or_clients)
     with gc_paused(), hearing(client, on_wait):
         return _inventory(client, unconfigured)
+
+
+def one_client(given: Client | Clients) -> Client:
+    """The client of a call given one client (also as the `Clients` of one, which `clients_of(client)` makes)."""
+    return given.only if isinstance(given, Clients) and given.only is not None else given  # type: ignore[return-value]
 
 
 def inventories(

@@ -38,7 +38,7 @@ from bulkbackup._core.fields import BY_NAME
 from bulkbackup._core.operations import Identity, Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
 from bulkbackup._engine.identity import changes_text, row_hash_of
-from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, each_named, inventories, inventory
+from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, each_named, inventories, inventory, one_client
 from bulkbackup._engine.plan import operation_for, render
 from bulkbackup._fleet.policy import Policy, Rule
 
@@ -70,7 +70,7 @@ def enforce(
     """
     del now, timezone  # settings do not depend on the time; limits that do are check's
     if not is_several(client_or_clients):
-        client = client_or_clients
+        client = one_client(client_or_clients)
         fleet = inventory(client, unconfigured=True)
         version = client.server_version()
         return render(plan_of_policy(policy, fleet, version))
