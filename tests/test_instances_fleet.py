@@ -105,6 +105,20 @@ def test_each_instances_waits_for_its_window_are_heard(slow):
     assert list(dict.fromkeys(fleet["instance"])) == ["sandbox-1", "sandbox-2"]
 
 
+def test_the_runs_of_several_instances_are_each_read_from_its_own_server(clients):
+    fleet = bb.inventory(clients)
+    runs = bb.executions(clients, fleet, last=2)
+    assert list(runs.columns)[0] == "instance"
+    for client in clients:
+        alone = bb.executions(client, bb.inventory(client), last=2)
+        assert len(alone)
+        pd.testing.assert_frame_equal(part(runs, client.name), alone)
+    with pytest.raises(bb.ConfigError, match="'instance' column"):
+        bb.executions(clients, fleet.drop(columns="instance"))
+    with pytest.raises(bb.InputError, match="'nowhere': no client serves this instance"):
+        bb.executions(clients[:2], fleet.assign(instance="nowhere"))
+
+
 # --- health and check -----------------------------------------------------------------------------------------------
 
 
