@@ -17,7 +17,7 @@ from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAME
 from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import storage_ids
 from bulkbackup._engine.pace import hearing
-from bulkbackup._input.export_memory import EXPORTED, Exported, remember
+from bulkbackup._input.export_memory import EXPORTED, remember
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
@@ -101,8 +101,7 @@ def joined(names: Sequence[str], frames: Sequence[pd.DataFrame]) -> pd.DataFrame
         frame["backup_supported"] = frame["backup_supported"].astype(bool)
     frame.attrs.clear()
     frame.attrs[ATTR] = "inventory"
-    memories = {name: f.attrs.get(EXPORTED) for name, f in zip(names, frames, strict=True)}
-    frame.attrs[EXPORTED] = Exported.of_instances({k: m for k, m in memories.items() if isinstance(m, Exported)})
+    frame.attrs[EXPORTED] = remember(frame)  # keyed by instance too (`memory_keys`): uuids repeat across instances
     return frame
 
 

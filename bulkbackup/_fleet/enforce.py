@@ -77,16 +77,7 @@ def enforce(
     clients = clients_of(client_or_clients)
     fleet = inventories(clients, unconfigured=True)
     versions = dict(zip(clients.names, each_named(clients, lambda c: c.server_version()), strict=True))
-    return rendered(plan_of_policy(policy, fleet, versions, instances=clients.names))
-
-
-def rendered(planned: Plan) -> pd.DataFrame:
-    """The plan frame of `planned`, with the `instance` column (after `line`) when it spans several instances."""
-    frame = render(planned)
-    if planned.instances and INSTANCE not in frame.columns:
-        at = frame.columns.get_loc("line") + 1 if "line" in frame.columns else 0
-        frame.insert(at, INSTANCE, [op.ref.instance for op in planned.operations])
-    return frame
+    return render(plan_of_policy(policy, fleet, versions, instances=clients.names))  # with the instance column
 
 
 def plan_of_policy(
@@ -141,9 +132,8 @@ def plan_of_policy(
             else:
                 operation, wanted = _create(ref, rule, known.get((row.get(INSTANCE), database), []), server)
         operations.append(operation)
-        if several:  # the same uuids on two instances are two rows of what was asked for
-            wanted = {**wanted, "_instance": instance}
-        hashes.append(row_hash_of(database, backup, operation.errors, changes_text(wanted)))
+        # with its instance: the same uuids on two instances are two rows of what was asked for
+        hashes.append(row_hash_of(database, backup, operation.errors, changes_text(wanted), instance))
         targets.append(database if instance is None else f"{instance}\t{database}")
     return Plan(
         tuple(operations),

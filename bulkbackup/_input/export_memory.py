@@ -19,45 +19,26 @@ EXPORTED = "exported"
 ROWS = "exported_rows"
 """`attrs` key of a normalised frame read with a memory: per row, its settings as exported (None: no memory)."""
 
-Key = tuple[str, str]
-"""(database uuid, backup uuid); an export of several instances keys by (instance, database uuid, backup uuid)."""
+Key = tuple[str, ...]  # (database uuid, backup uuid), with the instance first in a frame of several instances
+
+
+def memory_keys(frame: pd.DataFrame) -> list[Key]:
+    """Each row's key in an export's memory: uuids repeat across instances, so with an `instance` column it is
+    part of the key (a memory made of several instances is read by frames that name them)."""
+    keys = [frame[KEY_COLUMNS[0]].tolist(), frame[KEY_COLUMNS[1]].tolist()]
+    if INSTANCE in frame.columns:
+        keys.insert(0, ["" if is_missing(v) else str(v) for v in frame[INSTANCE].tolist()])
+    return list(zip(*keys, strict=True))
 
 
 class Exported:
-    """Per configuration (database uuid, backup uuid), its settings as exported, as the server sent them.
+    """Per configuration (database uuid, backup uuid), its settings as exported, as the server sent them."""
 
-    The memory of an inventory of several instances (`by_instance`) keys each configuration by its instance too:
-    uuids repeat across instances restored from one backup, and each instance's row remembers its own values."""
-
-    def __init__(self, values: Mapping[tuple, Mapping[str, Any]], *, by_instance: bool = False):
+    def __init__(self, values: Mapping[Key, Mapping[str, Any]]):
         self._values = dict(values)
-        self.by_instance = by_instance
 
-    @classmethod
-    def of_instances(cls, memories: Mapping[str, Exported]) -> Exported:
-        """One memory of the inventories of several instances, {instance name: its inventory's memory}."""
-        values = {}
-        for name, memory in memories.items():
-            for key, settings in memory._values.items():
-                values[(name, *key[-2:])] = settings
-        return cls(values, by_instance=True)
-
-    def get(self, key: tuple) -> Mapping[str, Any] | None:
+    def get(self, key: Key) -> Mapping[str, Any] | None:
         return self._values.get(key)
-
-    def rows_of(self, frame: pd.DataFrame) -> list[Mapping[str, Any] | None]:
-        """Per row of `frame`, what its configuration held when exported (None: not remembered). A memory of
-        several instances finds a row by its `instance` cell too; a frame without that column has no memory then,
-        rather than another instance's."""
-        if not all(k in frame.columns for k in KEY_COLUMNS):
-            return [None] * len(frame)
-        keys = zip(frame[KEY_COLUMNS[0]].tolist(), frame[KEY_COLUMNS[1]].tolist(), strict=True)
-        if not self.by_instance:
-            return [self._values.get(key) for key in keys]
-        if INSTANCE not in frame.columns:
-            return [None] * len(frame)
-        names = frame[INSTANCE].tolist()
-        return [self._values.get((name, *key)) for name, key in zip(names, keys, strict=True)]
 
     def __len__(self) -> int:
         return len(self._values)
@@ -77,20 +58,15 @@ class Rows(tuple):
 
 
 def remember(frame: pd.DataFrame) -> Exported:
-    """The memory of an inventory frame as it is now (what `bb.inventory` attaches to its frame); keyed by instance
-    too when the frame has an `instance` column."""
+    """The memory of an inventory frame as it is now (what `bb.inventory` attaches to its frame)."""
     names = [n for n in SETTING_NAMES if n in frame.columns]
-    keys = zip(frame[KEY_COLUMNS[0]].tolist(), frame[KEY_COLUMNS[1]].tolist(), strict=True)
-    by_instance = INSTANCE in frame.columns
-    instances = frame[INSTANCE].tolist() if by_instance else [None] * len(frame)
+    keys = memory_keys(frame)
     columns = [[_native(v) for v in frame[n].tolist()] for n in names]
-    values: dict[tuple, Mapping[str, Any]] = {}
+    values = {}
     for i, key in enumerate(keys):
-        if isinstance(key[0], str) and isinstance(key[1], str) and key[0] and key[1]:
-            values[(instances[i], *key) if by_instance else key] = {
-                n: column[i] for n, column in zip(names, columns, strict=True)
-            }
-    return Exported(values, by_instance=by_instance)
+        if isinstance(key[-2], str) and isinstance(key[-1], str) and key[-2] and key[-1]:
+            values[key] = {n: column[i] for n, column in zip(names, columns, strict=True)}
+    return Exported(values)
 
 
 def column_for(frame: pd.DataFrame) -> pd.DataFrame:
@@ -100,9 +76,10 @@ def column_for(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     if not all(k in frame.columns for k in KEY_COLUMNS):
         return frame
-    cells = [
-        json.dumps(dict(found), separators=(",", ":")) if found is not None else "" for found in memory.rows_of(frame)
-    ]
+    cells = []
+    for key in memory_keys(frame):
+        found = memory.get(key)
+        cells.append(json.dumps(dict(found), separators=(",", ":")) if found is not None else "")
     return frame.assign(**{EXPORTED: cells})
 
 
