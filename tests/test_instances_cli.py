@@ -5,7 +5,11 @@ collide, as instances restored from one backup do)."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import sys
 
+import pandas as pd
 import pytest
 
 import bulkbackup as bb
@@ -175,3 +179,107 @@ def test_apply_with_all_contexts_and_endpoint_claims_no_file_before_refusing(hom
     assert main(["apply", str(changes), "--all-contexts", "--endpoint", "http://127.0.0.1:9", "--yes"]) == 2
     assert "leave out --endpoint" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == [".config", "changes.csv"]
+
+
+# --- export, plan, apply over several instances ----------------------------------------------------------------------
+
+
+def exported(home, capsys, *argv) -> pd.DataFrame:
+    out = home / "fleet.csv"
+    assert main(["export", "-o", str(out), *argv]) == 0
+    capsys.readouterr()
+    return pd.read_csv(out, dtype=str, keep_default_na=False)
+
+
+def test_export_all_contexts_has_an_instance_column_with_the_three_names(home, three, capsys):
+    frame = exported(home, capsys, "--all-contexts")
+    assert "instance" in frame.columns
+    assert list(dict.fromkeys(frame["instance"])) == NAMES
+    for name, sandbox in zip(NAMES, three, strict=True):
+        assert len(frame[frame["instance"] == name]) == len(sandbox.backups)
+
+
+def test_export_of_two_contexts_has_those_two(home, capsys):
+    frame = exported(home, capsys, "--context", "staging", "--context", "eu")
+    assert list(dict.fromkeys(frame["instance"])) == ["staging", "eu"]
+
+
+def changes_for_all(home, capsys, three, rows: int = 2):
+    """An edited export of the three instances: `rows` timeouts changed on each."""
+    frame = exported(home, capsys, "--all-contexts")
+    picked = frame.groupby("instance", sort=False).head(rows).copy()
+    picked["timeout"] = [str(4001 + i) for i in range(len(picked))]
+    path = home / "changes.csv"
+    picked[["instance", "database_uuid", "backup_uuid", "timeout"]].to_csv(path, index=False)
+    return path, picked
+
+
+def test_the_prompt_names_each_instance_and_its_count(home, three, capsys, monkeypatch):
+    path, _ = changes_for_all(home, capsys, three)
+    asked, before = [], [len(s.patch_bodies) for s in three]
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "n")
+    assert main(["apply", str(path), "--all-contexts"]) == 2
+    assert len(asked) == 1
+    question = asked[0]
+    assert question.startswith("Send 6 requests to 3 instances: ")
+    for name, sandbox in zip(NAMES, three, strict=True):
+        assert f"{name} 2 ({sandbox.endpoint})" in question
+    assert [len(s.patch_bodies) for s in three] == before  # nothing sent
+
+
+def test_apply_all_contexts_changes_all_three_and_says_each(home, three, capsys):
+    path, picked = changes_for_all(home, capsys, three)
+    exported_timeouts = [
+        {uuid: sandbox.config(uuid)["timeout"] for uuid in picked[picked["instance"] == name]["backup_uuid"]}
+        for name, sandbox in zip(NAMES, three, strict=True)
+    ]
+    results_path, before = home / "results.csv", [len(s.patch_bodies) for s in three]
+    assert main(["apply", str(path), "--all-contexts", "--yes", "--results", str(results_path)]) == 0
+    out = capsys.readouterr().out
+    for name, sandbox, sent in zip(NAMES, three, before, strict=True):
+        mine = picked[picked["instance"] == name]
+        assert len(sandbox.patch_bodies) == sent + 2
+        for row in mine.itertuples():
+            assert sandbox.config(row.backup_uuid)["timeout"] == int(row.timeout)
+        assert f"  {name} ({sandbox.endpoint}): 2 updated" in out
+    results = pd.read_csv(results_path, dtype=str, keep_default_na=False)
+    assert sorted(results["instance"]) == sorted(picked["instance"]) and set(results["status"]) == {"updated"}
+
+    # The undo it hints at goes back to the same instances, each row to its own (uuids collide on prod/staging).
+    hint = re.search(r"^to undo this run: (.*)$", out, re.MULTILINE).group(1)
+    argv = shlex.split(hint)
+    assert argv[:2] == ["bulkbackup", "apply"] and argv[-1] == "--all-contexts"
+    assert main([*argv[1:], "--yes"]) == 0
+    for sandbox, old in zip(three, exported_timeouts, strict=True):
+        assert {uuid: sandbox.config(uuid)["timeout"] for uuid in old} == old
+
+
+def test_undo_of_several_instances_says_to_apply_it_to_each_context(home, three, capsys):
+    path, _ = changes_for_all(home, capsys, three, rows=1)
+    assert (
+        main(["apply", str(path), "--context", "eu", "--context", "staging", "--yes", "-o", str(home / "r.csv")]) == 1
+    )
+    capsys.readouterr()  # prod's row names no instance given: invalid, the others updated
+    assert main(["undo", str(home / "r.csv"), "-o", str(home / "undo.csv")]) == 0
+    out = capsys.readouterr().out
+    hint = re.search(r"^to put them back: (.*)$", out, re.MULTILINE).group(1)
+    assert shlex.split(hint)[3:] == ["--context", "staging", "--context", "eu"]
+
+
+def test_check_all_contexts_groups_violations_by_instance(home, capsys):
+    policy = home / "policy.toml"
+    policy.write_text('[[rule]]\nid = "weekly"\nmatch = {}\nfrequency = "0 4 * * 0"\n')
+    assert main(["check", str(policy), "--all-contexts"]) == 1
+    heads = [line for line in capsys.readouterr().out.splitlines() if line and not line.startswith((" ", policy.name))]
+    places = [line.split(" / ")[0] for line in heads if " / " in line]
+    assert set(places) == set(NAMES)
+    assert main(["check", str(policy), "--context", "eu", "--format", "json"]) == 1
+    found = json.loads(capsys.readouterr().out)["violations"]
+    assert found and all("instance" not in v for v in found)  # one context: the frame of one instance
+
+
+def test_storages_of_two_contexts_lists_each_under_its_name(home, three, capsys):
+    assert main(["storages", "--context", "eu", "--context", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert out.index(f"eu ({three[2].endpoint}):") < out.index(f"prod ({three[0].endpoint}):")

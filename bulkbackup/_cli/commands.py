@@ -14,6 +14,7 @@ from bulkbackup._cli import exits, render
 from bulkbackup._cli.instances import client_list, opened, several
 from bulkbackup._cli.outputs import Claim, claim, claim_fresh, stamp
 from bulkbackup._cli.terminal import say, warn
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.errors import BulkBackupError, InputError
 from bulkbackup._core.versions import parse as parse_version
 
@@ -128,8 +129,11 @@ def undo_command(args: argparse.Namespace) -> int:
                 "backup files: `bulkbackup apply` sends those only with --allow-delete"
             )
         if len(frame):
-            flag = " --allow-delete" if deletes else ""
-            say(f"to put them back: bulkbackup apply {shlex.quote(str(out.path))}{flag}")
+            flags = ["--allow-delete"] * bool(deletes)
+            if INSTANCE in frame.columns:  # several instances: each row goes back to its own, named by context
+                names = [name for name in dict.fromkeys(frame[INSTANCE]) if isinstance(name, str) and name]
+                flags += [arg for name in names for arg in ("--context", name)]
+            say(f"to put them back: {shlex.join(['bulkbackup', 'apply', str(out.path), *flags])}")
     return exits.EXIT_OK
 
 

@@ -121,7 +121,7 @@ def confirm_and_send(
     stopped = stop.is_set() or bool(facts is not None and facts.stopped)
     if stopped:
         say(f"to finish this run: {_finishing_command(args, journal, command)}")
-    _undo_hint(results, results_file.path, held)
+    _undo_hint(results, results_file.path, held, connection_argv(args))
     judged = results[results["status"] != Status.UNSUPPORTED] if command[0] == "enforce" else results
     return exits.of_run(judged, stopped=stop.is_set())
 
@@ -220,8 +220,9 @@ def _finishing_command(args: argparse.Namespace, journal: Path, command: list[st
     return shlex.join(argv)
 
 
-def _undo_hint(results, results_path: Path, held: contextlib.ExitStack) -> None:
-    """When the run changed something: write the changes that put it back, and say how to apply them."""
+def _undo_hint(results, results_path: Path, held: contextlib.ExitStack, connection: list[str]) -> None:
+    """When the run changed something: write the changes that put it back, and say how to apply them — to the
+    same instances (`connection`: the run's own options), not to whatever the environment names next time."""
     if not results["status"].isin([Status.UPDATED, Status.CREATED]).any():
         return
     from bulkbackup._engine.undo import undo
@@ -235,8 +236,8 @@ def _undo_hint(results, results_path: Path, held: contextlib.ExitStack) -> None:
             f"could not write the undo file ({error}): make it with `bulkbackup undo {shlex.quote(str(results_path))}`"
         )
         return
-    flag = " --allow-delete" if "action" in frame.columns and (frame["action"] == "delete").any() else ""
-    say(f"to undo this run: bulkbackup apply {shlex.quote(str(undo_file.path))}{flag}")
+    flags = ["--allow-delete"] if "action" in frame.columns and (frame["action"] == "delete").any() else []
+    say(f"to undo this run: {shlex.join(['bulkbackup', 'apply', str(undo_file.path), *flags, *connection])}")
 
 
 def _undo_of_run(results: Path, n: str) -> Path:
