@@ -283,3 +283,42 @@ def test_storages_of_two_contexts_lists_each_under_its_name(home, three, capsys)
     assert main(["storages", "--context", "eu", "--context", "prod"]) == 0
     out = capsys.readouterr().out
     assert out.index(f"eu ({three[2].endpoint}):") < out.index(f"prod ({three[0].endpoint}):")
+
+
+def test_an_instance_refusing_its_token_at_the_run_stops_alone_and_the_finish_names_the_instances(
+    tmp_path, monkeypatch, capsys
+):
+    import bulkbackup._engine.apply as engine
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("COOLIFY_ENDPOINT", "COOLIFY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with Sandbox.many(3, databases=6, seed=[0, 0, 1], rate_limit=100_000, job_delay=0.05) as fresh:
+        write_config(config_of(tmp_path), fresh)
+        path, picked = changes_for_all(tmp_path, capsys, fresh)
+        real = engine.apply
+
+        def revoking(*args, **kwargs):  # after the plan and the question: staging refuses the token from now on
+            fresh[1].revoke(fresh[1].token)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "apply", revoking)
+        results_path = tmp_path / "results.csv"
+        assert main(["apply", str(path), "--all-contexts", "--yes", "-o", str(results_path)]) == 1  # a partial run
+        out = capsys.readouterr().out
+        assert fresh[1].patch_bodies == []
+        for name, sandbox in zip(NAMES, fresh, strict=True):
+            line = next(line for line in out.splitlines() if line.startswith(f"  {name} ({sandbox.endpoint}): "))
+            if name == "staging":
+                assert "stopped: " in line and "401" in line and "updated" not in line
+            else:
+                assert line.endswith(": 2 updated")
+        results = pd.read_csv(results_path, dtype=str, keep_default_na=False)
+        assert results.groupby("instance")["status"].agg(set).to_dict() == {
+            "prod": {"updated"},
+            "staging": {"skipped"},
+            "eu": {"updated"},
+        }
+        finish = shlex.split(re.search(r"^to finish this run: (.*)$", out, re.MULTILINE).group(1))
+        assert finish[:3] == ["bulkbackup", "apply", str(path)] and "--all-contexts" in finish
+        assert fresh[1].token.partition("|")[2] not in out
