@@ -173,6 +173,22 @@ def test_instances_named_two_ways_are_one_line_errors(home, capsys, argv, said):
     assert captured.err.count("\n") == 1 and said in captured.err and "Traceback" not in captured.err
 
 
+def test_undo_of_one_instance_refuses_several_and_carries_one_context(home, three, capsys):
+    frame = exported(home, capsys, "--context", "eu").head(1)
+    assert "instance" not in frame.columns  # one context: the frame of one instance, as ever
+    frame.assign(timeout="4242")[["database_uuid", "backup_uuid", "timeout"]].to_csv(home / "c.csv", index=False)
+    assert main(["apply", str(home / "c.csv"), "--context", "eu", "--yes", "-o", str(home / "r.csv")]) == 0
+    hint = re.search(r"^to undo this run: (.*)$", capsys.readouterr().out, re.MULTILINE).group(1)
+    assert shlex.split(hint)[3:] == ["--context", "eu"]  # back to eu, not to whatever the environment names
+    assert main(["undo", str(home / "r.csv"), "-o", str(home / "u.csv"), "--all-contexts"]) == 2
+    assert "records a run of one instance" in capsys.readouterr().err
+    assert main(["undo", str(home / "r.csv"), "-o", str(home / "u.csv"), "--context", "eu"]) == 0
+    hint = re.search(r"^to put them back: (.*)$", capsys.readouterr().out, re.MULTILINE).group(1)
+    assert shlex.split(hint)[3:] == ["--context", "eu"]
+    assert main([*shlex.split(hint)[1:], "--yes", "-o", str(home / "r2.csv")]) == 0
+    assert three[2].config(frame.backup_uuid.iloc[0])["timeout"] == int(frame.timeout.iloc[0])  # put back
+
+
 def test_apply_with_all_contexts_and_endpoint_claims_no_file_before_refusing(home, tmp_path, capsys):
     changes = tmp_path / "changes.csv"
     changes.write_text("database_uuid,backup_uuid,timeout\nd,b,3601\n")
@@ -265,6 +281,20 @@ def test_undo_of_several_instances_says_to_apply_it_to_each_context(home, three,
     out = capsys.readouterr().out
     hint = re.search(r"^to put them back: (.*)$", out, re.MULTILINE).group(1)
     assert shlex.split(hint)[3:] == ["--context", "staging", "--context", "eu"]
+
+    # --context keeps that instance's rows, and the hint names it; --all-contexts says to apply to all.
+    assert main(["undo", str(home / "r.csv"), "-o", str(home / "undo-eu.csv"), "--context", "eu"]) == 0
+    out = capsys.readouterr().out
+    assert "1 row of other instances left out" in out
+    assert shlex.split(re.search(r"^to put them back: (.*)$", out, re.MULTILINE).group(1))[3:] == ["--context", "eu"]
+    assert set(pd.read_csv(home / "undo-eu.csv", dtype=str)["instance"]) == {"eu"}
+    assert main(["undo", str(home / "r.csv"), "-o", str(home / "undo-all.csv"), "--all-contexts"]) == 0
+    assert re.search(r"^to put them back: .* --all-contexts$", capsys.readouterr().out, re.MULTILINE)
+    # prod's row was invalid, so nothing of prod is undone: naming it is a mistake said in one line.
+    assert main(["undo", str(home / "r.csv"), "-o", str(home / "undo-prod.csv"), "--context", "prod"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "records no row of that instance (it has 'staging', 'eu')" in err
+    assert not (home / "undo-prod.csv").exists()
 
 
 def test_check_all_contexts_groups_violations_by_instance(home, capsys):

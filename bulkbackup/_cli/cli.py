@@ -144,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     undo.add_argument("source", metavar="RESULTS.csv|JOURNAL.jsonl", help="a results CSV or a journal")
     _output_options(undo, "-o", "--output", metavar="UNDO.csv", help="file to write (default: next to the source)")
+    instances = undo.add_argument_group("instances (a run over several)")
+    instances.add_argument(
+        "--context",
+        metavar="NAME",
+        action="append",
+        help="undo only the rows of this instance (repeatable); the hint to apply the undo names the same instances",
+    )
+    instances.add_argument(
+        "--all-contexts",
+        action="store_true",
+        help="undo every instance's rows (the default), to apply with --all-contexts",
+    )
     undo.set_defaults(run=commands.undo_command)
 
     sandbox = sub.add_parser(

@@ -15,7 +15,7 @@ from bulkbackup._cli.instances import client_list, opened, several
 from bulkbackup._cli.outputs import Claim, claim, claim_fresh, stamp
 from bulkbackup._cli.terminal import say, warn
 from bulkbackup._core.columns import INSTANCE
-from bulkbackup._core.errors import BulkBackupError, InputError
+from bulkbackup._core.errors import BulkBackupError, ConfigError, InputError
 from bulkbackup._core.versions import parse as parse_version
 
 
@@ -117,7 +117,7 @@ def undo_command(args: argparse.Namespace) -> int:
     source = Path(args.source)
     with contextlib.ExitStack() as held:
         out = held.enter_context(released(output_claim(args, lambda n: undo_name(source, n), [source])))
-        frame = undo(source)
+        frame, instances = _of_instances(undo(source), args, source)
         for warning in frame.attrs.get("warnings", []):
             warn(f"cannot undo: {render.speak_cli(warning)}")
         out.write_frame(frame)
@@ -129,12 +129,36 @@ def undo_command(args: argparse.Namespace) -> int:
                 "backup files: `bulkbackup apply` sends those only with --allow-delete"
             )
         if len(frame):
-            flags = ["--allow-delete"] * bool(deletes)
-            if INSTANCE in frame.columns:  # several instances: each row goes back to its own, named by context
-                names = [name for name in dict.fromkeys(frame[INSTANCE]) if isinstance(name, str) and name]
-                flags += [arg for name in names for arg in ("--context", name)]
+            flags = ["--allow-delete"] * bool(deletes) + instances
             say(f"to put them back: {shlex.join(['bulkbackup', 'apply', str(out.path), *flags])}")
     return exits.EXIT_OK
+
+
+def _of_instances(frame, args: argparse.Namespace, source: Path):
+    """The undo of the instances asked for (`--context`, repeated: only theirs; `--all-contexts` or neither:
+    every one), and the options that apply it to those same instances, each row to its own."""
+    asked = list(args.context or [])
+    if INSTANCE not in frame.columns:  # a run of one instance: its rows name none
+        if args.all_contexts or len(asked) > 1:
+            raise ConfigError(
+                f"{source} records a run of one instance (its rows name no instance): apply its undo to that "
+                "instance alone (--context NAME)"
+            )
+        return frame, ["--context", *asked] if asked else []
+    present = [name for name in dict.fromkeys(frame[INSTANCE]) if isinstance(name, str) and name]
+    unknown = [name for name in asked if name not in present]
+    if unknown:
+        listed = ", ".join(repr(name) for name in present) or "none"
+        raise ConfigError(f"--context {unknown[0]!r}: {source} records no row of that instance (it has {listed})")
+    if asked:
+        kept = frame[frame[INSTANCE].isin(asked)].reset_index(drop=True)
+        kept.attrs = dict(frame.attrs)
+        if len(kept) < len(frame):
+            say(f"{render.plural(len(frame) - len(kept), 'row')} of other instances left out (--context)")
+        frame, present = kept, [name for name in present if name in asked]
+    if args.all_contexts:
+        return frame, ["--all-contexts"]
+    return frame, [arg for name in present for arg in ("--context", name)]
 
 
 # --- doctor, sandbox, demo --------------------------------------------------------------------------------------------

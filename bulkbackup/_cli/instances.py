@@ -75,7 +75,7 @@ def refuse_mixed(args: argparse.Namespace) -> None:
         return
     if args.all_contexts and contexts:
         raise ConfigError("--all-contexts takes every instance of coolify-cli's config: leave out --context")
-    if args.endpoint:
+    if getattr(args, "endpoint", None):
         what = "--all-contexts takes" if args.all_contexts else "--context given more than once names"
         raise ConfigError(
             f"{what} the instances of coolify-cli's config, each with its own address: leave out --endpoint"
