@@ -26,10 +26,10 @@ def three():
         yield sandboxes
 
 
-def write_config(path, sandboxes, *, tokens=None):
+def write_config(path, sandboxes, *, tokens=None, names=NAMES):
     instances = [
         {"name": name, "fqdn": s.url, "token": (tokens or {}).get(name, s.token), "default": name == "prod"}
-        for name, s in zip(NAMES, sandboxes, strict=True)
+        for name, s in zip(names, sandboxes, strict=True)
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"instances": instances}))
@@ -73,6 +73,8 @@ def test_connect_a_list_of_contexts_gives_those_in_that_order(home, three):
 
 
 def test_one_context_stays_one_client_named_after_it(home, three):
+    with bb.connect(environ={"HOME": str(home)}) as client:  # coolify-cli's default instance: named after it too
+        assert client.name == "prod" and client.endpoint == three[0].endpoint
     with bb.connect(context="staging", config_path=config_of(home)) as client:
         assert isinstance(client, bb.Client) and client.name == "staging" and client.endpoint == three[1].endpoint
     with bb.Client.from_env(context="eu", config_path=config_of(home)) as client:
@@ -352,3 +354,16 @@ def test_an_instance_refusing_its_token_at_the_run_stops_alone_and_the_finish_na
         finish = shlex.split(re.search(r"^to finish this run: (.*)$", out, re.MULTILINE).group(1))
         assert finish[:3] == ["bulkbackup", "apply", str(path)] and "--all-contexts" in finish
         assert fresh[1].token.partition("|")[2] not in out
+
+
+def test_a_wait_for_a_server_s_window_names_its_instance(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("COOLIFY_ENDPOINT", "COOLIFY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    # prod's budget is two requests per 2 s window, staging's is ample: only prod waits, and says so.
+    with Sandbox.many(2, databases=3, rate_limit=[2, 100_000], window=2.0) as two:
+        write_config(config_of(tmp_path), two, names=["prod", "staging"])
+        assert main(["export", "--context", "prod", "--context", "staging", "-o", str(tmp_path / "f.csv")]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"^prod: waiting \d+ s for the server's rate-limit window$", err, re.MULTILINE)
+    assert "staging: waiting" not in err
