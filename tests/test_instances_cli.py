@@ -93,6 +93,17 @@ def test_a_wrong_token_in_one_context_is_said_naming_that_context(home, three):
     assert "prod" not in message and WRONG.partition("|")[2] not in message
 
 
+def test_an_address_refused_in_one_context_is_said_naming_it(home, three, capsys):
+    config = json.loads(config_of(home).read_text())
+    config["instances"][2]["fqdn"] = "http://coolify.example.com"  # plain http to another machine
+    config_of(home).write_text(json.dumps(config))
+    with pytest.raises(bb.ConfigError, match=r"^context 'eu': .*http"):
+        bb.connect(all_contexts=True, config_path=config_of(home))
+    assert main(["doctor", "--all-contexts"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bulkbackup doctor: error: context 'eu': ") and err.count("\n") == 1
+
+
 def test_connect_refuses_all_contexts_with_a_context_and_a_context_named_twice(home):
     with pytest.raises(bb.ConfigError, match="leave out context="):
         bb.connect(all_contexts=True, context="prod", config_path=config_of(home))

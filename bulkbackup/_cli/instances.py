@@ -36,6 +36,7 @@ WORDING = _cli_wording()
 def given_clients(args: argparse.Namespace, **kwargs: Any):
     """The command's Client, or its list of Clients (several instances); every one's waits said on the terminal.
     Nothing is sent: a wrong token is said by the first request, naming its instance."""
+    from bulkbackup._coolify.connect import context_clients
     from bulkbackup._coolify.credentials import find_contexts, find_credentials
 
     if getattr(args, "ca_bundle", None):
@@ -45,7 +46,7 @@ def given_clients(args: argparse.Namespace, **kwargs: Any):
     if args.all_contexts or len(contexts) > 1:
         refuse_mixed(args)
         found = find_contexts(None if args.all_contexts else contexts, allow_http=allow_http, wording=WORDING)
-        clients = [_client(f, kwargs) for f in found]
+        clients = context_clients(found, wording=WORDING, **kwargs)
         for client in clients:
             watch(client, Pace(lambda seconds, name=client.name: said_wait(seconds, name)))
         return clients

@@ -12,7 +12,7 @@ from bulkbackup._coolify.client import Client
 from bulkbackup._coolify.clients import each
 from bulkbackup._core.errors import ApiError, AuthError, ConfigError
 
-__all__ = ["connect"]
+__all__ = ["connect", "context_clients"]
 
 
 def connect(
@@ -74,14 +74,31 @@ def _connect_contexts(endpoint, context, all_contexts, check, environ, config_pa
         config_path=config_path,
         allow_http=kwargs.pop("allow_http", None),
     )
-    clients = [Client(f.endpoint, f.token, allow_http=f.allow_http, name=f.name, **kwargs) for f in found]
+    clients = context_clients(found, **kwargs)
     if check:
         try:
             each(clients, _check_named)
         except BaseException:
-            for client in clients:
+            for client in clients:  # none left open behind an error
                 client.close()
             raise
+    return clients
+
+
+def context_clients(found: Sequence[credentials.Credentials], **kwargs: Any) -> list[Client]:
+    """A Client per context's credentials, named after its context. An address refused (plain http to another
+    machine, a malformed fqdn) is said naming the context, and the clients already made are closed."""
+    clients: list[Client] = []
+    try:
+        for f in found:
+            try:
+                clients.append(Client(f.endpoint, f.token, allow_http=f.allow_http, name=f.name, **kwargs))
+            except ConfigError as error:
+                raise ConfigError(f"context {f.name!r}: {error}") from None
+    except BaseException:
+        for client in clients:
+            client.close()
+        raise
     return clients
 
 
