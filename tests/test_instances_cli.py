@@ -366,6 +366,18 @@ def test_an_instance_refusing_its_token_at_the_run_stops_alone_and_the_finish_na
         assert finish[:3] == ["bulkbackup", "apply", str(path)] and "--all-contexts" in finish
         assert fresh[1].token.partition("|")[2] not in out
 
+        # A new token for staging in the config; the finishing command sends staging's rows, and only those:
+        # prod and eu settled theirs (their uuids are staging's too: the journal keys rows by instance).
+        monkeypatch.setattr(engine, "apply", real)
+        write_config(config_of(tmp_path), fresh, tokens={"staging": fresh[1].create_token()})
+        sent = [len(s.patch_bodies) for s in fresh]
+        assert main([*finish[1:], "-o", str(tmp_path / "finished.csv")]) == 0
+        out = capsys.readouterr().out
+        assert "4 rows it settled are not sent again" in out
+        assert [len(s.patch_bodies) - n for s, n in zip(fresh, sent, strict=True)] == [0, 2, 0]
+        for row in picked[picked["instance"] == "staging"].itertuples():
+            assert fresh[1].config(row.backup_uuid)["timeout"] == int(row.timeout)
+
 
 def test_a_wait_for_a_server_s_window_names_its_instance(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HOME", str(tmp_path))
