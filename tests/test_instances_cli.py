@@ -257,6 +257,18 @@ def test_the_prompt_names_each_instance_and_its_count(home, three, capsys, monke
     assert [len(s.patch_bodies) for s in three] == before  # nothing sent
 
 
+def test_a_dry_run_of_several_instances_writes_the_plan_with_its_instance_column(home, three, capsys):
+    path, picked = changes_for_all(home, capsys, three)
+    before = [len(s.patch_bodies) for s in three]
+    assert main(["apply", str(path), "--all-contexts", "--dry-run", "-o", str(home / "plan.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: 6 requests would be sent (nothing was sent)" in out
+    assert [line.split(":")[0] for line in out.splitlines() if "requests at" in line] == NAMES  # one estimate each
+    planned = pd.read_csv(home / "plan.csv", dtype=str, keep_default_na=False)
+    assert planned["instance"].tolist() == picked["instance"].tolist() and set(planned["action"]) == {"update"}
+    assert [len(s.patch_bodies) for s in three] == before
+
+
 def test_apply_all_contexts_changes_all_three_and_says_each(home, three, capsys):
     path, picked = changes_for_all(home, capsys, three)
     exported_timeouts = [
