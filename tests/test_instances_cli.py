@@ -402,3 +402,21 @@ def test_a_wait_for_a_server_s_window_names_its_instance(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert re.search(r"^prod: waiting \d+ s for the server's rate-limit window$", err, re.MULTILINE)
     assert "staging: waiting" not in err
+
+
+def test_enforce_of_two_contexts_plans_and_asks_per_instance(home, three, capsys, monkeypatch):
+    policy = home / "weekly.toml"
+    policy.write_text('[[rule]]\nid = "weekly"\nmatch = {}\nfrequency = "0 4 * * 0"\n')
+    dry = ["enforce", str(policy), "--context", "eu", "--context", "prod", "--dry-run", "-o", str(home / "p.csv")]
+    assert main(dry) == 0
+    planned = pd.read_csv(home / "p.csv", dtype=str, keep_default_na=False)
+    assert list(dict.fromkeys(planned["instance"])) == ["eu", "prod"]
+    asked = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "n")
+    assert main(["enforce", str(policy), "--context", "eu", "--context", "prod"]) == 2
+    counts = planned[planned["action"].isin(["update", "create"])]["instance"].value_counts()
+    assert asked == [
+        f"Send {counts.sum()} requests to 2 instances: eu {counts['eu']} ({three[2].endpoint}), "
+        f"prod {counts['prod']} ({three[0].endpoint})? [y/N] "
+    ]
