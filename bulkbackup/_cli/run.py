@@ -177,24 +177,14 @@ def claim_run_files(args: argparse.Namespace, input_path: str, held: contextlib.
     return results, reserved.path, False
 
 
-def _without_settled(planned, given, journal: Path, args: argparse.Namespace):
+def _without_settled(planned, client, journal: Path, args: argparse.Namespace):
     """The plan of a resumed run as it will be sent: without what the journal's earlier run settled. A journal of
     another run is refused here, before the question."""
-    from bulkbackup._core.columns import INSTANCE
     from bulkbackup._engine.journal import settled_by
 
-    done = settled_by(journal, given, planned.attrs["plan"], retry_unknown=args.retry_unknown, force=args.force)
-    # Settled rows are named by `Operation.where` (instance, database, backup): uuids repeat across instances.
-    instances = planned[INSTANCE] if INSTANCE in planned.columns else [None] * len(planned)
-    mask = [
-        (i, d, b) in done or (i is None and (d, b) in done)  # (database, backup): a journal of one instance
-        for i, d, b in zip(
-            (i if isinstance(i, str) else None for i in instances),
-            planned["database_uuid"],
-            planned["backup_uuid"],
-            strict=True,
-        )
-    ]
+    done = settled_by(journal, client, planned.attrs["plan"], retry_unknown=args.retry_unknown, force=args.force)
+    instances = planned["instance"] if "instance" in planned.columns else [None] * len(planned)
+    mask = [where in done for where in zip(instances, planned["database_uuid"], planned["backup_uuid"], strict=True)]
     say(f"resuming the run recorded in {journal}: {render.plural(sum(mask), 'row')} it settled are not sent again")
     return planned[[not m for m in mask]]
 
