@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import html
+from collections import Counter
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -42,4 +44,51 @@ def download_link(text: str, filename: str, label: str) -> str:
         f'<a download="{html.escape(filename)}" href="data:text/csv;base64,{data}" '
         'class="bulkbackup-download" style="padding:2px 10px;border:1px solid #888;border-radius:4px">'
         f"{html.escape(label)}</a>"
+    )
+
+
+_CELL = "padding:2px 8px;text-align:right;border-bottom:1px solid rgba(128,128,128,0.25)"
+
+
+def instance_counts_html(lanes: Mapping[str, tuple[int, int, Mapping[str, int]]], notes: Mapping[str, str]) -> str:
+    """A run over several instances as a small table: one row per instance (rows sent of rows to send, then the
+    count of each status some row has, in the statuses' order, and what holds the instance back), and the total.
+
+    `lanes`: instance → (sent, to send, counts by status); `notes`: instance → a wait or a stop reason.
+    """
+    statuses = [s for s in Status if any(counts.get(s) for _, _, counts in lanes.values())]
+    head = [f'<th style="{_CELL};text-align:left">instance</th>', f'<th style="{_CELL}">sent</th>']
+    for status in statuses:
+        info = status.info
+        head.append(
+            f'<th style="{_CELL};background:{info.background};color:{info.foreground}" '
+            f'title="{html.escape(info.meaning)}">{status}</th>'
+        )
+    if notes:
+        head.append(f'<th style="{_CELL};text-align:left"></th>')
+
+    def row(name: str, sent: int, to_send: int, counts: Mapping[str, int], total: bool = False) -> str:
+        tag = "th" if total else "td"
+        cells = [
+            f'<{tag} style="{_CELL};text-align:left">{html.escape(name)}</{tag}>',
+            f'<{tag} style="{_CELL}" class="bulkbackup-sent">{sent:,}/{to_send:,}</{tag}>',
+        ]
+        for status in statuses:
+            n = counts.get(status, 0)
+            cells.append(f'<{tag} style="{_CELL}" data-status="{status}">{f"{n:,}" if n else ""}</{tag}>')
+        if notes:
+            note = "" if total else notes.get(name, "")
+            cells.append(f'<{tag} style="{_CELL};text-align:left;white-space:normal">{html.escape(note)}</{tag}>')
+        who = "" if total else f' data-instance="{html.escape(name)}"'
+        return f"<tr{who}>{''.join(cells)}</tr>"
+
+    body = [row(name, *lane) for name, lane in lanes.items()]
+    everything: Counter[str] = Counter()
+    for _, _, counts in lanes.values():
+        everything.update(counts)
+    sent, to_send = (sum(lane[i] for lane in lanes.values()) for i in (0, 1))
+    body.append(row("total", sent, to_send, everything, total=True))
+    return (
+        '<table class="bulkbackup-instance-counts" style="border-collapse:collapse;line-height:1.3;font-size:13px">'
+        f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
