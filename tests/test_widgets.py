@@ -699,3 +699,30 @@ def test_run_panel_over_three_instances_counts_per_instance(clients, sandboxes, 
     assert list(on_disk["instance"]) == list(editor.changes["instance"])
     shown = html.unescape(panel.results_view.value)
     assert "staging" in shown and "eu" in shown
+
+
+def test_the_final_counts_per_instance_are_the_results_and_name_a_stopped_instance():
+    from bulkbackup._core.events import InstanceFacts, RunFacts
+    from bulkbackup.widgets._counts import LiveCounts
+
+    live = LiveCounts()
+    live.begin({"prod": 2, "staging": 2}, ("prod", "staging"))
+    live.listen(RowFinished(RowRef(0, 0, None, "d", "b", instance="prod"), RowResult("updated")))  # one heard
+    results = pd.DataFrame(
+        {"instance": ["prod", "prod", "staging", "staging"], "status": ["updated", "updated", "rejected", "skipped"]}
+    )
+    staging = InstanceFacts("http://127.0.0.1:1/api/v1", stopped="401 <Unauthenticated.>")
+    results.attrs["run"] = RunFacts(instances={"prod": InstanceFacts("http://127.0.0.1:2/api/v1"), "staging": staging})
+    live.settle(results)
+    markup = live.html(final=True)
+    cells = instance_cells(markup)
+    assert cells["prod"] == {"sent": "2/2", "updated": "2", "rejected": "", "skipped": "", "note": ""}
+    assert cells["staging"] == {
+        "sent": "1/2",  # the rejected row went out; the skipped one did not
+        "updated": "",
+        "rejected": "1",
+        "skipped": "1",
+        "note": "stopped: 401 <Unauthenticated.>",
+    }
+    assert "&lt;Unauthenticated.&gt;" in markup and "<Unauthenticated" not in markup
+    assert cells["total"]["sent"] == "3/4" and live.sent == 3

@@ -78,7 +78,11 @@ def instance_counts_html(lanes: Mapping[str, tuple[int, int, Mapping[str, int]]]
             cells.append(f'<{tag} style="{_CELL}" data-status="{status}">{f"{n:,}" if n else ""}</{tag}>')
         if notes:
             note = "" if total else notes.get(name, "")
-            cells.append(f'<{tag} style="{_CELL};text-align:left;white-space:normal">{html.escape(note)}</{tag}>')
+            # A stop is this instance's rows left unsent: said in the colour of a refusal; a wait is only muted.
+            colour = f"color:{Status.REJECTED.info.foreground}" if note.startswith("stopped") else "opacity:0.8"
+            cells.append(
+                f'<{tag} style="{_CELL};text-align:left;white-space:normal;{colour}">{html.escape(note)}</{tag}>'
+            )
         who = "" if total else f' data-instance="{html.escape(name)}"'
         return f"<tr{who}>{''.join(cells)}</tr>"
 
