@@ -182,6 +182,31 @@ class Reader:
                 self.problem(i, name, text, problem)
         return values  # type: ignore[return-value]
 
+    def instance(self, name: str, cells: list[object], *, skip: Collection[int] = ()) -> list[str]:
+        """The instance column's names ("" for an empty cell: which client serves it is the plan's question, with
+        the clients in hand); a name that is no line of printable text is an error of its row."""
+        values: list[str] = []
+        for i, cell in enumerate(cells):
+            cell = "" if i in skip else self._unescaped(cell)
+            if type(cell) is str and cell.isprintable() and cell == cell.strip():
+                values.append(cell)  # the usual case: a plain name
+                continue
+            if is_missing(cell):
+                values.append("")
+                continue
+            try:
+                text = read_text(cell)
+            except CellError as error:
+                values.append("")
+                self.problem(i, name, cell, str(error), kind=error.kind, fix=error.fix)
+                continue
+            if not text.isprintable():
+                values.append("")
+                self.problem(i, name, cell, "an instance name is one line of printable text")
+                continue
+            values.append(text)
+        return values
+
     def field(self, field: Field, cells: list[object], *, skip: Collection[int] = ()) -> list[object]:
         """The column's values as `Field.read` gives them (None: empty); `skip`: positions already an error,
         whose cell is kept as it is without being read."""

@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from bulkbackup._core.fields import BY_NAME, CLEAR, KEY_COLUMNS, SERVER_TRIM, SETTING_NAMES, Kind, is_missing
+from bulkbackup._core.fields import BY_NAME, CLEAR, SERVER_TRIM, SETTING_NAMES, Kind, is_missing
 from bulkbackup._input.checks import normalise_header
-from bulkbackup._input.export_memory import EXPORTED, ROWS, Exported, Rows
+from bulkbackup._input.export_memory import EXPORTED, ROWS, Exported, Rows, memory_keys
 from bulkbackup._input.files import read_table, source_text
 
 __all__ = ["matches", "remembering"]
@@ -100,8 +100,7 @@ def _row_memory(cell: object) -> Mapping | None:
 
 def _per_row(plain: pd.DataFrame, memory: Exported | list[Mapping | None]) -> list[Mapping | None]:
     if isinstance(memory, Exported):
-        keys = zip(plain[KEY_COLUMNS[0]].tolist(), plain[KEY_COLUMNS[1]].tolist(), strict=True)
-        return [memory.get(key) for key in keys]
+        return [memory.get(key) for key in memory_keys(plain)]
     return list(memory) if len(memory) == len(plain) else [None] * len(plain)
 
 
