@@ -23,7 +23,7 @@ from bulkbackup._coolify.clients import clients_of
 from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.statuses import Action
 from bulkbackup._engine.apply import apply
-from bulkbackup._engine.pace import hearing, run_estimate, waiting
+from bulkbackup._engine.pace import estimate, hearing, per_minute, run_estimate, waiting
 from bulkbackup._engine.plan import plan
 from bulkbackup._engine.results import summary
 from bulkbackup._engine.undo import undo
@@ -171,11 +171,15 @@ class RunPanel:
         if not self.several:
             how_long = run_estimate(self.client, n, self.options["rate"])
             return note + (f" ({how_long})" if how_long else "")
-        each = []
-        for name, count in self._to_send_by_instance().items():
-            how_long = run_estimate(self.clients.by_name(name), count, self.options["rate"]) if count else None
-            each.append(f"{name}: {how_long or f'{count} request' + 's' * (count != 1)}")
-        return note + f" in parallel ({'; '.join(each)})"
+        per = self._to_send_by_instance()
+        note += f" to {len(per)} instances in parallel ({', '.join(f'{name}: {n}' for name, n in per.items())})"
+        # The run takes about as long as its slowest instance: say that one's time at its server's budget.
+        paces = {name: per_minute(self.clients.by_name(name), self.options["rate"]) for name, n in per.items() if n}
+        known = {name: per[name] / pace for name, pace in paces.items() if pace}
+        if not known:
+            return note
+        slowest = max(known, key=lambda name: known[name])
+        return note + f"; the slowest, {slowest}: {estimate(per[slowest], paces[slowest])}"
 
     def _planning_wait(self, seconds: float) -> None:
         """Plan's reads wait for the server's window: say what for and how long, never a silent 'reading'."""
