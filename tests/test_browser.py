@@ -546,7 +546,8 @@ def test_run_panel_counts_each_instance_at_1280_with_the_file_browser_open(jupyt
         instance = editor.locator(".widget-dropdown").filter(has_text="Instance").locator("select")
         instance.select_option("staging")
         expect(editor.locator(".widget-html").filter(has_text="match")).to_contain_text("staging:")
-        instance.select_option(label="(any)")
+        instance.select_option(label="(any)")  # picked again after another choice: shown, not a blank box
+        page.wait_for_function("e => e.selectedIndex === 0", arg=instance.element_handle())
         editor.locator(".widget-dropdown").filter(has_text="Type").locator("select").select_option(DATABASE_TYPE)
         row = setting_row(page, "timeout")
         row.locator("button", has_text="set").click()

@@ -313,7 +313,7 @@ def test_the_added_preview_names_the_databases(fleet):
 def test_editor_filters_validate_and_build_changes(fleet, sandbox):
     editor = bb.widgets.Editor(fleet, s3_storages=sandbox.s3_storages)
     for dropdown in editor.filters.values():  # shown as "(any)", not as an empty box
-        assert dropdown.label == "(any)" and dropdown.value is None
+        assert dropdown.label == "(any)" and dropdown.value == ""
     assert set(editor.filters["project"].options[1:]) == {(p, p) for p in fleet["project"].dropna().unique()}
     kind = fleet["database_type"].iloc[0]
     editor.filters["database_type"].value = kind
@@ -575,7 +575,8 @@ def test_editor_filters_by_instance_and_keeps_it_in_the_changes(clients, sandbox
     editor.values["timeout"].value = "4444"
     assert editor.add() == len(chosen)
     editor.filters["instance"].value = "eu"  # a second batch on another instance: its rows stay its own
-    editor.filters["database_type"].value = None
+    editor.filters["database_type"].index = 0  # "(any)" picked again, as a front-end sends it
+    assert editor.filters["database_type"].label == "(any)"  # shown, not a blank box
     editor.values["timeout"].value = "5555"
     eu = fleet[fleet["instance"] == "eu"]
     assert editor.add() == len(eu)

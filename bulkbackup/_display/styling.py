@@ -53,7 +53,8 @@ _BUSY = STATUS_INFO[Status.PLANNED]
 # The plan joins its diff parts with "; "; a value may contain "; " too, so split only before a field's name.
 _CELL_CSS = [
     {"selector": "td", "props": "white-space: pre-line; vertical-align: top; text-align: left; padding: 2px 8px;"},
-    {"selector": "th", "props": "vertical-align: top; text-align: left;"},
+    # Headers padded as the cells are: two short column names ("instance", "database") never run together.
+    {"selector": "th", "props": "vertical-align: top; text-align: left; padding: 2px 8px;"},
     # The column names stay in sight while a long plan scrolls (in the run panel's box, or down a notebook).
     {
         "selector": "thead th",

@@ -71,8 +71,10 @@ class Editor:
         self.filters: dict[str, w.Dropdown] = {}
         for column in self.model.filters:  # the instance first, when the inventory has several
             dropdown = w.Dropdown(
-                options=[(_ANY, None), *((v, v) for v in self.model.options(column))],
-                index=0,  # not value=None: ipywidgets 8 reads that as "nothing selected" and shows a blank box
+                # "(any)" is the empty text, not None: ipywidgets 8 reads a value of None as "nothing selected"
+                # and shows a blank box, also when a user picks "(any)" again after another choice.
+                options=[(_ANY, ""), *((v, v) for v in self.model.options(column))],
+                index=0,
                 description=_FILTER_LABELS[column],
                 style={"description_width": "initial"},
                 layout=w.Layout(width=_FILTER_WIDTH),
@@ -165,7 +167,7 @@ class Editor:
     # --- events --------------------------------------------------------------------------------------------
 
     def _on_filter(self, _change: object = None) -> None:
-        self.model.set_filter(**{c: d.value for c, d in self.filters.items()}, name=self.name.value)
+        self.model.set_filter(**{c: d.value or None for c, d in self.filters.items()}, name=self.name.value)
         self._show_count()
         for name in self.values:
             self._show_hint(name)
