@@ -574,7 +574,9 @@ def test_run_panel_counts_each_instance_at_1280_with_the_file_browser_open(jupyt
         for name in ("prod", "staging", "eu"):
             expect(counts.locator(f"tr[data-instance='{name}'] [data-status='updated']")).not_to_have_text("")
         assert counts.evaluate("t => t.getBoundingClientRect().right") <= right
-        panel.evaluate("e => e.scrollIntoView({block: 'start'})")
+        results = panel.locator("table").last
+        expect(results.locator("th", has_text="instance")).to_have_count(1)
+        counts.evaluate("e => e.scrollIntoView({block: 'start'})")  # the counts, the files, the results
         page.screenshot(path=str(screenshots / "run-panel-instances-jupyterlab.png"))
     finally:
         context.close()
