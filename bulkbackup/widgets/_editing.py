@@ -26,6 +26,7 @@ import pandas as pd
 from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import BACKUP_NOW, CLEAR, KEY_COLUMNS, SETTINGS, Field, is_missing
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes
+from bulkbackup.widgets._render import with_names
 
 __all__ = ["FILTERS", "EditorModel", "Intent", "s3_storage_options"]
 
@@ -185,17 +186,7 @@ class EditorModel:
 
     def names(self, changes: pd.DataFrame) -> pd.DataFrame:
         """`changes` with each configuration's database name, type and project beside the keys (for display)."""
-        known = [c for c in (NAME_COLUMN, "database_type", "project", "environment") if c in self.inventory.columns]
-        if changes.empty or not known:
-            return changes
-        # By (instance, backup) when there are instances: the same backup uuid may name two instances' databases.
-        by = [c for c in (INSTANCE, KEY_COLUMNS[1]) if c in self.keys]
-        lookup = self.inventory.drop_duplicates(by).set_index(by)[known]
-        keys = pd.MultiIndex.from_frame(changes[by]) if len(by) > 1 else pd.Index(changes[by[0]])
-        shown = changes.copy()
-        for offset, column in enumerate(known):
-            shown.insert(offset, column, lookup[column].reindex(keys).to_numpy())
-        return shown
+        return with_names(changes, self.inventory, (NAME_COLUMN, "database_type", "project", "environment"))
 
     def problems(self) -> dict[str, str]:
         return {name: problem for name in self.choices if (problem := self.problem(name))}

@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import html
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.statuses import Status
 from bulkbackup._display.styling import style
 
@@ -21,6 +22,21 @@ def frame_html(frame: pd.DataFrame) -> str:
     """A plan, results or changes frame as `bb.style` shows it (status colours, one diff line per field, escaped)."""
     # Widgets' HTML boxes set a 28 px line height (one control's height): a table reads at its own.
     return f'<div class="bulkbackup-frame" style="line-height: 1.3">{style(frame).to_html()}</div>'
+
+
+def with_names(frame: pd.DataFrame, names: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """A copy of `frame` with `columns` of `names` (database name, type…) first, for display only: matched by
+    (instance, backup uuid) when both frames name instances, since one backup uuid may name a database on each."""
+    columns = [c for c in columns if c in names and c not in frame]
+    by = [c for c in (INSTANCE, "backup_uuid") if c in names and c in frame]
+    if frame.empty or not columns or "backup_uuid" not in by:
+        return frame
+    lookup = names.drop_duplicates(by).set_index(by)
+    keys = pd.MultiIndex.from_frame(frame[by]) if len(by) > 1 else pd.Index(frame[by[0]])
+    shown = frame.copy()
+    for offset, column in enumerate(columns):
+        shown.insert(offset, column, lookup[column].reindex(keys).to_numpy())
+    return shown
 
 
 def counts_html(counts: dict[str, int]) -> str:

@@ -29,7 +29,7 @@ from bulkbackup._engine.results import summary
 from bulkbackup._engine.undo import undo
 from bulkbackup._input.changes import write_csv
 from bulkbackup.widgets._counts import LiveCounts, progress_note
-from bulkbackup.widgets._render import download_link, frame_html
+from bulkbackup.widgets._render import download_link, frame_html, with_names
 
 __all__ = ["RunPanel", "progress_note"]
 
@@ -364,22 +364,9 @@ class RunPanel:
             f"<li>{html.escape(n)}: <code>{html.escape(str(p.resolve()))}</code></li>" for n, p in self.files.items()
         )
         self.downloads.value = " &nbsp; ".join(links) + f'<ul style="line-height: 1.4">{written}</ul>'
-        self.results_view.value = frame_html(self._named(results))
-
-    def _named(self, results: pd.DataFrame) -> pd.DataFrame:
-        """A copy of the results with the plan's database names beside them, for display only (the record has none)."""
-        names = self._names
-        if names is None or "database_name" not in names or "backup_uuid" not in results:
-            return results
-        # By (instance, backup) when there are instances: one backup uuid may name a database on each of them.
-        by = [c for c in (INSTANCE, "backup_uuid") if c in names and c in results]
-        lookup = names.drop_duplicates(by).set_index(by)
-        keys = pd.MultiIndex.from_frame(results[by]) if len(by) > 1 else pd.Index(results[by[0]])
-        shown = results.copy()
-        for column in ("database_name", "database_type"):
-            if column in lookup and column not in shown:
-                shown.insert(0, column, lookup[column].reindex(keys).to_numpy())
-        return shown
+        # The plan's database names beside the results, for display only (the record has none).
+        named = results if self._names is None else with_names(results, self._names, ("database_name", "database_type"))
+        self.results_view.value = frame_html(named)
 
     def _forget(self) -> None:
         """Drop the shown plan, results and downloads: what the panel shows is current or nothing."""
