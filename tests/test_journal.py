@@ -235,7 +235,8 @@ def test_resume_returns_typed_decisions_and_edits_nothing(sandbox, client, tmp_p
     bb.apply(frame, client, progress=False, workers=1, journal=journal, stop=stop, listeners=[press])
     plan = plan_of(frame)
     with Journal.open(journal, client, plan) as opened:
-        assert opened.settled() == {(frame.loc[0, "database_uuid"], frame.loc[0, "backup_uuid"])}
+        # Rows as `Operation.where`: (instance, database, backup), the instance None for a run of one client.
+        assert opened.settled() == {(None, frame.loc[0, "database_uuid"], frame.loc[0, "backup_uuid"])}
         operations = [
             Operation(op.ref, Action.UPDATE, payload={"timeout": 5100 + op.ref.position}) for op in plan.operations
         ]

@@ -182,7 +182,8 @@ def _without_settled(planned, client, journal: Path, args: argparse.Namespace):
     from bulkbackup._engine.journal import settled_by
 
     done = settled_by(journal, client, planned.attrs["plan"], retry_unknown=args.retry_unknown, force=args.force)
-    mask = [key in done for key in zip(planned["database_uuid"], planned["backup_uuid"], strict=True)]
+    instances = planned["instance"] if "instance" in planned.columns else [None] * len(planned)
+    mask = [where in done for where in zip(instances, planned["database_uuid"], planned["backup_uuid"], strict=True)]
     say(f"resuming the run recorded in {journal}: {render.plural(sum(mask), 'row')} it settled are not sent again")
     return planned[[not m for m in mask]]
 

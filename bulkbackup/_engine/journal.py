@@ -7,11 +7,19 @@ Records, one per line:
 - `outcome`: the row's status, HTTP status and message, once it is known.
 - `end`: the run's facts, when it ends (a killed run has none).
 
+A run over several Coolify instances (a list of clients, or a plan of several) keeps one journal: its header has
+`"endpoint": null`, `"instances": {name: endpoint}`, `"coolify": {name: version}` and `"journal_version": 2`; each
+entry of its `rows` is `[database, backup, hash, instance]` (a 4th element); every intent and outcome names its
+`"instance"`; its `end` record holds each instance's facts under `"instances"` (endpoint, stopped, verification,
+counts) besides the totals. Rows are keyed by (instance, database uuid, backup uuid) (`Operation.where`), since
+uuids repeat across instances restored from one backup. A journal of one client is written exactly as before.
+
 Reading it back (`journal_read`), an intent without an outcome means "may have been sent". Resuming (the same
 changes, the same journal) sends nothing that already succeeded and never repeats a `backup_now` that went out
 (`journal_resume`). The journal is held exclusively for the whole run (`journal_lock`).
 
-    journal = Journal.open(path, client, plan)          # refuses another run's, a damaged or a locked journal
+    journal = Journal.open(path, clients, plan)         # a Client or a list; refuses another run's, a damaged or a
+                                                        # locked journal
     decisions = journal.decisions(operations)           # {position: Decision}: what the record settles
     ... run with `journal` as a listener ...
     journal.close()                                     # journal.failure: the first record it could not write
@@ -31,13 +39,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bulkbackup._coolify.clients import Clients, clients_of, each
 from bulkbackup._coolify.state import own_configs
 from bulkbackup._core.errors import BulkBackupError, ConfigError, printable
-from bulkbackup._core.events import Event, RowFinished, RowSending, RunFinished, RunStarted
+from bulkbackup._core.events import Event, RowFinished, RowSending, RunFacts, RunFinished, RunStarted
 from bulkbackup._core.operations import Decision, Operation, Plan
 from bulkbackup._engine import journal_resume
 from bulkbackup._engine.journal_lock import JournalLock
-from bulkbackup._engine.journal_read import JOURNAL_VERSION, JournalState, RowHistory, read_journal
+from bulkbackup._engine.journal_read import (
+    JOURNAL_VERSION,
+    ONE_INSTANCE,
+    JournalState,
+    RowHistory,
+    Where,
+    read_journal,
+)
 from bulkbackup._engine.plan import plan_of
 from bulkbackup._version import __version__
 
@@ -75,7 +91,7 @@ class Journal:
     def __init__(
         self,
         path: str,
-        client: Client,
+        clients: Client | Clients,
         plan: Plan,
         prior: JournalState | None,
         lock: JournalLock,
@@ -83,14 +99,18 @@ class Journal:
         retry_unknown: bool = False,
     ):
         self.path = path
-        self.client = client
+        self.clients = clients_of(clients)
         self.plan = plan
+        # A run over several instances (a list of clients, or a plan of several): records name their instance.
+        self.several = self.clients.several or bool(plan.instances)
+        self.instances = {c.name: c.endpoint for c in self.clients} if self.several else {}
+        self.endpoint = None if self.several else self.clients[0].endpoint
         self.prior = prior
         self.retry_unknown = retry_unknown
         self.failure: str | None = None
         self._ending = False  # RunFinished came: a failure now is after the run's last request
         self._lock = lock
-        self._server_version: str | None | bool = False  # read when first needed: opening checks, never sends
+        self._server_versions: dict[str, str | None] | None = None  # read when first needed: opening never sends
         self._announced: set[int] = set()
         self._adopted: list = []  # (RowRef, Outcome) of creates adopted on resume: recorded after the header
         # What each row does, for records of rows that are no PATCH (a create, a delete): undo and resume read it.
@@ -107,15 +127,18 @@ class Journal:
     def open(
         cls,
         path: str | os.PathLike[str],
-        client: Client,
+        clients: Client | Clients | Sequence[Client],
         plan: Plan,
         *,
         retry_unknown: bool = False,
         force: bool = False,
     ) -> Journal:
         """Check the journal before anything is sent: its folder exists, no other process holds it, it is readable
-        and of this version, and an existing one is of this endpoint and these changes (or `force`)."""
+        and of this version, and an existing one is of this endpoint (these instances and their endpoints) and
+        these changes (or `force`). `clients`: a Client, or several (a list or `Clients`: a run of several
+        instances)."""
         path = os.fspath(path)
+        clients = clients_of(clients)
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ConfigError(printable(f"journal {path}: the folder {folder} does not exist"))
@@ -127,20 +150,31 @@ class Journal:
         lock = JournalLock.acquire(path)  # first: what is read below is then not being written by another run
         try:
             prior = read_journal(path) if os.fstat(lock.fd).st_size else None
+            journal = cls(path, clients, plan, prior, lock, retry_unknown=retry_unknown)
             # Only a torn line (a run killed while writing its header sent nothing): nothing to check, but the
             # line must still be ended before this run's header.
             if prior is not None and prior.header is not None:
-                journal_resume.check_same_run(prior, client.endpoint, plan, force=force)
+                journal_resume.check_same_run(prior, journal.endpoint, plan, force=force, instances=journal.instances)
         except BaseException:
             lock.release()
             raise
-        return cls(path, client, plan, prior, lock, retry_unknown=retry_unknown)
+        return journal
 
     @property
     def server_version(self) -> str | None:
-        if self._server_version is False:
-            self._server_version = self.plan.server_version or server_version(self.client)
-        return self._server_version
+        """The Coolify version of a run of one instance (None for several: see `server_versions`)."""
+        return None if self.several else self.server_versions[self.clients[0].name]
+
+    @property
+    def server_versions(self) -> dict[str, str | None]:
+        """Each instance's Coolify version, by client name (read in parallel, once)."""
+        if self._server_versions is None:
+            if not self.several and self.plan.server_version:
+                read = [self.plan.server_version]
+            else:
+                read = each(self.clients, server_version)
+            self._server_versions = dict(zip(self.clients.names, read, strict=True))
+        return self._server_versions
 
     @property
     def warnings(self) -> list[str]:
@@ -162,13 +196,24 @@ class Journal:
         ]
         return found
 
-    def _configs(self) -> dict[str, list[str]]:
-        """database uuid → its configuration uuids now: read only when a create of an earlier run may have gone
-        out, to adopt what it created instead of creating another."""
-        return {db["uuid"]: [c["uuid"] for c in own_configs(db)] for db in self.client.list_databases()}
+    def _configs(self, instance: str | None) -> dict[str, list[str]]:
+        """database uuid → its configuration uuids now, on the server of `instance` (None: the one client): read
+        only when a create of an earlier run may have gone out, to adopt what it created instead of creating
+        another. An instance no client serves has nothing to adopt (its rows are invalid)."""
+        client = self.clients[0] if instance is None else self.clients.by_name(instance)
+        if client is None:
+            return {}
+        return {db["uuid"]: [c["uuid"] for c in own_configs(db)] for db in client.list_databases()}
 
-    def settled(self) -> set[tuple[str, str]]:
-        """The configurations an earlier run of this journal settled: a resumed run reports them, sends nothing."""
+    def redact(self, text: object) -> str:
+        """`text` with the token of every client of the run masked."""
+        for client in self.clients:
+            text = client.redact(text)
+        return str(text)
+
+    def settled(self) -> set[Where]:
+        """The configurations an earlier run of this journal settled, as `Operation.where` (instance, database
+        uuid, backup uuid; instance None for one instance): a resumed run reports them, sends nothing."""
         return journal_resume.settled(self.prior, self.plan, retry_unknown=self.retry_unknown)
 
     def close(self) -> None:
@@ -191,26 +236,7 @@ class Journal:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            identity = self.plan.identity
-            self._write(
-                {
-                    "record": "header",
-                    "journal_version": JOURNAL_VERSION,
-                    "endpoint": event.endpoint,
-                    "input": self.plan.source,
-                    "changes_hash": identity.changes_hash,
-                    "rows": [
-                        [operation.ref.database_uuid, operation.ref.backup_uuid, digest]
-                        for operation, digest in zip(self.plan.operations, identity.row_hashes, strict=True)
-                    ],
-                    "resumed": self.prior is not None,
-                    "dry_run": event.dry_run,
-                    "bulkbackup": __version__,
-                    "coolify": self.server_version,
-                    "time": event.started_at,
-                },
-                sync=True,
-            )
+            self._write(self._header(event), sync=True)
             for ref, outcome in self._adopted:
                 self._outcome(ref, outcome)
         elif isinstance(event, RowSending):
@@ -236,20 +262,54 @@ class Journal:
             self._outcome(event.row, event.result)
         elif isinstance(event, RunFinished):
             self._ending = True  # a failure from here on stops nothing: every request of the run is behind it
-            facts = event.facts
-            self._write(
-                {
-                    "record": "end",
-                    "stopped": self.client.redact(facts.stopped) if facts.stopped else None,
-                    "interrupted": facts.interrupted,
-                    "verification": facts.verification,
-                    "counts": dict(facts.counts),
-                    "time": facts.finished_at,
-                },
-                sync=True,
-            )
+            self._write(self._end(event.facts), sync=True)
         else:
             self._raise_if_failed()
+
+    def _header(self, event: RunStarted) -> dict:
+        identity = self.plan.identity
+        rows = [
+            [operation.ref.database_uuid, operation.ref.backup_uuid, digest]
+            for operation, digest in zip(self.plan.operations, identity.row_hashes, strict=True)
+        ]
+        if self.several:
+            for row, operation in zip(rows, self.plan.operations, strict=True):
+                row.append(operation.ref.instance)
+        return {
+            "record": "header",
+            "journal_version": JOURNAL_VERSION if self.several else ONE_INSTANCE,
+            "endpoint": self.endpoint,
+            **({"instances": self.instances} if self.several else {}),
+            "input": self.plan.source,
+            "changes_hash": identity.changes_hash,
+            "rows": rows,
+            "resumed": self.prior is not None,
+            "dry_run": event.dry_run,
+            "bulkbackup": __version__,
+            "coolify": self.server_versions if self.several else self.server_version,
+            "time": event.started_at,
+        }
+
+    def _end(self, facts: RunFacts) -> dict:
+        record = {
+            "record": "end",
+            "stopped": self.redact(facts.stopped) if facts.stopped else None,
+            "interrupted": facts.interrupted,
+            "verification": self.redact(facts.verification),
+            "counts": dict(facts.counts),
+        }
+        if self.several:
+            record["instances"] = {
+                name: {
+                    "endpoint": part.endpoint,
+                    "stopped": self.redact(part.stopped) if part.stopped else None,
+                    "verification": self.redact(part.verification),
+                    "counts": dict(part.counts),
+                }
+                for name, part in facts.instances.items()
+            }
+        record["time"] = facts.finished_at
+        return record
 
     def _outcome(self, ref, result) -> None:
         self._write(
@@ -258,7 +318,7 @@ class Journal:
                 **_where(ref),
                 "status": str(result.status),
                 "http_status": result.http_status,
-                "message": self.client.redact(result.message),
+                "message": self.redact(result.message),
                 "attempts": result.attempts,
                 **({"created": result.backup_uuid} if result.backup_uuid else {}),
                 "time": _now(),
@@ -348,6 +408,7 @@ def _where(ref) -> dict:
     return {
         "position": ref.position,
         "line": ref.line,
+        **({"instance": ref.instance} if ref.instance is not None else {}),
         "database_uuid": ref.database_uuid,
         "backup_uuid": ref.backup_uuid,
     }
@@ -359,18 +420,19 @@ def _now() -> str:
 
 def settled_by(
     journal: str | os.PathLike[str],
-    client: Client,
+    clients: Client | Clients | Sequence[Client],
     plan: Plan | Any,
     *,
     retry_unknown: bool = False,
     force: bool = False,
-) -> set[tuple[str, str]]:
+) -> set[Where]:
     """Before a resumed run asks for confirmation: refuse a journal of another run exactly as `apply` would, and
-    return the (database_uuid, backup_uuid) of the configurations it settled, which the run will not send.
+    return the configurations it settled, which the run will not send, as `Operation.where`: (instance,
+    database_uuid, backup_uuid), the instance None for a run of one client.
 
     `plan` is the run's `Plan` (or anything `plan_of` takes: changes, a plan frame). The journal is let go again at
     once: the run opens (and locks) it itself."""
     if not isinstance(plan, Plan):
         plan = plan_of(plan)
-    with Journal.open(journal, client, plan, retry_unknown=retry_unknown, force=force) as opened:
+    with Journal.open(journal, clients, plan, retry_unknown=retry_unknown, force=force) as opened:
         return opened.settled()

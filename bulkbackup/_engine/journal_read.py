@@ -5,6 +5,9 @@ ignored: it was never complete on disk, so its request never left. Anything else
 writes — an unknown status, a header without its hash, a payload that is a list, a newer `journal_version` — is a
 `ConfigError` before anything is sent: resuming or undoing from a record we cannot read exactly could send twice
 or restore the wrong value.
+
+Rows are keyed by `Operation.where`, (instance, database uuid, backup uuid): the instance is None in a journal of
+one instance, and two instances restored from one backup (the same uuids) never share a row's history.
 """
 
 from __future__ import annotations
@@ -19,11 +22,18 @@ from bulkbackup._core.errors import ConfigError, printable
 from bulkbackup._core.fields import BACKUP_NOW
 from bulkbackup._core.statuses import Status
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
+"""The newest layout this version reads. A journal of one instance is written as version 1, unchanged; one of
+several instances as version 2 (rows and records name their instance), which an older bulkbackup refuses by name
+instead of mixing up two instances' rows that share uuids."""
+ONE_INSTANCE = 1
 
 _TEXT = (str, type(None))
 _INT = (int, type(None))
-_KEYS = {"database_uuid": (str,), "backup_uuid": (str,)}
+_KEYS = {"database_uuid": (str,), "backup_uuid": (str,), "instance": _TEXT}
+
+Where = tuple[str | None, str, str]
+"""A row among several instances: (instance or None, database uuid, backup uuid), as `Operation.where`."""
 # Per record kind: field → the JSON types it may hold. Fields not listed are allowed (and ignored).
 _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     "header": {
@@ -35,7 +45,8 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
         "resumed": (bool,),
         "dry_run": (bool,),
         "bulkbackup": _TEXT,
-        "coolify": _TEXT,
+        "coolify": (str, dict, type(None)),  # a run of several instances: name → version
+        "instances": (dict,),  # a run of several instances: name → endpoint ("endpoint" is then null)
         "time": _TEXT,
     },
     "intent": {
@@ -58,7 +69,14 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
         "created": _TEXT,
         "time": _TEXT,
     },
-    "end": {"stopped": _TEXT, "interrupted": (bool,), "verification": _TEXT, "counts": (dict,), "time": _TEXT},
+    "end": {
+        "stopped": _TEXT,
+        "interrupted": (bool,),
+        "verification": _TEXT,
+        "counts": (dict,),
+        "instances": (dict,),  # a run of several instances: name → its endpoint, stopped, verification, counts
+        "time": _TEXT,
+    },
 }
 _REQUIRED = {
     "header": ("journal_version", "changes_hash", "rows"),
@@ -75,6 +93,7 @@ class RowHistory:
 
     database_uuid: str
     backup_uuid: str
+    instance: str | None = None  # the Coolify instance (client name) of a journal of several; None for one
     payload: dict = field(default_factory=dict)  # the last intent's payload
     before: dict = field(default_factory=dict)  # per field, the value before the journal's first intent touched it
     status: str | None = None  # the last outcome; None while its last intent has no outcome
@@ -124,10 +143,15 @@ class JournalState:
     path: str
     header: dict | None = None  # the first run's header
     last_header: dict | None = None  # the latest run's: what a resumed run is checked against
-    rows: dict[tuple[str, str], RowHistory] = field(default_factory=dict)
+    rows: dict[Where, RowHistory] = field(default_factory=dict)  # by (instance, database uuid, backup uuid)
     warnings: list[str] = field(default_factory=list)
     ends_with_newline: bool = True
     size: int = 0
+
+    @property
+    def instances(self) -> dict[str, str]:
+        """name → endpoint of the instances the journal's runs went over; empty for a journal of one instance."""
+        return dict((self.header or {}).get("instances") or {})
 
 
 def damaged(path: str, number: int | None, problem: str) -> ConfigError:
@@ -151,8 +175,8 @@ def read_journal(path: str | os.PathLike[str]) -> JournalState:
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    open_rows: set[tuple[str, str]] = set()
-    digests: dict[tuple[str, str], str] = {}
+    open_rows: set[Where] = set()
+    digests: dict[Where, str] = {}
     for number, raw in enumerate(lines, start=1):
         record = _parse(state, lines, number, raw)
         if record is None:
@@ -160,7 +184,7 @@ def read_journal(path: str | os.PathLike[str]) -> JournalState:
         kind = record["record"]
         if kind == "header":
             _check_header(path, number, record, state)
-            digests = {(r[0], r[1]): r[2] for r in record["rows"]}
+            digests = {header_where(r): r[2] for r in record["rows"]}
             for key in open_rows:
                 state.rows[key].settle()
             open_rows.clear()
@@ -169,8 +193,10 @@ def read_journal(path: str | os.PathLike[str]) -> JournalState:
             raise damaged(path, number, f"a {kind} record before any header (not a bulkbackup journal?)")
         if kind == "end":
             continue
-        key = (record["database_uuid"], record["backup_uuid"])
-        row = state.rows.setdefault(key, RowHistory(*key))
+        key = (record.get("instance"), record["database_uuid"], record["backup_uuid"])
+        row = state.rows.get(key)
+        if row is None:
+            row = state.rows[key] = RowHistory(key[1], key[2], instance=key[0])
         if kind == "intent":
             if key in open_rows:
                 row.settle()
@@ -237,17 +263,32 @@ def _check_version(path: str, number: int, record: dict) -> None:
         )
 
 
+def header_where(entry: list) -> Where:
+    """The row of a header's `rows` entry: [database, backup, hash] in a journal of one instance, [database,
+    backup, hash, instance] in one of several."""
+    return (entry[3] if len(entry) > 3 else None, entry[0], entry[1])
+
+
 def _check_header(path: str, number: int, record: dict, state: JournalState) -> None:
     for entry in record["rows"]:
         # The keys are as the changes held them (an invalid row's may be empty); the hash is always text.
-        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[2], str)) or any(
-            isinstance(x, dict | list) for x in entry
+        if (
+            not (isinstance(entry, list) and len(entry) in (3, 4) and isinstance(entry[2], str))
+            or any(isinstance(x, dict | list) for x in entry)
+            or (len(entry) == 4 and not isinstance(entry[3], _TEXT))
         ):
-            raise damaged(path, number, f"the header's rows hold {_shown(entry)}, not [database, backup, hash]")
+            raise damaged(
+                path, number, f"the header's rows hold {_shown(entry)}, not [database, backup, hash(, instance)]"
+            )
+    instances = record.get("instances") or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in instances.items()):
+        raise damaged(path, number, f"the header's instances are {_shown(instances)}, not names and endpoints")
     if state.header is None:
         state.header = record
     elif record.get("endpoint") != state.header.get("endpoint"):
         raise damaged(path, number, "the journal mixes runs against two endpoints")
+    elif instances != (state.header.get("instances") or {}):
+        raise damaged(path, number, "the journal mixes runs over different instances")
     state.last_header = record
 
 

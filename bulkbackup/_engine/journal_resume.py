@@ -6,17 +6,21 @@ operation is sent instead (the same without a `backup_now` that already went out
 
 The one rule about backups: a `backup_now` the server answered 2xx is never sent again, whatever the flags;
 `retry_unknown` only re-sends one whose outcome is `unknown` (or that a kill left without outcome).
+
+Rows are matched by `Operation.where` (instance, database uuid, backup uuid): in a run over several instances a row
+of one instance never settles, nor adopts for, a row of another holding the same uuids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 from bulkbackup._core.errors import ConfigError, printable
 from bulkbackup._core.fields import BACKUP_NOW
 from bulkbackup._core.operations import Decision, Operation, Outcome, Plan
 from bulkbackup._core.statuses import Action, Status
-from bulkbackup._engine.journal_read import JournalState, RowHistory
+from bulkbackup._engine.journal_read import JournalState, RowHistory, Where, header_where
 
 SETTLED = "done in an earlier run (journal)"
 ADOPTED = "adopted"  # how the message of a create adopted on resume starts
@@ -130,28 +134,29 @@ def decisions(
     plan: Plan,
     *,
     retry_unknown: bool,
-    configs: Callable[[], dict[str, list[str]]] | None = None,
+    configs: Callable[[str | None], dict[str, list[str]]] | None = None,
 ) -> dict[int, Decision]:
+    """`configs(instance)`: that instance's database uuid → configuration uuids now (None: the one instance)."""
     if prior is None:
         return {}
-    read: dict[str, list[str]] | None = None
+    read: dict[str | None, dict[str, list[str]]] = {}
 
-    def current() -> dict[str, list[str]]:  # read once, and only when a create needs it
-        nonlocal read
-        if read is None:
-            read = configs() if configs is not None else {}
-        return read
+    def current(instance: str | None) -> dict[str, list[str]]:  # each server read once, only when a create needs it
+        if instance not in read:
+            read[instance] = configs(instance) if configs is not None else {}
+        return read[instance]
 
     hashes = plan.identity.row_hashes
     found = {}
     for operation in operations:
-        history = prior.rows.get(operation.key)
+        history = prior.rows.get(operation.where)
         if history is None or not history.intents:
             continue
         position = operation.ref.position
         same_row = position < len(hashes) and history.digest == hashes[position]
         if operation.action is Action.CREATE or history.action == "create":
-            created = decide_create(operation, history, same_row=same_row, configs=current)
+            of_its_server = partial(current, operation.ref.instance)
+            created = decide_create(operation, history, same_row=same_row, configs=of_its_server)
             if created is not None:
                 found[position] = created
             continue
@@ -161,28 +166,33 @@ def decisions(
     return found
 
 
-def settled(prior: JournalState | None, plan: Plan, *, retry_unknown: bool) -> set[tuple[str, str]]:
+def settled(prior: JournalState | None, plan: Plan, *, retry_unknown: bool) -> set[Where]:
+    """The rows (`Operation.where`) an earlier run of the journal settled."""
     if prior is None:
         return set()
     return {
-        operation.key
+        operation.where
         for operation, digest in zip(plan.operations, plan.identity.row_hashes, strict=True)
-        if operation.key in prior.rows
-        and is_done(prior.rows[operation.key], retry_unknown)
-        and prior.rows[operation.key].digest == digest
+        if operation.where in prior.rows
+        and is_done(prior.rows[operation.where], retry_unknown)
+        and prior.rows[operation.where].digest == digest
     }
 
 
-def check_same_run(prior: JournalState, endpoint: str | None, plan: Plan, *, force: bool) -> None:
-    """Refuse a journal of another endpoint always, and of other changes unless forced, naming the differences."""
+def check_same_run(
+    prior: JournalState,
+    endpoint: str | None,
+    plan: Plan,
+    *,
+    force: bool,
+    instances: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse a journal of another endpoint (or, for a run of several instances, `instances`: name → endpoint,
+    with `endpoint` None) always, and of other changes unless forced, naming the differences."""
     header = prior.last_header or {}
-    if header.get("endpoint") != endpoint:
-        raise ConfigError(
-            printable(
-                f"journal {prior.path} is of a run against {header.get('endpoint')}, not {endpoint}: "
-                "use another journal file"
-            )
-        )
+    problem = _other_servers(header, endpoint, dict(instances or {}))
+    if problem:
+        raise ConfigError(printable(f"journal {prior.path} is of a run {problem}: use another journal file"))
     if header.get("changes_hash") == plan.identity.changes_hash or force:
         return
     differences = _differences(header.get("rows") or [], plan)
@@ -196,18 +206,52 @@ def check_same_run(prior: JournalState, endpoint: str | None, plan: Plan, *, for
     )
 
 
+def _other_servers(header: Mapping, endpoint: str | None, instances: dict[str, str]) -> str | None:
+    """How the servers of the journal's last run differ from this run's, or None when they are the same."""
+    theirs = dict(header.get("instances") or {})
+    if not theirs and not instances:
+        if header.get("endpoint") == endpoint:
+            return None
+        return f"against {header.get('endpoint')}, not {endpoint}"
+    if not theirs:
+        return f"against {header.get('endpoint')} (one instance), not over the instances {_named(instances)}"
+    if not instances:
+        return (
+            f"over the instances {_named(theirs)}, not against {endpoint} alone (give the clients as a list, as "
+            "that run did, to resume it)"
+        )
+    found = [f"{name!r} is not in this run" for name in theirs if name not in instances]
+    found += [
+        f"{name!r} was {theirs[name]}, now {url}" for name, url in instances.items() if theirs.get(name, url) != url
+    ]
+    found += [f"{name!r} is new" for name in instances if name not in theirs]
+    return f"over other instances ({_named(theirs)}): {'; '.join(found)}" if found else None
+
+
+def _named(instances: Mapping[str, str]) -> str:
+    """The instances for messages: 'a' (http://…) and 'b' (http://…)."""
+    named = [f"{name!r} ({url})" for name, url in instances.items()]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+
+
 def _differences(journal_rows: list, plan: Plan) -> list[str]:
-    theirs = {(r[0], r[1]): r[2] for r in journal_rows}
+    theirs = {header_where(r): r[2] for r in journal_rows}
     ours = {
-        operation.key: (digest, operation.ref.line)
+        operation.where: (digest, operation.ref.line)
         for operation, digest in zip(plan.operations, plan.identity.row_hashes, strict=True)
     }
     found = []
     for key, (digest, line) in ours.items():
-        where = f"line {line}" if line is not None else f"{key[0]}/{key[1]}"
+        instance, database, backup = key
+        where = f"line {line}" if line is not None else f"{database}/{backup}"
+        named = f"{instance}: {backup}" if instance is not None else backup
         if key not in theirs:
-            found.append(f"{where} ({key[1]}) is new")
+            found.append(f"{where} ({named}) is new")
         elif theirs[key] != digest:
-            found.append(f"{where} ({key[1]}) asks for other values")
-    found.extend(f"{key[1]} is no longer in the changes" for key in theirs if key not in ours)
+            found.append(f"{where} ({named}) asks for other values")
+    found.extend(
+        f"{f'{key[0]}: ' if key[0] is not None else ''}{key[2]} is no longer in the changes"
+        for key in theirs
+        if key not in ours
+    )
     return found
