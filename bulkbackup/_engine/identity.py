@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from hashlib import sha256
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined] - the C encoder of a str
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.operations import Identity
 from bulkbackup._input.changes import row_changes
 
@@ -27,13 +28,17 @@ def _plain(value: object) -> object:
 
 
 def row_fingerprint(row: Mapping) -> dict:
-    """What a normalised changes row asks for: its keys, its errors, and its non-empty settings."""
-    return {
+    """What a normalised changes row asks for: its keys (with its instance, when it names one), its errors, and its
+    non-empty settings."""
+    found = {
         "database_uuid": row.get("database_uuid"),
         "backup_uuid": row.get("backup_uuid"),
         "errors": sorted(str(e) for e in row.get("errors") or []),
         "changes": {k: _plain(v) for k, v in sorted(row_changes(row).items())},
     }
+    if row.get(INSTANCE) is not None:
+        found[INSTANCE] = row.get(INSTANCE)
+    return found
 
 
 _ENCODE = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":")).encode  # one encoder, reused
@@ -49,12 +54,16 @@ def _text(value: object) -> str:
     return encode_basestring_ascii(value) if value.__class__ is str else _ENCODE(value)
 
 
-def row_hash_of(database_uuid: object, backup_uuid: object, errors: Iterable[object], changes: str) -> str:
-    """The short hash of one row's fingerprint (`row_fingerprint` as compact, key-sorted JSON), from its parts."""
+def row_hash_of(
+    database_uuid: object, backup_uuid: object, errors: Iterable[object], changes: str, instance: object = None
+) -> str:
+    """The short hash of one row's fingerprint (`row_fingerprint` as compact, key-sorted JSON), from its parts. A
+    row's instance is part of it: two instances' rows with colliding uuids are two rows."""
     problems = _ENCODE(sorted(str(e) for e in errors)) if errors else "[]"
+    named = f',"{INSTANCE}":{_text(instance)}' if instance is not None else ""
     text = (
         f'{{"backup_uuid":{_text(backup_uuid)},"changes":{changes},"database_uuid":{_text(database_uuid)},'
-        f'"errors":{problems}}}'
+        f'"errors":{problems}{named}}}'
     )
     return sha256(text.encode()).hexdigest()[:16]
 
@@ -62,7 +71,9 @@ def row_hash_of(database_uuid: object, backup_uuid: object, errors: Iterable[obj
 def row_hash(row: Mapping) -> str:
     """A short hash of what one normalised changes row asks for."""
     changes = changes_text(row_changes(row))
-    return row_hash_of(row.get("database_uuid"), row.get("backup_uuid"), row.get("errors") or (), changes)
+    return row_hash_of(
+        row.get("database_uuid"), row.get("backup_uuid"), row.get("errors") or (), changes, row.get(INSTANCE)
+    )
 
 
 def identity_of(row_hashes: Sequence[str]) -> Identity:
@@ -79,7 +90,7 @@ class LazyIdentity:
 
     __slots__ = ("_parts", "_found")
 
-    def __init__(self, parts: list[tuple[object, object, Iterable[object], str]]):
+    def __init__(self, parts: list[tuple]):  # per row: (database uuid, backup uuid, errors, settings text[, instance])
         self._parts: list | None = parts
         self._found: Identity | None = None
 

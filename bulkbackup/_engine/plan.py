@@ -7,35 +7,31 @@ renders its frame from it once; the frame carries the `Plan` in `attrs["plan"]`,
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bulkbackup._coolify.clients import Clients, clients_of, each, is_several
 from bulkbackup._coolify.state import Key, configs_by_key, gc_paused, names_by_key
-from bulkbackup._core.columns import NAME_COLUMNS, PLAN_COLUMNS
-from bulkbackup._core.errors import InputError, printable
+from bulkbackup._core.columns import INSTANCE
+from bulkbackup._core.errors import printable
 from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR, CellError, Field, uuid_problem
 from bulkbackup._core.operations import Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
-from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import sent, storage_ids
 from bulkbackup._engine.conflicts import checked_prefer, settle
-from bulkbackup._engine.identity import LazyIdentity, changes_text, identity_of, row_hash
+from bulkbackup._engine.identity import LazyIdentity, changes_text
 from bulkbackup._engine.pace import hearing
-from bulkbackup._engine.results import CellTexts
-from bulkbackup._input.changes import FRAME_SOURCE, read_changes, row_changes, row_place
-from bulkbackup._input.export_memory import ROWS
+from bulkbackup._engine.plan_frame import PLAN_ATTR, from_frame, missing, render, selected
+from bulkbackup._engine.route import merged, route, stray
+from bulkbackup._input.changes import read_changes, row_changes, row_place
+from bulkbackup._input.export_memory import ROWS, Rows
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
-
-PLAN_ATTR = "plan"
-"""`frame.attrs[PLAN_ATTR]`: the `Plan` a plan frame was rendered from."""
 
 
 def plan(
@@ -84,20 +80,86 @@ def plan_of(
         return changes
     if is_plan(changes):
         carried = changes.attrs.get(PLAN_ATTR)
-        selected = _selected(changes, carried) if isinstance(carried, Plan) else None
-        return selected if selected is not None else _from_frame(changes)
+        kept = selected(changes, carried) if isinstance(carried, Plan) else None
+        return kept if kept is not None else from_frame(changes)
+    clients = clients_of(client) if client is not None and is_several(client) else None  # checked before reading
     with gc_paused():
         frame = read_changes(changes)
-        version = databases = None
-        storages: dict[int, str] = {}
-        if client is not None:
-            with hearing(client, on_wait):
-                version = client.server_version()
-                if diff:
-                    databases = client.list_databases()
-                    storages = storage_ids.known(client, databases, wanted=_names_storage(frame))
-        ours = sent.last_sent(client.endpoint) if client is not None and ROWS in frame.attrs else None
-        return build(frame, databases, version, diff=diff, prefer=prefer, storages=storages, ours=ours)
+        if client is not None and (clients is not None or INSTANCE in frame.columns):
+            return _routed(frame, clients or clients_of(client), diff=diff, prefer=prefer, on_wait=on_wait)
+        state = _read(client, frame, diff=diff, on_wait=on_wait) if client is not None else _State()
+        return build(
+            frame, state.databases, state.version, diff=diff, prefer=prefer, storages=state.storages, ours=state.ours
+        )
+
+
+@dataclass(frozen=True)
+class _State:
+    """What planning reads of one server: its version, its configurations (None: not read), the known S3 storage
+    ids, and what bulkbackup last set there (for an edited export)."""
+
+    version: str | None = None
+    databases: list[dict] | None = None
+    storages: Mapping[int, str] = field(default_factory=dict)
+    ours: Mapping[Key, Mapping[str, object]] | None = None
+
+
+def _read(client: Client, frame: pd.DataFrame, *, diff: bool, on_wait: Callable[[float], object] | None) -> _State:
+    storages: Mapping[int, str] = {}
+    databases = None
+    with hearing(client, on_wait):
+        version = client.server_version()
+        if diff:
+            databases = client.list_databases()
+            storages = storage_ids.known(client, databases, wanted=_names_storage(frame))
+    ours = sent.last_sent(client.endpoint) if ROWS in frame.attrs else None
+    return _State(version, databases, storages, ours)
+
+
+def _routed(
+    frame: pd.DataFrame,
+    clients: Clients,
+    *,
+    diff: bool,
+    prefer: str | None,
+    on_wait: Callable[[float], object] | None,
+) -> Plan:
+    """The plan of rows routed by instance (`route.py`): each instance's server read once, all in parallel, each
+    row planned against its own instance's state only; rows no client serves are invalid."""
+    routing = route(frame, clients)
+    place = row_place(frame)
+    memory = frame.attrs.get(ROWS)
+
+    def share(client: Client) -> tuple[list[Operation], list[tuple]]:
+        positions = routing.shares[client.name]
+        part = frame.iloc[positions]
+        if isinstance(memory, tuple) and len(memory) == len(frame):
+            part.attrs[ROWS] = Rows(memory[p] for p in positions)
+        state = _read(client, part, diff=diff, on_wait=on_wait)
+        return build_rows(
+            part,
+            state.databases,
+            state.version,
+            prefer=prefer,
+            storages=state.storages,
+            ours=state.ours,
+            instances=[client.name] * len(positions),
+            positions=positions,
+        )
+
+    pieces = each([c for c in clients if routing.shares[c.name]], share)
+    strays = [stray(frame, i, routing.names[i], clients, place) for i in routing.strays]
+    operations, parts = merged(len(frame), [*pieces, ([op for op, _ in strays], [p for _, p in strays])])
+    return Plan(
+        tuple(operations),
+        LazyIdentity(parts),
+        source=frame.attrs.get("source"),
+        compared=diff,
+        diff=diff,
+        server_version=clients.only.server_version() if clients.only is not None else None,
+        labels=tuple(frame.index),
+        instances=clients.names if clients.several or INSTANCE in frame.columns else (),
+    )
 
 
 def is_plan(frame: object) -> bool:
@@ -124,7 +186,39 @@ def build(
     """The plan of a normalised changes frame against `databases` (None: not read, nothing to compare with).
 
     `prefer`: which side wins a conflict of an edited export (None: the row is not sent); `storages`: the known
-    s3_storage_id → uuid pairs (`storage_ids`); `ours`: what bulkbackup last set per configuration (`sent`)."""
+    s3_storage_id → uuid pairs (`storage_ids`); `ours`: what bulkbackup last set per configuration (`sent`).
+    An `instance` column is carried into each row's `RowRef.instance` (nothing routed: no client to route to)."""
+    instances = frame[INSTANCE].tolist() if INSTANCE in frame.columns else None
+    operations, parts = build_rows(
+        frame, databases, version, prefer=prefer, storages=storages, ours=ours, instances=instances
+    )
+    return Plan(
+        tuple(operations),
+        LazyIdentity(parts),
+        source=frame.attrs.get("source"),
+        compared=databases is not None,
+        diff=diff,
+        server_version=version,
+        labels=tuple(frame.index),
+        instances=tuple(dict.fromkeys(n for n in instances if n)) if instances is not None else (),
+    )
+
+
+def build_rows(
+    frame: pd.DataFrame,
+    databases: list[dict] | None,
+    version: str | None,
+    *,
+    prefer: str | None = None,
+    storages: Mapping[int, str] | None = None,
+    ours: Mapping[Key, Mapping[str, object]] | None = None,
+    instances: Sequence[str | None] | None = None,
+    positions: Sequence[int] | None = None,
+) -> tuple[list[Operation], list[tuple]]:
+    """The operations of `frame`'s rows against one server's `databases`, and each row's identity parts.
+
+    `instances`: each row's instance (its `RowRef.instance`, part of its identity); `positions`: each row's
+    position in the whole input, when `frame` is one instance's share of it (`route.py`)."""
     current = configs_by_key(databases) if databases is not None else None
     names = names_by_key(databases) if databases is not None else {}
     place = row_place(frame)
@@ -134,8 +228,8 @@ def build(
     # rows many times. The values alone are a safe key: a valid row holds one type per column (bool, int, float
     # or str) or None. An invalid row is never shared: its messages name it.
     shared: dict[object, tuple[Operation, str]] | None = {} if current is None else None
-    positions = [columns.index(n) for n in settings]
-    key_of = itemgetter(*positions) if positions else (lambda _: ())
+    at = [columns.index(n) for n in settings]
+    key_of = itemgetter(*at) if at else (lambda _: ())
     errors_at, line_at = columns.index("errors"), columns.index("line")
     db_at, backup_at = columns.index("database_uuid"), columns.index("backup_uuid")
     labels = tuple(frame.index)
@@ -146,7 +240,9 @@ def build(
         line = values[line_at]
         key = (values[db_at], values[backup_at])
         name, kind = names.get(key, (None, None))
-        ref = RowRef(i, labels[i], None if _missing(line) else int(line), key[0], key[1], name, kind)
+        instance = instances[i] if instances is not None else None
+        position = positions[i] if positions is not None else i
+        ref = RowRef(position, labels[i], None if missing(line) else int(line), key[0], key[1], name, kind, instance)
         value_key = key_of(values) if shared is not None and not values[errors_at] else None
         found = shared.get(value_key) if value_key is not None else None
         if found is not None:
@@ -168,16 +264,10 @@ def build(
             if value_key is not None and operation.action is not Action.INVALID:
                 shared[value_key] = (operation, asked)
         operations.append(operation)
-        parts.append((key[0], key[1], values[errors_at] or (), asked))  # hashed when the identity is asked for
-    return Plan(
-        tuple(operations),
-        LazyIdentity(parts),
-        source=frame.attrs.get("source"),
-        compared=current is not None,
-        diff=diff,
-        server_version=version,
-        labels=labels,
-    )
+        # hashed when the identity is asked for
+        part = (key[0], key[1], values[errors_at] or (), asked)
+        parts.append(part if instance is None else (*part, instance))
+    return operations, parts
 
 
 def operation_for(
@@ -279,170 +369,6 @@ def _readable(field: Field, value: object) -> bool:
     except CellError:
         return False
     return not field.problems(read)
-
-
-# --- the frame: rendered once from the plan ----------------------------------------------------------------------
-
-
-def render(planned: Plan) -> pd.DataFrame:
-    """The plan frame of `planned` (PLAN_COLUMNS; payload and before as JSON text), carrying it in attrs["plan"]."""
-    operations = planned.operations
-    # What a bulk file's repeated rows share (one payload, one diff) is written once and shared by their cells.
-    cells = CellTexts()
-    text, joined = cells.json, cells.joined
-
-    columns: dict[str, list] = {
-        "line": [op.ref.line for op in operations],
-        "database_uuid": [op.ref.database_uuid for op in operations],
-        "backup_uuid": [op.ref.backup_uuid for op in operations],
-    }
-    if planned.compared:
-        columns["database_name"] = [op.ref.database_name for op in operations]
-        columns["database_type"] = [op.ref.database_type for op in operations]
-    columns["action"] = [op.action.value for op in operations]
-    columns["errors"] = [joined(op.errors) for op in operations]
-    columns["diff"] = ["" if op.errors else joined(op.diff) for op in operations]
-    columns["payload"] = ["" if op.errors else text(op.payload) for op in operations]
-    columns["before"] = ["" if op.errors else text(op.before) for op in operations]
-    index = pd.Index(planned.labels) if len(planned.labels) == len(operations) else None
-    order = [c for c in PLAN_COLUMNS if c in columns or c not in NAME_COLUMNS]
-    result = pd.DataFrame(columns, index=index, columns=order)
-    result["line"] = result["line"].astype("Int64")
-    result.attrs["source"] = planned.source
-    result.attrs["compared"] = planned.compared
-    result.attrs["diff"] = planned.diff
-    result.attrs["server_version"] = planned.server_version
-    result.attrs["warnings"] = list(storage_ids.uncompared(operations))
-    result.attrs[ATTR] = "plan"  # displayed styled in a notebook (styling.install)
-    result.attrs[PLAN_ATTR] = planned
-    return result
-
-
-def payload_text(operation: Operation) -> str:
-    """The payload cell of an operation's plan row."""
-    return "" if operation.errors or not operation.payload else json.dumps(dict(operation.payload))
-
-
-# --- a plan frame back to its plan --------------------------------------------------------------------------------
-
-
-def _selected(frame: pd.DataFrame, planned: Plan) -> Plan | None:
-    """The plan's operations for the frame's rows, in its order; None when the frame is not (any more) of it."""
-    operations = planned.operations
-    if len(planned.labels) != len(operations):
-        return None
-    if frame.index.equals(pd.Index(planned.labels)):
-        chosen = list(range(len(operations)))
-    else:
-        by_label: dict[Hashable, list[int]] = {}
-        for position, label in enumerate(planned.labels):
-            by_label.setdefault(label, []).append(position)
-        chosen = []
-        for label in frame.index:
-            left = by_label.get(label)
-            if not left:
-                return None
-            chosen.append(left.pop(0))
-    # An edited action or payload cell is what the user now asks for: then the frame is read as it is.
-    actions, payloads = frame["action"].tolist(), frame["payload"].tolist()
-    for k, position in enumerate(chosen):
-        op = operations[position]
-        if str(actions[k]) != op.action.value or _cell_text(payloads[k]) != payload_text(op):
-            return None
-    if len(chosen) == len(operations):
-        return planned
-    return replace(
-        planned,
-        operations=tuple(operations[p] for p in chosen),
-        identity=identity_of([planned.identity.row_hashes[p] for p in chosen]),
-        labels=tuple(planned.labels[p] for p in chosen),
-    )
-
-
-def _from_frame(frame: pd.DataFrame) -> Plan:
-    """A plan frame without its `Plan` (read back from a CSV file): each row an operation, as the frame says."""
-    source = frame.attrs.get("source") or FRAME_SOURCE
-    records = frame.to_dict("records")
-    operations, hashes = [], []
-    for position, (label, record) in enumerate(zip(frame.index, records, strict=True)):
-        line = record.get("line")
-        line = None if _missing(line) else int(line)
-        where = f"{source}:{line}" if line is not None else f"{source} row {label}"
-        try:
-            action = Action(str(record.get("action")).strip())
-        except ValueError:
-            raise InputError(
-                f"{where}: action {printable(str(record.get('action')))!r} is not one of "
-                f"{', '.join(a.value for a in Action)}"
-            ) from None
-        payload = _json_cell(record.get("payload"), "payload", where)
-        before = _json_cell(record.get("before"), "before", where)
-        errors = _cell_text(record.get("errors"))
-        errors_tuple = (errors,) if errors else (("invalid row",) if action is Action.INVALID else ())
-        diff = _cell_text(record.get("diff"))
-        ref = RowRef(
-            position,
-            label,
-            line,
-            _cell_text(record.get("database_uuid")),
-            _cell_text(record.get("backup_uuid")),
-            _optional_text(record.get("database_name")),
-            _optional_text(record.get("database_type")),
-        )
-        operations.append(
-            Operation(
-                ref,
-                action,
-                {} if errors_tuple else payload,
-                {} if errors_tuple else before,
-                errors=errors_tuple,
-                diff=(diff,) if diff else (),
-            )
-        )
-        # What the row asks for: its payload as wanted values (a JSON null clears), or its errors.
-        asked: dict[str, object] = {"database_uuid": ref.database_uuid, "backup_uuid": ref.backup_uuid}
-        if errors_tuple:
-            asked["errors"] = list(errors_tuple)
-        else:
-            asked.update({name: CLEAR if value is None else value for name, value in payload.items()})
-        hashes.append(row_hash(asked))
-    compared = frame.attrs.get("compared")
-    if compared is None:
-        compared = any(op.before for op in operations)
-    return Plan(
-        tuple(operations),
-        identity_of(hashes),
-        source=frame.attrs.get("source"),
-        compared=bool(compared),
-        diff=frame.attrs.get("diff", True) is not False,
-        server_version=frame.attrs.get("server_version"),
-        labels=tuple(frame.index),
-    )
-
-
-def _json_cell(value: object, column: str, where: str) -> dict:
-    text = _cell_text(value)
-    if not text:
-        return {}
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict) or any(name not in BY_NAME and name != "s3_storage_id" for name in parsed):
-        raise InputError(f"{where}: column {column}: {printable(text[:80])!r} is not a payload of settings (JSON)")
-    return parsed
-
-
-def _cell_text(value: object) -> str:
-    return "" if _missing(value) else str(value)
-
-
-def _optional_text(value: object) -> str | None:
-    return None if _missing(value) or value == "" else str(value)
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 # --- reading the frame fast ------------------------------------------------------------------------------------

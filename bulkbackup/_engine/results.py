@@ -9,7 +9,7 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import pandas as pd
 
-from bulkbackup._core.columns import RESULTS_COLUMNS
+from bulkbackup._core.columns import INSTANCE, RESULTS_COLUMNS
 from bulkbackup._core.operations import Operation, Outcome
 from bulkbackup._core.statuses import STATUSES, SUCCESS
 from bulkbackup._display.styling import ATTR, RunSummary
@@ -47,8 +47,11 @@ def make_results(
     text, joined = cells.json, cells.joined
 
     pairs = list(zip(operations, outcomes, strict=True))
-    columns = {
-        "line": [op.ref.line for op, _ in pairs],
+    several = any(op.ref.instance is not None for op in operations)  # a run over several instances
+    columns = {"line": [op.ref.line for op, _ in pairs]}
+    if several:
+        columns[INSTANCE] = [op.ref.instance for op, _ in pairs]
+    columns |= {
         "database_uuid": [op.ref.database_uuid for op, _ in pairs],
         "backup_uuid": [out.backup_uuid or op.ref.backup_uuid for op, out in pairs],
         "status": [str(out.status) for _, out in pairs],  # plain strings: a frame is data, not our enums
@@ -61,7 +64,8 @@ def make_results(
         "before": ["" if op.errors else text(op.before) for op, _ in pairs],
         "verified": [out.verified for _, out in pairs],
     }
-    frame = pd.DataFrame(columns, index=pd.Index(list(labels)), columns=list(RESULTS_COLUMNS))
+    order = [RESULTS_COLUMNS[0], *([INSTANCE] if several else []), *RESULTS_COLUMNS[1:]]
+    frame = pd.DataFrame(columns, index=pd.Index(list(labels)), columns=order)
     frame.attrs[ATTR] = "results"
     return frame.astype(
         {

@@ -10,6 +10,8 @@ The normalised changes frame has, in this order:
 
 - ``line``: the 1-based physical line of the row in the CSV file (the header is line 1), pandas ``Int64``; NA for
   rows that did not come from a file;
+- ``instance`` (only when the input has it): the Coolify instance (`client.name`) each row is for, text ("" when
+  empty); the plan routes rows by it;
 - ``database_uuid``, ``backup_uuid``: text ("" when the cell was empty, which is an error of the row);
 - one column per setting present in the input, in `SETTINGS` order, then ``backup_now`` if present: object
   columns holding native values as `Field.read` returns them (bool, int, float, str, or `CLEAR`), None for an
@@ -36,6 +38,7 @@ from typing import IO, Any
 
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import ALL_FIELDS, KEY_COLUMNS, SERVER_TRIM, is_missing
 from bulkbackup._core.gcpause import gc_paused
 from bulkbackup._input.cells import Reader, RowProblem, Untouched, shown
@@ -66,6 +69,8 @@ def _read_columns(
 
     keys = (read(KEY_COLUMNS[0], result.key, KEY_COLUMNS[0]), read(KEY_COLUMNS[1], result.key, KEY_COLUMNS[1]))
     columns = {f.name: read(f.name, result.field, f) for f in ALL_FIELDS if f.name in positions}
+    if INSTANCE in positions:  # kept as a column of its own: rows are routed by it, never read as a setting
+        columns[INSTANCE] = read(INSTANCE, result.instance, INSTANCE)
     return keys, columns
 
 
@@ -103,8 +108,10 @@ def _build(
     def objects(values: list[Any]) -> pd.Series:
         return pd.Series(values, index=index, dtype=object)
 
-    data: dict[str, pd.Series] = {
-        "line": pd.Series(pd.array(lines, dtype="Int64"), index=index),
+    data: dict[str, pd.Series] = {"line": pd.Series(pd.array(lines, dtype="Int64"), index=index)}
+    if INSTANCE in columns:
+        data[INSTANCE] = pd.Series(columns[INSTANCE], index=index, dtype=str)
+    data |= {
         KEY_COLUMNS[0]: pd.Series(keys[0], index=index, dtype=str),
         KEY_COLUMNS[1]: pd.Series(keys[1], index=index, dtype=str),
     }
@@ -162,7 +169,7 @@ def _read_csv(source: object, untouched: Untouched | None) -> pd.DataFrame:
                 )
 
     keys, columns = _read_columns(result, positions, lambda n: list(by_position[positions[n]]), table.likely)
-    duplicates(result.errors, place, keys, lambda j: f"line {starts[j]}")
+    duplicates(result.errors, place, keys, lambda j: f"line {starts[j]}", columns.get(INSTANCE))
     _name_swallowed_lines(result, rows, starts, positions, table.n_lines)
     return _build(result, columns, keys, starts, pd.RangeIndex(len(rows)), name, table.likely)
 
@@ -251,7 +258,7 @@ def _read_frame(frame: pd.DataFrame, untouched: Untouched | None) -> pd.DataFram
                 result.errors[i].extend(e for e in found if isinstance(e, RowProblem))
     likely = str(frame.attrs.get(_LIKELY) or "") if normalised else ""
     keys, columns = _read_columns(result, positions, column, likely)
-    duplicates(result.errors, place, keys, ref)
+    duplicates(result.errors, place, keys, ref, columns.get(INSTANCE))
     return _build(result, columns, keys, lines, frame.index, shown_source, likely)
 
 

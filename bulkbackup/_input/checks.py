@@ -7,7 +7,7 @@ import difflib
 import re
 from collections.abc import Callable
 
-from bulkbackup._core.columns import OUTPUT_COLUMNS
+from bulkbackup._core.columns import INSTANCE, OUTPUT_COLUMNS
 from bulkbackup._core.errors import InputError
 from bulkbackup._core.fields import ALL_FIELDS, BACKUP_NOW, INVENTORY_COLUMNS, KEY_ALIASES, KEY_COLUMNS, SETTING_NAMES
 from bulkbackup._input.cells import shown, shown_text
@@ -18,7 +18,7 @@ _SHOWN_UNKNOWN = 8  # unknown columns named one by one, each with its suggestion
 _HEADER_JUNK = re.compile(r"[\s\-_]+")
 _PANDAS_UNNAMED = re.compile(r"unnamed:_\d+")  # what pd.read_csv calls a column without a name (e.g. an index)
 
-_SETTABLE: tuple[str, ...] = (*KEY_COLUMNS, *(f.name for f in ALL_FIELDS))
+_SETTABLE: tuple[str, ...] = (INSTANCE, *KEY_COLUMNS, *(f.name for f in ALL_FIELDS))
 # "exported": an export's memory (exported.py), read apart from the changes.
 _IGNORED: frozenset[str] = frozenset(INVENTORY_COLUMNS) | frozenset(OUTPUT_COLUMNS) | {"exported"}
 _SUGGESTIONS: tuple[str, ...] = (*SETTING_NAMES, *KEY_COLUMNS, *KEY_ALIASES, BACKUP_NOW.name)
@@ -126,17 +126,19 @@ def duplicates(
     place: Callable[[int], str],
     keys: tuple[list[str], list[str]],
     ref: Callable[[int], str],
+    instances: list[str] | None = None,
 ) -> None:
-    """Every row that targets a configuration some other row targets too is invalid (its error is added)."""
+    """Every row that targets a configuration some other row targets too is invalid (its error is added). With an
+    `instance` column a configuration is its instance's: uuids repeat across instances restored from one backup."""
     database_uuids, backup_uuids = keys
     n_rows = len(database_uuids)
     if len(set(backup_uuids)) == n_rows or len(set(zip(database_uuids, backup_uuids, strict=True))) == n_rows:
         return  # backup uuids are unique across a server: usually the first test settles it
-    rows: dict[tuple[str, str], list[int]] = {}
-    for i, key in enumerate(zip(database_uuids, backup_uuids, strict=True)):
+    rows: dict[tuple[str, str, str], list[int]] = {}
+    for i, key in enumerate(zip(database_uuids, backup_uuids, instances or [""] * n_rows, strict=True)):
         if key[0] and key[1]:
             rows.setdefault(key, []).append(i)
-    for (database_uuid, backup_uuid), found in rows.items():
+    for (database_uuid, backup_uuid, instance), found in rows.items():
         if len(found) < 2:
             continue
         for i in found:
@@ -146,6 +148,7 @@ def duplicates(
             named = ", ".join(ref(j) for j in others) + (f" and {rest:,} more rows" if rest else "")
             errors[i].append(
                 f"{place(i)}: the backup configuration database_uuid {shown(database_uuid)}, backup_uuid "
-                f"{shown(backup_uuid)} is also targeted by {named}: a configuration may appear only once, so "
+                f"{shown(backup_uuid)}{f' of instance {shown(instance)}' if instance else ''} is also targeted by "
+                f"{named}: a configuration may appear only once, so "
                 "none of these rows is used"
             )

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import KEY_COLUMNS, SETTING_NAMES, is_missing
 
 EXPORTED = "exported"
@@ -18,7 +19,16 @@ EXPORTED = "exported"
 ROWS = "exported_rows"
 """`attrs` key of a normalised frame read with a memory: per row, its settings as exported (None: no memory)."""
 
-Key = tuple[str, str]
+Key = tuple[str, ...]  # (database uuid, backup uuid), with the instance first in a frame of several instances
+
+
+def memory_keys(frame: pd.DataFrame) -> list[Key]:
+    """Each row's key in an export's memory: uuids repeat across instances, so with an `instance` column it is
+    part of the key (a memory made of several instances is read by frames that name them)."""
+    keys = [frame[KEY_COLUMNS[0]].tolist(), frame[KEY_COLUMNS[1]].tolist()]
+    if INSTANCE in frame.columns:
+        keys.insert(0, ["" if is_missing(v) else str(v) for v in frame[INSTANCE].tolist()])
+    return list(zip(*keys, strict=True))
 
 
 class Exported:
@@ -50,11 +60,11 @@ class Rows(tuple):
 def remember(frame: pd.DataFrame) -> Exported:
     """The memory of an inventory frame as it is now (what `bb.inventory` attaches to its frame)."""
     names = [n for n in SETTING_NAMES if n in frame.columns]
-    keys = zip(frame[KEY_COLUMNS[0]].tolist(), frame[KEY_COLUMNS[1]].tolist(), strict=True)
+    keys = memory_keys(frame)
     columns = [[_native(v) for v in frame[n].tolist()] for n in names]
     values = {}
     for i, key in enumerate(keys):
-        if isinstance(key[0], str) and isinstance(key[1], str) and key[0] and key[1]:
+        if isinstance(key[-2], str) and isinstance(key[-1], str) and key[-2] and key[-1]:
             values[key] = {n: column[i] for n, column in zip(names, columns, strict=True)}
     return Exported(values)
 
@@ -67,7 +77,7 @@ def column_for(frame: pd.DataFrame) -> pd.DataFrame:
     if not all(k in frame.columns for k in KEY_COLUMNS):
         return frame
     cells = []
-    for key in zip(frame[KEY_COLUMNS[0]].tolist(), frame[KEY_COLUMNS[1]].tolist(), strict=True):
+    for key in memory_keys(frame):
         found = memory.get(key)
         cells.append(json.dumps(dict(found), separators=(",", ":")) if found is not None else "")
     return frame.assign(**{EXPORTED: cells})

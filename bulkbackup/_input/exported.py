@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from bulkbackup._core.fields import BY_NAME, CLEAR, KEY_COLUMNS, SERVER_TRIM, SETTING_NAMES, Kind, is_missing
+from bulkbackup._core.fields import BY_NAME, CLEAR, SERVER_TRIM, SETTING_NAMES, Kind, is_missing
 from bulkbackup._input.checks import normalise_header
-from bulkbackup._input.export_memory import EXPORTED, ROWS, Exported, Rows
+from bulkbackup._input.export_memory import EXPORTED, ROWS, Exported, Rows, memory_keys
 from bulkbackup._input.files import read_table, source_text
 
 __all__ = ["matches", "remembering"]
@@ -53,7 +53,7 @@ def remembering(source: object, read: Reader) -> pd.DataFrame:
     if not any(row is not None for row in rows):
         return plain
     untouched = _untouched(plain, rows)
-    frame = read(_again(source), untouched=lambda i, column, _cell: (i, column) in untouched)
+    frame = read(_again(source), untouched=lambda column: untouched.get(column, ()))
     return _carrying(frame, Rows(rows))
 
 
@@ -100,27 +100,39 @@ def _row_memory(cell: object) -> Mapping | None:
 
 def _per_row(plain: pd.DataFrame, memory: Exported | list[Mapping | None]) -> list[Mapping | None]:
     if isinstance(memory, Exported):
-        keys = zip(plain[KEY_COLUMNS[0]].tolist(), plain[KEY_COLUMNS[1]].tolist(), strict=True)
-        return [memory.get(key) for key in keys]
+        return [memory.get(key) for key in memory_keys(plain)]
     return list(memory) if len(memory) == len(plain) else [None] * len(plain)
 
 
-def _untouched(plain: pd.DataFrame, rows: Sequence[Mapping | None]) -> set[tuple[int, str]]:
-    """(row position, column) of every cell that still holds what was exported."""
-    found: set[tuple[int, str]] = set()
+def _untouched(plain: pd.DataFrame, rows: Sequence[Mapping | None]) -> dict[str, set[int]]:
+    """Per column, the row positions whose cell still holds what was exported."""
+    found: dict[str, set[int]] = {}
     for name in SETTING_NAMES:
         if name not in plain.columns:
             continue
-        field = BY_NAME[name]
+        kind = BY_NAME[name].kind
+        same = found[name] = set()
         for i, (value, row) in enumerate(zip(plain[name].tolist(), rows, strict=True)):
-            if row is not None and name in row and matches(field.kind, value, row[name]):
-                found.add((i, name))
+            if row is None or name not in row:
+                continue
+            exported = row[name]
+            # Most cells are as exported, value for value and type for type: no reading needed to say so (a text
+            # cell reading "<clear>" asks for something, so it goes the long way).
+            if (
+                value.__class__ is exported.__class__
+                and value == exported
+                and (value.__class__ is not str or value.lower() != CLEAR)
+            ):
+                same.add(i)
+            elif matches(kind, value, exported):
+                same.add(i)
     # save_s3 = true goes with s3_storage_uuid (the server demands both): a storage cell left as exported is sent
     # with a changed save_s3.
     if "save_s3" in plain.columns and "s3_storage_uuid" in plain.columns:
+        kept_save, kept_storage = found["save_s3"], found["s3_storage_uuid"]
         for i, value in enumerate(plain["save_s3"].tolist()):
-            if (i, "save_s3") not in found and value is True:
-                found.discard((i, "s3_storage_uuid"))
+            if i not in kept_save and value is True:
+                kept_storage.discard(i)
     return found
 
 
