@@ -284,3 +284,33 @@ def test_applying_an_enforce_of_several_instances_changes_on_each_only_its_own_r
         assert set(bb.enforce(policy, clients)["action"]) <= {"unchanged", "unsupported"}
         for client in clients:
             client.close()
+
+
+def test_a_create_left_unknown_on_one_instance_is_adopted_there_when_the_run_is_resumed(tmp_path):
+    policy = bb.Policy.from_toml(POLICY)
+    with Sandbox.many(3, databases=12, seed=[0, 0, 1], rate_limit=100_000, cases=True, job_delay=0.05) as running:
+        clients = clients_of(running)
+        plan = bb.enforce(policy, clients)
+        journal = tmp_path / "run.jsonl"
+        running[1].fail_next("POST", "502")  # the second instance makes its first configuration, then answers 502
+        first = bb.apply(plan, clients, progress=False, journal=journal)
+        unknown = first[first["status"] == "unknown"]
+        assert list(unknown["instance"]) == ["sandbox-2"]
+        target = unknown["database_uuid"].iloc[0]
+        # Its twin made a configuration on the same database uuid, in the same run, on its own server.
+        assert target in {db for db, _ in running[0].created}
+        made = [uuid for db, uuid in running[1].created if db == target]
+        assert len(made) == 1
+        created = [list(s.created) for s in running]
+
+        resumed = bb.apply(plan, clients, progress=False, journal=journal)
+
+        row = resumed[(resumed["instance"] == "sandbox-2") & (resumed["database_uuid"] == target)].iloc[0]
+        assert row["status"] == "created" and row["backup_uuid"] == made[0] and "adopted" in row["message"]
+        assert [list(s.created) for s in running] == created  # nothing sent again, on any instance
+        # A fresh enforce of the same policy over the same instances resumes the same journal: nothing to make.
+        again = bb.apply(bb.enforce(policy, clients), clients, progress=False, journal=journal)
+        assert not again["status"].isin(["created", "failed", "unknown"]).any()
+        assert [list(s.created) for s in running] == created
+        for client in clients:
+            client.close()
