@@ -92,7 +92,7 @@ def _of_instances(clients: Clients, frame: pd.DataFrame, last: int | None) -> pd
     named = [runs.assign(**{INSTANCE: name})[[INSTANCE, *runs.columns]] for name, runs in zip(rows, found, strict=True)]
     filled = [runs for runs in named if len(runs)] or named[:1]  # pandas warns about concatenating empty frames
     result = pd.concat(filled, ignore_index=True)
-    return result.astype({INSTANCE: object, "size": "Int64"})
+    return result.astype({"size": "Int64"})
 
 
 def _runs(client: Client, configuration: dict) -> list[dict]:

@@ -95,7 +95,6 @@ def joined(names: Sequence[str], frames: Sequence[pd.DataFrame]) -> pd.DataFrame
     named = [frame.assign(**{INSTANCE: name})[[INSTANCE, *frame.columns]] for name, frame in pairs]
     filled = [frame for frame in named if len(frame)] or named[:1]  # pandas warns about concatenating empty frames
     frame = pd.concat(filled, ignore_index=True)
-    frame[INSTANCE] = frame[INSTANCE].astype(object)
     frame = frame.astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
     if "backup_supported" in frame.columns:
         frame["backup_supported"] = frame["backup_supported"].astype(bool)
