@@ -177,6 +177,40 @@ def test_stagger_spreads_each_instance_over_its_own_window_and_the_counts_add_up
     pd.testing.assert_frame_equal(bb.schedule_counts(fleet, changes, weeks=4), total, check_names=False)
 
 
+PER_INSTANCE = """
+[[rule]]
+id = "staging: weekly"
+match = { instance = "sandbox-2" }
+frequency = "@weekly"
+
+[[rule]]
+id = "everywhere else"
+frequency = "0 3 * * *"
+timeout = 7200
+"""
+
+
+def test_a_rule_can_match_the_instance_and_holds_for_one_client_of_that_name_too(clients):
+    policy = bb.Policy.from_toml(PER_INSTANCE)
+    violations = bb.check(policy, clients, now=NOW)
+    rules = violations.dropna(subset=["rule"]).groupby("instance")["rule"].unique()
+    assert {name: set(found) for name, found in rules.items()} == {
+        "sandbox-1": {"everywhere else"},
+        "sandbox-2": {"staging: weekly"},
+        "sandbox-3": {"everywhere else"},
+    }
+    plan = bb.enforce(policy, clients)
+    staging = plan[(plan["instance"] == "sandbox-2") & plan["action"].isin(["update", "create"])]
+    assert len(staging) and all(json.loads(p).get("frequency") == "@weekly" for p in staging["payload"])
+    # One client named sandbox-2 (bulkbackup check --context sandbox-2): the same rules hold for it.
+    alone = bb.check(policy, clients[1], now=NOW)
+    pd.testing.assert_frame_equal(part(violations, "sandbox-2"), alone)
+    assert _rows(plan[plan["instance"] == "sandbox-2"]) == _rows(bb.enforce(policy, clients[1]))
+    # An inventory frame of one instance names none: an instance rule matches none of its rows.
+    unnamed = bb.check(policy, bb.inventory(clients[1], unconfigured=True), now=NOW)
+    assert "staging: weekly" not in set(unnamed["rule"])
+
+
 # --- enforce --------------------------------------------------------------------------------------------------------
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bulkbackup._coolify.clients import Clients
+from bulkbackup._coolify.clients import Clients, is_several
 from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import BY_NAME
-from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, inventory
+from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, inventory, one_client
 from bulkbackup._fleet.health import DEFAULT_GRACE, _problems, _zone, parse_time
 from bulkbackup._fleet.health import _now as _moment
 from bulkbackup._fleet.policy import Policy, Rule
@@ -73,6 +73,7 @@ def check(
     fleet = (
         client_or_fleet if isinstance(client_or_fleet, pd.DataFrame) else inventory(client_or_fleet, unconfigured=True)
     )
+    named = named_for_rules(policy, client_or_fleet)
     zone = _zone(timezone)
     moment = _moment(now, zone)
     rows: list[tuple] = []
@@ -94,7 +95,7 @@ def check(
                 unsupported.append(f"{instance}: {name}" if several else name)
             unsupported_seen.add(database)
             continue
-        rule = policy.rule_for(row)
+        rule = policy.rule_for(row if named is None else {**row, INSTANCE: named})
         if rule is not None and rule.ignore:
             ignored.add(database)
             continue
@@ -120,6 +121,14 @@ def check(
         now=moment.isoformat(),
     )
     return frame
+
+
+def named_for_rules(policy: Policy, given: object) -> str | None:
+    """The instance name rules matching on `instance` see for the rows of one client (its frames have no
+    `instance` column): a policy written for several instances holds for each alone. None otherwise."""
+    if not policy.matches_instances or isinstance(given, pd.DataFrame) or is_several(given):
+        return None
+    return getattr(one_client(given), "name", None)  # type: ignore[arg-type]
 
 
 def _config_violations(

@@ -40,6 +40,7 @@ from bulkbackup._core.statuses import Action
 from bulkbackup._engine.identity import changes_text, row_hash_of
 from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, each_named, inventories, inventory, one_client
 from bulkbackup._engine.plan import operation_for, render
+from bulkbackup._fleet.check import named_for_rules
 from bulkbackup._fleet.policy import Policy, Rule
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def enforce(
         client = one_client(client_or_clients)
         fleet = inventory(client, unconfigured=True)
         version = client.server_version()
-        return render(plan_of_policy(policy, fleet, version))
+        return render(plan_of_policy(policy, fleet, version, named=named_for_rules(policy, client)))
     clients = clients_of(client_or_clients)
     fleet = inventories(clients, unconfigured=True)
     versions = dict(zip(clients.names, each_named(clients, lambda c: c.server_version()), strict=True))
@@ -86,11 +87,13 @@ def plan_of_policy(
     version: str | None | Mapping[str, str | None],
     *,
     instances: Sequence[str] = (),
+    named: str | None = None,
 ) -> Plan:
     """The `Plan` of `policy` against an inventory frame read with `unconfigured=True`.
 
     An inventory of several instances (its `instance` column): `version` maps each instance to its server's
-    version, and `instances` names them in order (the plan's `instances`; by default, as the frame lists them)."""
+    version, and `instances` names them in order (the plan's `instances`; by default, as the frame lists them).
+    `named`: the one instance's name the rules see (`check.named_for_rules`), for an inventory of one."""
     several = INSTANCE in fleet.columns
     if several and not instances:
         instances = tuple(dict.fromkeys(fleet[INSTANCE].tolist()))
@@ -124,7 +127,7 @@ def plan_of_policy(
         if row.get("database_type") in UNSUPPORTED_TYPES:
             operation, wanted = Operation(ref, Action.UNSUPPORTED), {"unsupported": True}
         else:
-            rule = policy.rule_for(row)
+            rule = policy.rule_for(row if named is None else {**row, INSTANCE: named})
             if rule is None or rule.ignore:
                 continue  # nothing to make: check reports a database no rule matches
             if backup:
