@@ -211,6 +211,12 @@ def test_a_rule_can_match_the_instance_and_holds_for_one_client_of_that_name_too
     assert "staging: weekly" not in set(unnamed["rule"])
 
 
+def test_a_misspelt_instance_match_is_said_with_its_line():
+    said = r"<policy>:3: rule 1: unknown match key 'instanse'; did you mean 'instance'"
+    with pytest.raises(bb.InputError, match=said):
+        bb.Policy.from_toml('[[rule]]\nfrequency = "@daily"\nmatch = { instanse = "prod" }\n')
+
+
 # --- enforce --------------------------------------------------------------------------------------------------------
 
 
