@@ -8,7 +8,6 @@ Stop stops them all.
 from __future__ import annotations
 
 import _thread
-import inspect
 import threading
 
 import pandas as pd
@@ -301,13 +300,6 @@ def test_ctrl_c_stops_every_lane_and_keeps_the_frame():
             assert facts.instances[name].stopped == "interrupted (Ctrl-C)"
 
 
-def _journal_takes_clients():
-    from bulkbackup._engine.journal import Journal
-
-    return "clients" in inspect.signature(Journal.open).parameters
-
-
-@pytest.mark.skipif(not _journal_takes_clients(), reason="the journal of several instances is not merged yet")
 def test_one_journal_for_several_instances_resumes_each_on_its_own(tmp_path):
     journal = tmp_path / "run.jsonl"
     with Sandbox.many(2, databases=12, seed=[0, 0], rate_limit=100_000) as (one, two):
