@@ -564,6 +564,8 @@ def test_run_panel_counts_each_instance_at_1280_with_the_file_browser_open(jupyt
 
         panel.locator("button", has_text="Plan").click()
         expect(panel).to_contain_text("in parallel", timeout=120_000)
+        panel.evaluate("e => e.scrollIntoView({block: 'start'})")  # what each instance will be sent, and how long
+        page.screenshot(path=str(screenshots / "run-panel-instances-plan-jupyterlab.png"))
         panel.locator("input[type='checkbox']").check()
         panel.locator("button", has_text="Apply").click()
         counts = panel.locator("table.bulkbackup-instance-counts")
