@@ -52,13 +52,6 @@ def clients(sandboxes):
         client.close()
 
 
-def inventory_of(clients) -> pd.DataFrame:
-    """One frame of several instances, `instance` first, as `bb.inventory([c1, c2, c3])` makes it (built here from
-    single inventories, so the editor's tests do not wait for the fleet's)."""
-    frames = [bb.inventory(c).pipe(lambda f, name=c.name: f.insert(0, "instance", name) or f) for c in clients]
-    return pd.concat(frames, ignore_index=True)
-
-
 def wait_until(condition, timeout=20.0):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -559,7 +552,7 @@ def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path,
 
 
 def test_editor_filters_by_instance_and_keeps_it_in_the_changes(clients, sandboxes):
-    fleet = inventory_of(clients)
+    fleet = bb.inventory(clients)  # one frame, `instance` first
     prod, staging = (fleet[fleet["instance"] == name] for name in ("prod", "staging"))
     assert list(prod["backup_uuid"]) == list(staging["backup_uuid"])  # seeded alike: the uuids collide
     editor = bb.widgets.Editor(fleet)
@@ -666,7 +659,7 @@ def instance_cells(markup: str) -> dict[str, dict[str, str]]:
 def test_run_panel_over_three_instances_counts_per_instance(clients, sandboxes, tmp_path):
     """End to end over real HTTP: an editor over one inventory of three instances whose uuids collide (prod and
     staging), a change for two of them, the panel given the list of clients, live counts per instance."""
-    fleet = inventory_of(clients)
+    fleet = bb.inventory(clients)  # one frame, `instance` first
     editor = bb.widgets.Editor(fleet)
     editor.filters["instance"].value = "staging"
     editor.intents["timeout"].value = Intent.SET

@@ -37,6 +37,9 @@ REFRESH_S = 0.25
 DEFAULT_FOLDER = "bulkbackup-runs"
 STOP_REASON = "you pressed Stop"
 """The run's stop reason when the panel's Stop ended it (the engine reads it from the stop event's `reason`)."""
+# Widgets' HTML boxes set one control's height (28 px) as their line height: a status that wraps (several
+# instances' plan) would read as two separate lines.
+_CSS = "<style>.bulkbackup-run-panel .widget-html-content { line-height: 1.4; }</style>"
 
 
 def _error(text: str) -> str:
@@ -106,6 +109,7 @@ class RunPanel:
         # Plan, then the plan itself, then the confirmation below it: a person reads the diff before the tick.
         self.widget = w.VBox(
             [
+                w.HTML(_CSS),
                 self.plan_button,
                 self.status,
                 self.plan_view,
