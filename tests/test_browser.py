@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "03-widgets.ipynb"
 QUICKSTART = ROOT / "notebooks" / "01-quickstart.ipynb"
 MIGRATION = ROOT / "notebooks" / "04-migration.ipynb"
+INSTANCES = ROOT / "notebooks" / "07-instances.ipynb"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -66,6 +67,27 @@ DATABASE_TYPE = "standalone-mysql"
 
 
 FORGET_INSTANCE = 'import os\nos.environ.pop("COOLIFY_ENDPOINT", None)\nos.environ.pop("COOLIFY_TOKEN", None)'
+
+
+# The run panel over three instances: eu's server allows 4 requests per 4-second window, so its rows wait for it
+# while prod's and staging's are done — the counts per instance show both.
+SEVERAL_PANEL = [
+    textwrap.dedent(
+        """
+        import bulkbackup as bb
+
+        sandboxes = bb.sandbox.Sandbox.many(
+            3, databases=20, seed=[0, 0, 1], name=["prod", "staging", "eu"],
+            rate_limit=[100_000, 100_000, 4], window=[60, 60, 4],
+        ).start()
+        clients = [bb.Client(s.endpoint, s.token, name=s.name) for s in sandboxes]
+        fleet = bb.inventory(clients)
+        editor = bb.widgets.Editor(fleet)
+        editor
+        """
+    ).strip(),
+    "panel = bb.widgets.RunPanel(editor, clients)\npanel",
+]
 
 
 def free_port() -> int:
@@ -122,6 +144,14 @@ def jupyter(sandbox, tmp_path_factory):
     own = nbformat.read(NOTEBOOK, as_version=4)
     own.cells.insert(0, nbformat.v4.new_code_cell(FORGET_INSTANCE))
     nbformat.write(own, root / "interactive" / NOTEBOOK.name)
+    # 07-instances and the run panel over several instances on their own three sandboxes (in the kernel).
+    (root / "instances").mkdir()
+    several = nbformat.read(INSTANCES, as_version=4)
+    several.cells.insert(0, nbformat.v4.new_code_cell(FORGET_INSTANCE))
+    nbformat.write(several, root / "instances" / INSTANCES.name)
+    panel = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in SEVERAL_PANEL])
+    panel.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(panel, root / "instances" / "panel.ipynb")
     write_settings(base / "settings")
     port = free_port()
     config = base / "jupyter_server_config.py"
@@ -458,5 +488,95 @@ def test_widgets_notebook_on_its_sandbox_stays_alive_after_run_all(jupyter, brow
         expect(panel).to_contain_text("done:", timeout=60_000)
         expect(panel.locator(".bulkbackup-count[data-status='updated']")).to_be_visible()
         assert "connection refused" not in panel.inner_text()
+    finally:
+        context.close()
+
+
+def run_all_in_jupyterlab(page, url: str, path: str) -> None:
+    page.goto(f"{url}/lab/tree/{path}?reset")
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    assert page.evaluate(OPEN_FILE_BROWSER)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(ALL_CELLS_RAN, timeout=180_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+
+
+def test_instances_notebook_is_readable_at_1280_with_the_file_browser_open(jupyter, browser, screenshots):
+    """07-instances on three sandboxes: its plan shows each row's instance first and the diff in view; the summary
+    of the run counts per instance."""
+    url, _ = jupyter
+    context = browser.new_context(viewport=READER)
+    page = context.new_page()
+    try:
+        run_all_in_jupyterlab(page, url, f"instances/{INSTANCES.name}")
+        planned = page.locator(".jp-Cell").filter(has=page.locator(".jp-InputArea", has_text="plan = bb.plan"))
+        output = planned.locator(".jp-OutputArea-output").filter(has=page.locator("table")).last
+        sync_api.expect(output).to_contain_text("update")
+        seen = assert_first_diff_readable(output.element_handle())
+        assert seen["headers"][:5] == ["", "instance", "database", "action", "diff"], seen
+        planned.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(screenshots / "instances-plan-jupyterlab.png"))
+        applied = page.locator(".jp-Cell").filter(has=page.locator(".jp-InputArea", has_text="results = bb.apply"))
+        summary = applied.locator("table.bulkbackup-summary")
+        sync_api.expect(summary).to_contain_text("staging")
+        heads = summary.locator("tr").first.locator("th").all_inner_texts()
+        assert [h.strip() for h in heads] == ["", "prod", "staging", "eu", "total", ""], heads
+        fits = summary.evaluate(
+            "t => t.getBoundingClientRect().right <= t.closest('.jp-OutputArea-output').getBoundingClientRect().right"
+        )
+        assert fits
+        applied.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(screenshots / "instances-results-jupyterlab.png"))
+    finally:
+        context.close()
+
+
+def test_run_panel_counts_each_instance_at_1280_with_the_file_browser_open(jupyter, browser, screenshots):
+    """The editor filters by instance; the run panel over three instances shows a table of instance × status while
+    the run goes on (eu waiting for its server's window) and when it is done."""
+    url, _ = jupyter
+    expect = sync_api.expect
+    context = browser.new_context(viewport=READER)
+    page = context.new_page()
+    try:
+        run_all_in_jupyterlab(page, url, "instances/panel.ipynb")
+        editor, panel = page.locator(".bulkbackup-editor"), page.locator(".bulkbackup-run-panel")
+        expect(editor).to_be_visible(timeout=60_000)
+        instance = editor.locator(".widget-dropdown").filter(has_text="Instance").locator("select")
+        instance.select_option("staging")
+        expect(editor.locator(".widget-html").filter(has_text="match")).to_contain_text("staging:")
+        instance.select_option(label="(any)")  # picked again after another choice: shown, not a blank box
+        page.wait_for_function("e => e.selectedIndex === 0", arg=instance.element_handle())
+        editor.locator(".widget-dropdown").filter(has_text="Type").locator("select").select_option(DATABASE_TYPE)
+        row = setting_row(page, "timeout")
+        row.locator("button", has_text="set").click()
+        row.locator("input[type='text']").fill("5400")
+        editor.locator("button", has_text="Add to changes").click()
+        expect(editor).to_contain_text("added")
+        # The filters wrap beside the file browser: every one is inside the output area.
+        area = page.locator(".jp-OutputArea-output").filter(has=editor)
+        right = area.evaluate("e => e.getBoundingClientRect().right")
+        for select in editor.locator(".widget-dropdown select").all():
+            assert select.evaluate("e => e.getBoundingClientRect().right") <= right
+        editor.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(screenshots / "editor-instances-jupyterlab.png"))
+
+        panel.locator("button", has_text="Plan").click()
+        expect(panel).to_contain_text("in parallel", timeout=120_000)
+        panel.locator("input[type='checkbox']").check()
+        panel.locator("button", has_text="Apply").click()
+        counts = panel.locator("table.bulkbackup-instance-counts")
+        expect(counts.locator("tr[data-instance='eu']")).to_contain_text("waiting", timeout=60_000)
+        counts.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.screenshot(path=str(screenshots / "run-panel-instances-running-jupyterlab.png"))
+        expect(panel).to_contain_text("done:", timeout=120_000)
+        for name in ("prod", "staging", "eu"):
+            expect(counts.locator(f"tr[data-instance='{name}'] [data-status='updated']")).not_to_have_text("")
+        assert counts.evaluate("t => t.getBoundingClientRect().right") <= right
+        results = panel.locator("table").last
+        expect(results.locator("th", has_text="instance")).to_have_count(1)
+        counts.evaluate("e => e.scrollIntoView({block: 'start'})")  # the counts, the files, the results
+        page.screenshot(path=str(screenshots / "run-panel-instances-jupyterlab.png"))
     finally:
         context.close()

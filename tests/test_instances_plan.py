@@ -135,3 +135,24 @@ def test_without_a_client_the_instance_is_carried():
     assert planned["instance"].tolist() == ["prod", "staging"]
     assert planned["action"].tolist() == ["update", "update"]
     assert planned.attrs["plan"].instances == ("prod", "staging")
+
+
+def test_an_instance_that_cannot_be_read_is_said_on_its_rows_and_the_others_still_go(twins):
+    (prod, staging, eu), clients = twins
+    refused = bb.Client(staging.endpoint, "not-the-token", name="staging")
+    rows = pd.DataFrame(
+        _rows(prod, "prod", "0 9 * * *")[:2]
+        + _rows(staging, "staging", "0 9 * * *")[:2]
+        + _rows(eu, "eu", "0 9 * * *")[:2]
+    )
+    eu.stop()  # a server gone
+    results = bb.apply(rows, [clients[0], refused, clients[2]], progress=False)
+    assert results["status"].tolist() == ["updated", "updated", "invalid", "invalid", "invalid", "invalid"]
+    assert "instance 'staging' could not be read, so nothing is planned or sent for it: " in results["errors"][2]
+    assert "401" in results["errors"][2] and "not-the-token" not in results.to_csv()
+    assert "instance 'eu' could not be read" in results["errors"][4]
+    assert [prod.config(b["backup_uuid"])["frequency"] for b in prod.backups[:2]] == ["0 9 * * *"] * 2
+    assert "0 9 * * *" not in {staging.config(b["backup_uuid"])["frequency"] for b in staging.backups}
+    # One instance alone: the error is the call's, as always.
+    with pytest.raises(bb.AuthError):
+        bb.plan(rows[rows["instance"] == "staging"], [refused])

@@ -43,6 +43,58 @@ def test_many_runs_distinct_instances_with_their_own_ports_tokens_budgets_and_se
             requests.get(f"{url}/api/health", timeout=5)
 
 
+def test_one_value_for_all_still_gives_each_instance_its_own_budget_and_seed():
+    with Sandbox.many(3, databases=4, rate_limit=2, window=[60, 60, 0.5]) as sandboxes:
+        assert [s.seed for s in sandboxes] == [0, 1, 2]  # by default each its own seed: no uuid in common
+        uuids = [{b["backup_uuid"] for b in s.backups} for s in sandboxes]
+        assert all(uuids) and not (uuids[0] & uuids[1] or uuids[0] & uuids[2] or uuids[1] & uuids[2])
+        first, second, third = sandboxes
+        assert [s.rate_limit for s in sandboxes] == [2, 2, 2] and [s.window for s in sandboxes] == [60, 60, 0.5]
+        # The first one's budget spent: the others still have all of theirs (one bucket per instance).
+        assert [get(first, "/version").status_code for _ in range(3)] == [200, 200, 429]
+        assert [get(second, "/version").status_code for _ in range(3)] == [200, 200, 429]
+        assert [get(third, "/version").status_code for _ in range(2)] == [200, 200]
+
+
+def test_cli_config_names_every_instance_as_a_coolify_cli_context(tmp_path):
+    import json
+    import os
+    import stat
+
+    import bulkbackup as bb
+
+    path = tmp_path / ".config" / "coolify" / "config.json"
+    with Sandbox.many(3, databases=3, seed=[0, 0, 1]) as sandboxes:
+        assert sandboxes.cli_config(path, default="sandbox-2") == path
+        written = json.loads(path.read_text())
+        assert written == {
+            "instances": [
+                {"name": s.name, "fqdn": s.url, "token": s.token, "default": s.name == "sandbox-2"} for s in sandboxes
+            ]
+        }
+        if os.name == "posix":
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600  # it holds tokens, as coolify-cli's own file does
+        # The client reaches each instance through its context, and the default one without a name.
+        for sandbox in sandboxes:
+            with bb.Client.from_env(context=sandbox.name, environ={}, config_path=path) as client:
+                assert client.endpoint == sandbox.endpoint
+                assert set(bb.inventory(client)["backup_uuid"]) == {b["backup_uuid"] for b in sandbox.backups}
+        with bb.Client.from_env(environ={}, config_path=path) as client:
+            assert client.endpoint == sandboxes["sandbox-2"].endpoint
+        path.chmod(0o644)
+        sandboxes.cli_config(path)  # replaced, the first the default, and private again
+        assert [i["default"] for i in json.loads(path.read_text())["instances"]] == [True, False, False]
+        if os.name == "posix":
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        with pytest.raises(ValueError, match="default: a position from 0 to 2 or one of"):
+            sandboxes.cli_config(path, default="qa")
+
+
+def test_unnamed_sandboxes_are_named_by_their_place():
+    with Sandboxes([Sandbox(databases=1), Sandbox(databases=1, seed=1, name="staging")]) as sandboxes:
+        assert sandboxes.names == ["sandbox-1", "staging"]
+
+
 def test_colliding_uuids_change_only_the_instance_addressed():
     with Sandbox.many(2, databases=5, seed=7, rate_limit=100_000) as (one, two):
         target = next(b for b in one.backups if b["database_status"].startswith("running"))

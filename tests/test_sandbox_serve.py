@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -49,19 +50,25 @@ def test_serve_prints_endpoint_and_tokens_and_stops_on_ctrl_c():
             process.wait()
 
 
-def test_serve_runs_several_instances_each_under_its_name():
-    script = "from bulkbackup.sandbox import serve; serve(databases=3, seed=4, instances=2, cases=True)"
+def test_serve_runs_several_instances_each_under_its_name(tmp_path):
+    config = tmp_path / "config.json"
+    script = (
+        "from bulkbackup.sandbox import serve; "
+        f"serve(databases=3, seed=4, instances=2, cases=True, cli_config={str(config)!r})"
+    )
     process = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         blocks: dict[str, dict[str, str]] = {}
-        current = None
-        while len(blocks) < 2 or "root token" not in blocks[current]:
+        current = written = None
+        while written is None:  # the blocks, then the config file's line once every instance runs
             line = process.stdout.readline()
             assert line, process.stderr.read()
             line = line.rstrip("\n")
-            if line.startswith("["):
+            if line.startswith("coolify-cli config: "):
+                written = line
+            elif line.startswith("["):
                 current = line.strip("[]")
                 blocks[current] = {}
             elif ": " in line and current:
@@ -78,6 +85,13 @@ def test_serve_runs_several_instances_each_under_its_name():
             assert response.status_code == 200
             names.append({d["name"] for d in response.json()})
         assert all("unconfigured-postgresql" in n for n in names)  # cases=True
+        # The coolify-cli config written once both run: one context per instance, the first the default.
+        assert written == f"coolify-cli config: {config} (contexts: sandbox-1, sandbox-2)"
+        contexts = json.loads(config.read_text())["instances"]
+        assert [(c["name"], c["fqdn"] + "/api/v1", c["token"], c["default"]) for c in contexts] == [
+            ("sandbox-1", one["endpoint"], one["root token"], True),
+            ("sandbox-2", two["endpoint"], two["root token"], False),
+        ]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
         assert "Traceback" not in process.stderr.read()

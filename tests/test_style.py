@@ -282,3 +282,45 @@ def test_the_progress_bar_says_what_it_waits_for_and_counts_the_waits_in_its_est
     bar(RowFinished(RowRef(0, 0, None, "d", "b"), RowResult("updated")))
     assert "waiting" not in str(bar.bar) and bar.bar.n == 1
     bar.bar.close()
+
+
+# --- several instances: the `instance` column (after `line`, as plan and results frames of several place it) ---------
+
+
+def with_instances(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    out.insert(int("line" in out.columns), "instance", names)
+    out.attrs = frame.attrs
+    return out
+
+
+def test_a_plan_of_several_instances_shows_the_instance_first(client, fleet):
+    changes = fleet[["database_uuid", "backup_uuid"]].head(2).assign(frequency="17 2 * * *")
+    plan = with_instances(bb.plan(changes, client), ["prod", "<b>staging</b>"])
+    html = bb.style(plan).to_html()
+    headers = re.findall(r'<th [^>]*class="col_heading[^"]*"[^>]*>([^<]*)</th>', html)
+    assert headers == ["instance", "database", "action", "diff", "uuids"]
+    text = visible(html)
+    assert "prod" in text and "<b>staging</b>" in text and "<b>staging" not in html  # escaped, as every value
+    # once: in its own column, not again under the database's name
+    assert text.count("prod") == 1
+
+
+def test_results_of_several_instances_show_the_instance_and_count_per_instance(client, fleet):
+    changes = fleet[["database_uuid", "backup_uuid"]].head(3).assign(timeout=[4000, 4000, 30])
+    results = bb.apply(changes, client, progress=False)
+    results = with_instances(results, ["prod", "staging", "staging"])
+    results.attrs["run"] = RunFacts(stopped="staging: 401 Unauthenticated.")
+    html = bb.style(results).to_html()
+    headers = re.findall(r'<th [^>]*class="col_heading[^"]*"[^>]*>([^<]*)</th>', html)
+    assert headers[:2] == ["instance", "status"] and "staging" in visible(html)
+    summary = bb.summary(results)
+    assert summary == {"updated": 2, "invalid": 1}
+    assert summary.instances == {"prod": {"updated": 1}, "staging": {"updated": 1, "invalid": 1}}
+    table = summary._repr_html_()
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table.split("</tr>")[0])
+    assert heads == ["", "prod", "staging", "total", ""]
+    invalid = re.search(r"<tr><td[^>]*>invalid</td>(.*?)</tr>", table).group(1)
+    assert re.findall(r">([^<]*)</td>", invalid)[:3] == ["", "1", "1"]  # none on prod, one on staging, one in all
+    assert "run stopped: staging: 401 Unauthenticated." in table and 'colspan="5"' in table
+    assert bb.summary(results.drop(columns="instance")).instances == {}

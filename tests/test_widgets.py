@@ -21,6 +21,7 @@ import pytest
 import bulkbackup as bb
 from bulkbackup._core.events import RowFinished, RowRef, RowResult, RunStarted, Waiting
 from bulkbackup._core.fields import BACKUP_NOW, SETTINGS, Kind
+from bulkbackup.sandbox import Sandbox
 from bulkbackup.widgets._editing import EditorModel, Intent
 
 ipywidgets = pytest.importorskip("ipywidgets")
@@ -29,6 +30,33 @@ ipywidgets = pytest.importorskip("ipywidgets")
 @pytest.fixture
 def fleet(client):
     return bb.inventory(client)
+
+
+INSTANCES = ("prod", "staging", "eu")
+
+
+@pytest.fixture
+def sandboxes():
+    """Three instances; prod and staging seeded alike, so their uuids collide (restored from one backup)."""
+    with Sandbox.many(3, databases=12, seed=[0, 0, 1], rate_limit=100_000, job_delay=0.2, name=list(INSTANCES)) as s:
+        yield s
+    for sandbox in s:
+        assert not sandbox.errors, f"{sandbox.name} failed while answering: {sandbox.errors!r}"
+
+
+@pytest.fixture
+def clients(sandboxes):
+    made = [bb.Client(s.endpoint, s.token, name=s.name) for s in sandboxes]
+    yield made
+    for client in made:
+        client.close()
+
+
+def inventory_of(clients) -> pd.DataFrame:
+    """One frame of several instances, `instance` first, as `bb.inventory([c1, c2, c3])` makes it (built here from
+    single inventories, so the editor's tests do not wait for the fleet's)."""
+    frames = [bb.inventory(c).pipe(lambda f, name=c.name: f.insert(0, "instance", name) or f) for c in clients]
+    return pd.concat(frames, ignore_index=True)
 
 
 def wait_until(condition, timeout=20.0):
@@ -285,7 +313,7 @@ def test_the_added_preview_names_the_databases(fleet):
 def test_editor_filters_validate_and_build_changes(fleet, sandbox):
     editor = bb.widgets.Editor(fleet, s3_storages=sandbox.s3_storages)
     for dropdown in editor.filters.values():  # shown as "(any)", not as an empty box
-        assert dropdown.label == "(any)" and dropdown.value is None
+        assert dropdown.label == "(any)" and dropdown.value == ""
     assert set(editor.filters["project"].options[1:]) == {(p, p) for p in fleet["project"].dropna().unique()}
     kind = fleet["database_type"].iloc[0]
     editor.filters["database_type"].value = kind
@@ -525,3 +553,177 @@ def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path,
     assert {s for u, s in outcomes.items() if u not in sent} <= {"skipped"}
     assert records[-1]["record"] == "end" and records[-1]["stopped"]
     assert panel.stop_button.disabled and not panel.plan_button.disabled
+
+
+# --- several instances -------------------------------------------------------------------------------------------
+
+
+def test_editor_filters_by_instance_and_keeps_it_in_the_changes(clients, sandboxes):
+    fleet = inventory_of(clients)
+    prod, staging = (fleet[fleet["instance"] == name] for name in ("prod", "staging"))
+    assert list(prod["backup_uuid"]) == list(staging["backup_uuid"])  # seeded alike: the uuids collide
+    editor = bb.widgets.Editor(fleet)
+    assert list(editor.filters) == ["instance", "project", "environment", "database_type"]
+    assert [o[0] for o in editor.filters["instance"].options] == ["(any)", "eu", "prod", "staging"]
+    editor.filters["instance"].value = "staging"
+    assert editor.model.count == len(staging)
+    assert f">{len(staging)}</b> of {len(fleet)}" in editor.count.value and "staging: " in editor.count.value
+    kind = staging["database_type"].iloc[0]
+    editor.filters["database_type"].value = kind
+    chosen = staging[staging["database_type"] == kind]
+    editor.intents["timeout"].value = Intent.SET
+    editor.values["timeout"].value = "4444"
+    assert editor.add() == len(chosen)
+    editor.filters["instance"].value = "eu"  # a second batch on another instance: its rows stay its own
+    editor.filters["database_type"].index = 0  # "(any)" picked again, as a front-end sends it
+    assert editor.filters["database_type"].label == "(any)"  # shown, not a blank box
+    editor.values["timeout"].value = "5555"
+    eu = fleet[fleet["instance"] == "eu"]
+    assert editor.add() == len(eu)
+    changes = editor.changes
+    assert list(changes.columns) == ["instance", "database_uuid", "backup_uuid", "timeout"]
+    assert list(changes["instance"]) == ["staging"] * len(chosen) + ["eu"] * len(eu)
+    assert list(changes["backup_uuid"]) == [*chosen["backup_uuid"], *eu["backup_uuid"]]
+    assert list(changes["timeout"]) == [4444] * len(chosen) + [5555] * len(eu)
+    # The preview names each row's database on its own instance, not the first one holding the same uuid.
+    shown = editor.model.names(changes)
+    keys = list(zip(changes["instance"], changes["backup_uuid"], strict=True))
+    expected = fleet.set_index(["instance", "backup_uuid"]).loc[keys]
+    assert list(shown["database_name"]) == list(expected["database_name"])
+    assert "staging" in html.unescape(editor.table.value) and "eu" in html.unescape(editor.table.value)
+
+
+def test_the_same_uuid_on_two_instances_is_two_rows():
+    fleet = pd.DataFrame(
+        {
+            "instance": ["prod", "staging"],
+            "database_uuid": ["d1", "d1"],
+            "backup_uuid": ["b1", "b1"],
+            "database_name": ["orders", "orders-copy"],
+        }
+    )
+    model = EditorModel(fleet)
+    model.set_intent("timeout", Intent.SET, 600)
+    assert model.add() == 2
+    model.set_filter(instance="prod")
+    model.set_intent("timeout", Intent.SET, 900)
+    model.add()  # overrides prod's row only
+    assert model.changes.to_dict("records") == [
+        {"instance": "prod", "database_uuid": "d1", "backup_uuid": "b1", "timeout": 900},
+        {"instance": "staging", "database_uuid": "d1", "backup_uuid": "b1", "timeout": 600},
+    ]
+    assert list(model.names(model.changes)["database_name"]) == ["orders", "orders-copy"]
+
+
+def test_a_single_inventory_has_no_instance_filter(fleet):
+    editor = bb.widgets.Editor(fleet)
+    assert "instance" not in editor.filters and "instance" not in editor.model.filters
+    with pytest.raises(ValueError, match="no filter 'instance'"):
+        editor.model.set_filter(instance="prod")
+    editor.intents["timeout"].value = Intent.SET
+    editor.values["timeout"].value = "700"
+    editor.add()
+    assert "instance" not in editor.changes.columns
+
+
+def test_the_panel_counts_each_instance_from_the_seam(clients, tmp_path):
+    panel = bb.widgets.RunPanel(pd.DataFrame(), clients, folder=tmp_path)
+    assert panel.several and panel.clients.names == INSTANCES
+    # The counts sit under the bar, where a table has its width.
+    assert any(isinstance(c, ipywidgets.VBox) and panel.counts in c.children for c in panel.widget.children)
+    panel.live.begin({"prod": 2, "staging": 1, "eu": 0}, INSTANCES)
+    started = RunStarted(None, None, "", total=3, to_send=3, dry_run=False, server_version=None, started_at="")
+    panel.listen(started)
+    panel.listen(RowFinished(RowRef(0, 0, None, "d", "b", instance="prod"), RowResult("updated")))
+    panel.listen(RowFinished(RowRef(1, 1, None, "d", "b", instance="staging"), RowResult("rejected")))
+    panel.listen(Waiting(12.0, instance="prod"))
+    panel._refresh()
+    assert (panel.progress.value, panel.progress.max) == (2, 3)
+    cells = instance_cells(panel.counts.value)
+    assert cells["prod"] == {"sent": "1/2", "updated": "1", "rejected": "", "note": WAIT_12}
+    assert cells["staging"] == {"sent": "1/1", "updated": "", "rejected": "1", "note": ""}
+    assert cells["eu"] == {"sent": "0/0", "updated": "", "rejected": "", "note": ""}
+    assert cells["total"] == {"sent": "2/3", "updated": "1", "rejected": "1", "note": ""}
+
+
+WAIT_12 = "waiting 12 s for the server's rate-limit window"
+
+
+def instance_cells(markup: str) -> dict[str, dict[str, str]]:
+    """The run panel's table of instance × status as {instance: {column: text}} ("total" for the last row)."""
+    table = re.search(r'<table class="bulkbackup-instance-counts".*?</table>', markup, re.S).group(0)
+    heads = [
+        html.unescape(re.sub("<[^>]+>", "", h)) for h in re.findall(r"<th[^>]*>.*?</th>", table.split("</thead>")[0])
+    ]
+    heads = ["instance", *heads[1:-1], "note"] if heads[-1] == "" else ["instance", *heads[1:]]
+    rows = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1], re.S):
+        texts = [html.unescape(re.sub("<[^>]+>", "", c)) for c in re.findall(r"<t[dh][^>]*>.*?</t[dh]>", row)]
+        rows[texts[0]] = dict(zip(heads[1:], texts[1:], strict=True))
+    return rows
+
+
+def test_run_panel_over_three_instances_counts_per_instance(clients, sandboxes, tmp_path):
+    """End to end over real HTTP: an editor over one inventory of three instances whose uuids collide (prod and
+    staging), a change for two of them, the panel given the list of clients, live counts per instance."""
+    fleet = inventory_of(clients)
+    editor = bb.widgets.Editor(fleet)
+    editor.filters["instance"].value = "staging"
+    editor.intents["timeout"].value = Intent.SET
+    editor.values["timeout"].value = "4321"
+    assert editor.add() > 0
+    editor.filters["instance"].value = "eu"
+    assert editor.add() > 0
+    staging, eu = (int((editor.changes["instance"] == n).sum()) for n in ("staging", "eu"))
+    panel = bb.widgets.RunPanel(editor, clients, folder=tmp_path)
+    panel.plan_button.click()
+    assert panel.planned is not None, panel.status.value
+    assert set(panel.planned["instance"]) == {"staging", "eu"} and "in parallel" in panel.status.value
+    panel.confirm.value = True
+    panel.apply_button.click()
+    results = panel.wait(60)
+    assert panel.error is None and results is not None, panel.status.value
+    assert (results["status"] == "updated").all()
+    cells = instance_cells(panel.counts.value)
+    assert cells["staging"]["sent"] == f"{staging}/{staging}" and cells["staging"]["updated"] == str(staging)
+    assert cells["eu"]["updated"] == str(eu) and cells["prod"]["sent"] == "0/0" and cells["prod"]["updated"] == ""
+    assert cells["total"]["updated"] == str(staging + eu)
+    prod, staged, europe = sandboxes
+    for row in editor.changes.itertuples():
+        server = {"staging": staged, "eu": europe}[row.instance]
+        assert server.config(row.backup_uuid)["timeout"] == 4321
+        if row.instance == "staging":  # the same uuid on prod: never touched
+            assert prod.config(row.backup_uuid)["timeout"] != 4321
+    assert prod.patch_bodies == []
+    # The files keep the instance of every row: the undo puts each back on its own instance.
+    on_disk = bb.read_changes(panel.files["undo"])
+    assert list(on_disk["instance"]) == list(editor.changes["instance"])
+    shown = html.unescape(panel.results_view.value)
+    assert "staging" in shown and "eu" in shown
+
+
+def test_the_final_counts_per_instance_are_the_results_and_name_a_stopped_instance():
+    from bulkbackup._core.events import InstanceFacts, RunFacts
+    from bulkbackup.widgets._counts import LiveCounts
+
+    live = LiveCounts()
+    live.begin({"prod": 2, "staging": 2}, ("prod", "staging"))
+    live.listen(RowFinished(RowRef(0, 0, None, "d", "b", instance="prod"), RowResult("updated")))  # one heard
+    results = pd.DataFrame(
+        {"instance": ["prod", "prod", "staging", "staging"], "status": ["updated", "updated", "rejected", "skipped"]}
+    )
+    staging = InstanceFacts("http://127.0.0.1:1/api/v1", stopped="401 <Unauthenticated.>")
+    results.attrs["run"] = RunFacts(instances={"prod": InstanceFacts("http://127.0.0.1:2/api/v1"), "staging": staging})
+    live.settle(results)
+    markup = live.html(final=True)
+    cells = instance_cells(markup)
+    assert cells["prod"] == {"sent": "2/2", "updated": "2", "rejected": "", "skipped": "", "note": ""}
+    assert cells["staging"] == {
+        "sent": "1/2",  # the rejected row went out; the skipped one did not
+        "updated": "",
+        "rejected": "1",
+        "skipped": "1",
+        "note": "stopped: 401 <Unauthenticated.>",
+    }
+    assert "&lt;Unauthenticated.&gt;" in markup and "<Unauthenticated" not in markup
+    assert cells["total"]["sent"] == "3/4" and live.sent == 3

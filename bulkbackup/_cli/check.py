@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from bulkbackup._cli.terminal import say
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.errors import printable
 
 EXIT_COMPLIANT, EXIT_VIOLATIONS = 0, 1
@@ -45,8 +46,8 @@ def run(args: argparse.Namespace, client_of: Callable) -> int:
     from bulkbackup._fleet.policy import Policy
 
     policy = Policy.from_toml(args.policy)  # a mistake in the file is reported before connecting
-    with client_of(args) as client:
-        violations = check(policy, client, now=args.now, timezone=args.timezone)
+    with client_of(args) as given:  # one client, or a list (several instances: an `instance` column)
+        violations = check(policy, given, now=args.now, timezone=args.timezone)
     say(*{"text": as_text, "json": as_json, "github": as_github}[args.format](violations, policy).split("\n"))
     return EXIT_VIOLATIONS if len(violations) else EXIT_COMPLIANT
 
@@ -74,11 +75,11 @@ def as_text(violations: pd.DataFrame, policy) -> str:
         f"{int(fixes.get('create', 0))} create; `bulkbackup enforce` will), "
         f"{len(violations) - by_api} need a person"
     )
-    for (project, environment, name, kind, database), group in violations.groupby(
-        ["project", "environment", "database_name", "database_type", "database_uuid"], sort=False, dropna=False
-    ):
+    several = INSTANCE in violations.columns  # uuids can repeat across instances: the instance leads the place
+    keys = [INSTANCE] * several + ["project", "environment", "database_name", "database_type", "database_uuid"]
+    for (*places, name, kind, database), group in violations.groupby(keys, sort=False, dropna=False):
         rule = group["rule"].iloc[0]
-        where = " / ".join(printable(str(p)) for p in (project, environment) if isinstance(p, str))
+        where = " / ".join(printable(str(p)) for p in places if isinstance(p, str))
         lines.append("")
         lines.append(
             f"{where} / {printable(str(name))} ({printable(str(kind))}) {database}"
@@ -117,9 +118,11 @@ def as_github(violations: pd.DataFrame, policy) -> str:
         level = "error" if row.fix else "warning"
         line = lines.get(row.rule)
         where = f"file={_escape_property(policy.source)}" + (f",line={line}" if line else "")
-        title = _escape_property(f"{row.database_name}: {row.problem}")
+        instance = getattr(row, INSTANCE, None)
+        on = f"{instance}: " if isinstance(instance, str) else ""  # several instances: which one
+        title = _escape_property(f"{on}{row.database_name}: {row.problem}")
         backup = row.backup_uuid if isinstance(row.backup_uuid, str) else "no configuration"
-        message = f"{row.database_name} ({row.database_uuid}/{backup}): {row.problem}"
+        message = f"{on}{row.database_name} ({row.database_uuid}/{backup}): {row.problem}"
         if row.wanted or row.found:
             message += f" (wanted {row.wanted}, found {row.found})"
         message += f"; fix: {row.fix}" if row.fix else "; a person must act"

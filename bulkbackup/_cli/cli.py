@@ -18,6 +18,7 @@ from bulkbackup._cli import commands, run
 from bulkbackup._cli.check import add_parser as add_check_parser
 from bulkbackup._cli.enforce import add_parser as add_enforce_parser
 from bulkbackup._cli.exits import EXIT_NOT_ALL_OK, EXIT_USAGE
+from bulkbackup._cli.instances import opened, refuse_mixed
 from bulkbackup._cli.render import speak_cli
 from bulkbackup._cli.terminal import robust_output, shown, warn
 from bulkbackup._coolify.client import ALLOW_HTTP_VARIABLE
@@ -143,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     undo.add_argument("source", metavar="RESULTS.csv|JOURNAL.jsonl", help="a results CSV or a journal")
     _output_options(undo, "-o", "--output", metavar="UNDO.csv", help="file to write (default: next to the source)")
+    instances = undo.add_argument_group("instances (a run over several)")
+    instances.add_argument(
+        "--context",
+        metavar="NAME",
+        action="append",
+        help="undo only the rows of this instance (repeatable); the hint to apply the undo names the same instances",
+    )
+    instances.add_argument(
+        "--all-contexts",
+        action="store_true",
+        help="undo every instance's rows (the default), to apply with --all-contexts",
+    )
     undo.set_defaults(run=commands.undo_command)
 
     sandbox = sub.add_parser(
@@ -177,12 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor",
         help="check that a run will work, changing nothing",
         description="Check the endpoint, TLS, the Coolify version, the API switch, the token and its read and "
-        "write abilities, the rate-limit budget and the number of backup configurations, each with its fix. "
+        "write abilities, the rate-limit budget and the number of backup configurations, each with its fix; "
+        "with several instances (--all-contexts, --context repeated) one block of checks per instance. "
         "Exit code 0 when every check passes, 1 otherwise.",
     )
     _connection_options(doctor)
     doctor.set_defaults(run=commands.doctor_command)
-    add_check_parser(sub, _connection_options, lambda args: commands.watched_client(args)[0])
+    add_check_parser(sub, _connection_options, opened)
     add_enforce_parser(sub, _connection_options, _output_options, _all_rows_option)
     return parser
 
@@ -230,7 +244,18 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         help="environment variable holding the token (default COOLIFY_TOKEN); the token is never "
         "taken on the command line",
     )
-    group.add_argument("--context", metavar="NAME", help="instance name in coolify-cli's config file")
+    group.add_argument(
+        "--context",
+        metavar="NAME",
+        action="append",
+        help="instance name in coolify-cli's config file; repeat it for several instances (their rows are told "
+        "apart by an instance column)",
+    )
+    group.add_argument(
+        "--all-contexts",
+        action="store_true",
+        help="every instance of coolify-cli's config file (not with --context or --endpoint)",
+    )
     group.add_argument(
         "--allow-http",
         action="store_true",
@@ -266,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        refuse_mixed(args)  # instances named two ways: said before any file is read or claimed
         return args.run(args)
     except BrokenPipeError:
         # The reader went away (`bulkbackup plan … | head`): end quietly. Python would report the pipe again

@@ -1,6 +1,6 @@
 """The commands but `apply` (see `run`): each reads its arguments, claims its output file before the first request,
-calls the library, and says what happened through `terminal`. Also what `run` shares with them: the client, the
-changes file, the output claim."""
+calls the library, and says what happened through `terminal`. Also what `run` shares with them: the changes
+file, the output claim. Their clients (one, or one per coolify-cli context) come from `instances`."""
 
 from __future__ import annotations
 
@@ -11,44 +11,12 @@ import sys
 from pathlib import Path
 
 from bulkbackup._cli import exits, render
+from bulkbackup._cli.instances import client_list, opened, several
 from bulkbackup._cli.outputs import Claim, claim, claim_fresh, stamp
-from bulkbackup._cli.pace import Pace, watch
 from bulkbackup._cli.terminal import say, warn
-from bulkbackup._core.errors import BulkBackupError, InputError
+from bulkbackup._core.columns import INSTANCE
+from bulkbackup._core.errors import BulkBackupError, ConfigError, InputError
 from bulkbackup._core.versions import parse as parse_version
-
-
-def client_of(args: argparse.Namespace, **kwargs):
-    from bulkbackup._coolify.client import Client
-    from bulkbackup._coolify.credentials import find_credentials
-
-    found = find_credentials(
-        endpoint=args.endpoint,
-        token_variable=args.token_env,
-        context=args.context,
-        allow_http=args.allow_http or None,  # None: BULKBACKUP_ALLOW_HTTP decides
-        wording=WORDING,
-    )
-    if getattr(args, "ca_bundle", None):
-        kwargs["ca_bundle"] = args.ca_bundle
-    return Client(found.endpoint, found.token, allow_http=found.allow_http, wording=WORDING, **kwargs)
-
-
-def _cli_wording():
-    """The client's command-line wording, with the --ca-bundle flag this CLI has."""
-    import dataclasses
-
-    from bulkbackup._coolify.connection import CLI
-
-    return dataclasses.replace(CLI, ca_bundle="give its bundle with --ca-bundle PATH (or REQUESTS_CA_BUNDLE=PATH)")
-
-
-WORDING = _cli_wording()
-
-
-def watched_client(args: argparse.Namespace, **kwargs):
-    client = client_of(args, **kwargs)
-    return client, watch(client, Pace())
 
 
 def read_changes_file(path: str):
@@ -95,9 +63,8 @@ def plan_command(args: argparse.Namespace) -> int:
         if args.offline:
             planned = plan(changes)
         else:
-            client, _ = watched_client(args)
-            with client:
-                planned = plan(changes, client, diff=not args.no_diff, prefer=args.prefer)
+            with opened(args) as given:
+                planned = plan(changes, given, diff=not args.no_diff, prefer=args.prefer)
         say(*render.plan_listing(planned, changes, every_row=args.all))
         for line in planned.attrs.get("warnings", ()):  # said once for the plan, not on every row
             warn(f"warning: {render.speak_cli(line)}")
@@ -113,12 +80,12 @@ def export_command(args: argparse.Namespace) -> int:
 
     with contextlib.ExitStack() as held:
         out = held.enter_context(released(output_claim(args, None, []))) if args.output else None
-        client, _ = watched_client(args)
-        with client:
-            frame = inventory(client)
+        with opened(args) as given:
+            frame = inventory(given)
+            instances = f" of {render.plural(len(given), 'instance')}" if several(given) else ""
         if out is not None:
             out.write_frame(frame)
-            warn(f"{render.plural(len(frame), 'backup configuration')} written to {out.path}")
+            warn(f"{render.plural(len(frame), 'backup configuration')}{instances} written to {out.path}")
             return exits.EXIT_OK
     # The CSV goes out as UTF-8 bytes whatever the console's encoding: on a cp1252 console the text stream would
     # escape a name it cannot encode, and the exported file would no longer hold the real name. This is data for a
@@ -131,12 +98,16 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def storages_command(args: argparse.Namespace) -> int:
+    from bulkbackup._coolify.clients import each
     from bulkbackup._engine.storages import storages
 
-    client, _ = watched_client(args)
-    with client:
-        frame = storages(client)
-    say(*render.storage_lines(frame))
+    with opened(args) as given:
+        if not several(given):
+            say(*render.storage_lines(storages(given)))
+            return exits.EXIT_OK
+        frames = each(given, storages)  # every instance read in parallel; storages are per team, per instance
+    for client, frame in zip(given, frames, strict=True):
+        say(f"{client.name} ({client.endpoint}):", *(f"  {line}" for line in render.storage_lines(frame)))
     return exits.EXIT_OK
 
 
@@ -146,7 +117,7 @@ def undo_command(args: argparse.Namespace) -> int:
     source = Path(args.source)
     with contextlib.ExitStack() as held:
         out = held.enter_context(released(output_claim(args, lambda n: undo_name(source, n), [source])))
-        frame = undo(source)
+        frame, instances = _of_instances(undo(source), args, source)
         for warning in frame.attrs.get("warnings", []):
             warn(f"cannot undo: {render.speak_cli(warning)}")
         out.write_frame(frame)
@@ -158,9 +129,36 @@ def undo_command(args: argparse.Namespace) -> int:
                 "backup files: `bulkbackup apply` sends those only with --allow-delete"
             )
         if len(frame):
-            flag = " --allow-delete" if deletes else ""
-            say(f"to put them back: bulkbackup apply {shlex.quote(str(out.path))}{flag}")
+            flags = ["--allow-delete"] * bool(deletes) + instances
+            say(f"to put them back: {shlex.join(['bulkbackup', 'apply', str(out.path), *flags])}")
     return exits.EXIT_OK
+
+
+def _of_instances(frame, args: argparse.Namespace, source: Path):
+    """The undo of the instances asked for (`--context`, repeated: only theirs; `--all-contexts` or neither:
+    every one), and the options that apply it to those same instances, each row to its own."""
+    asked = list(args.context or [])
+    if INSTANCE not in frame.columns:  # a run of one instance: its rows name none
+        if args.all_contexts or len(asked) > 1:
+            raise ConfigError(
+                f"{source} records a run of one instance (its rows name no instance): apply its undo to that "
+                "instance alone (--context NAME)"
+            )
+        return frame, ["--context", *asked] if asked else []
+    present = [name for name in dict.fromkeys(frame[INSTANCE]) if isinstance(name, str) and name]
+    unknown = [name for name in asked if name not in present]
+    if unknown:
+        listed = ", ".join(repr(name) for name in present) or "none"
+        raise ConfigError(f"--context {unknown[0]!r}: {source} records no row of that instance (it has {listed})")
+    if asked:
+        kept = frame[frame[INSTANCE].isin(asked)].reset_index(drop=True)
+        kept.attrs = dict(frame.attrs)
+        if len(kept) < len(frame):
+            say(f"{render.plural(len(frame) - len(kept), 'row')} of other instances left out (--context)")
+        frame, present = kept, [name for name in present if name in asked]
+    if args.all_contexts:
+        return frame, ["--all-contexts"]
+    return frame, [arg for name in present for arg in ("--context", name)]
 
 
 # --- doctor, sandbox, demo --------------------------------------------------------------------------------------------
@@ -169,12 +167,17 @@ def undo_command(args: argparse.Namespace) -> int:
 def doctor_command(args: argparse.Namespace) -> int:
     from bulkbackup._coolify.doctor import diagnose, symbols
 
-    client, _ = watched_client(args)
-    with client:
-        checks = diagnose(client)
+    with opened(args) as given:
+        found = diagnose(given)
+        endpoints = {client.name: client.endpoint for client in client_list(given)}
     ok, fail = symbols(sys.stdout)
-    say(*(render.speak_cli(check.line(ok, fail)) for check in checks))
-    return exits.EXIT_OK if checks and all(c.ok for c in checks) else exits.EXIT_NOT_ALL_OK
+    if not several(given):
+        say(*(render.speak_cli(check.line(ok, fail)) for check in found))
+        return exits.EXIT_OK if found and all(c.ok for c in found) else exits.EXIT_NOT_ALL_OK
+    for name, checks in found.items():  # one block per instance, headed by its name
+        say(f"{name} ({endpoints[name]}):", *(f"  {render.speak_cli(check.line(ok, fail))}" for check in checks))
+    passed = all(checks and all(c.ok for c in checks) for checks in found.values())
+    return exits.EXIT_OK if passed else exits.EXIT_NOT_ALL_OK
 
 
 def sandbox_command(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable
 
 from bulkbackup._cli import run
-from bulkbackup._cli.commands import watched_client
+from bulkbackup._cli.instances import opened
 
 
 def add_parser(
@@ -69,13 +69,12 @@ def enforce_command(args: argparse.Namespace) -> int:
         if args.dry_run:
             return run.dry_run(args, args.policy, lambda client: enforce(policy, client), None, held)
         results_file, journal, resuming = run.claim_run_files(args, args.policy, held)
-        client, _ = watched_client(args)
-        with client:
-            planned = enforce(policy, client)
+        with opened(args) as given:  # one client, or a list (several instances)
+            planned = enforce(policy, given)
             return run.confirm_and_send(
                 args,
                 planned,
-                client,
+                given,
                 changes=None,
                 journal=journal,
                 resuming=resuming,

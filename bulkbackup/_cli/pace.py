@@ -37,9 +37,10 @@ class Pace:
         self._say_wait(seconds)
 
 
-def said_wait(seconds: float) -> None:
+def said_wait(seconds: float, instance: str | None = None) -> None:
+    """The wait, said; with several instances, whose server's window it is."""
     if seconds > SAID_AFTER:
-        warn(waiting(seconds))
+        warn(f"{instance}: {waiting(seconds)}" if instance else waiting(seconds))
 
 
 def watch(client: Any, pace: Pace) -> Pace:

@@ -53,6 +53,11 @@ def plan_header(planned: pd.DataFrame) -> list[str]:
     by_field = field_counts(planned)
     if by_field:
         lines.append("changes by field: " + ", ".join(f"{name}: {plural(n, 'row')}" for name, n in by_field.items()))
+    if "instance" in planned.columns:  # several instances: the counts of each
+        for name, rows in planned.groupby("instance", sort=False, dropna=False):
+            each = rows["action"].value_counts()
+            shown = name if isinstance(name, str) and name else "(no instance)"
+            lines.append(f"  {shown}: " + ", ".join(f"{each[a]} {a}" for a in Action if a in each))
     if planned.attrs.get("diff") is False:
         lines.append("no diff: every given field is sent as it is, without reading the server first")
     return lines
@@ -123,14 +128,29 @@ def row_line(row) -> str:
     target = f"{row['database_uuid']}/{row['backup_uuid'] or '(new)'}"  # a create has no configuration yet
     if isinstance(name, str) and name:
         target = f"{name} ({kind}) {target}" if isinstance(kind, str) and kind else f"{name} {target}"
-    line = row.get("line")
+    line, instance = row.get("line"), row.get("instance")
     where = f"line {int(line)}: " if _known(line) else ""
+    if isinstance(instance, str) and instance:  # several instances: uuids can repeat, the instance tells them apart
+        where = f"{where}{instance}: "
     action = row["action"]
     if action == Action.INVALID:
         return f"  {where}invalid {target}: {row['errors']}"
     if action == Action.UNCHANGED:
         return f"  {where}unchanged {target}"
     return f"  {where}{action} {target}: {row['diff']}"
+
+
+def send_question(sending: pd.DataFrame, endpoints: dict[str, str], *, several: bool) -> str:
+    """The question before a run: how many requests go where. Several instances: each named, with its count and
+    address, so a run meant for staging is seen to touch production before it does."""
+    from bulkbackup._core.columns import INSTANCE
+
+    total = plural(len(sending), "request")
+    if not several:
+        return f"Send {total} to {next(iter(endpoints.values()))}? [y/N] "
+    counts = Counter(sending[INSTANCE]) if INSTANCE in sending.columns else Counter()
+    each = ", ".join(f"{name} {counts[name]:,} ({endpoint})" for name, endpoint in endpoints.items())
+    return f"Send {total} to {plural(len(endpoints), 'instance')}: {each}? [y/N] "
 
 
 def run_summary(results: pd.DataFrame) -> list[str]:
@@ -144,6 +164,21 @@ def run_summary(results: pd.DataFrame) -> list[str]:
         lines.extend(f"warning: {speak_cli(w)}" for w in facts.warnings if w != facts.journal_failure)
         if facts.verification.startswith(("skipped", "failed")) and facts.verification != "skipped: not asked":
             lines.append(f"verification {speak_cli(facts.verification)}")
+        lines.extend(instance_lines(facts))
+    return lines
+
+
+def instance_lines(facts) -> list[str]:
+    """A run over several instances: per instance, its counts, why it stopped, and its verification."""
+    lines = []
+    for name, part in (getattr(facts, "instances", None) or {}).items():
+        counts = ", ".join(f"{n:,} {status}" for status, n in part.counts.items() if n) or "no rows"
+        said = [counts]
+        if part.stopped:
+            said.append(f"stopped: {speak_cli(part.stopped)}")
+        if part.verification.startswith(("skipped", "failed")) and part.verification != "skipped: not asked":
+            said.append(f"verification {speak_cli(part.verification)}")
+        lines.append(f"  {name} ({part.endpoint}): {'; '.join(said)}")
     return lines
 
 

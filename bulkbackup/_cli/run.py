@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 
 from bulkbackup._cli import exits, render
-from bulkbackup._cli.commands import output_claim, read_changes_file, released, watched_client
+from bulkbackup._cli.commands import output_claim, read_changes_file, released
+from bulkbackup._cli.instances import client_list, connection_argv, opened, several
 from bulkbackup._cli.outputs import Claim, check_place, claim, claim_fresh, claim_together, stamp
 from bulkbackup._cli.terminal import ask, say, warn
 from bulkbackup._core.errors import BulkBackupError, ConfigError
@@ -33,17 +34,17 @@ def apply_command(args: argparse.Namespace) -> int:
         if args.dry_run:
             return _dry_run(args, changes if changes is not None else planned_file, held)
         results_file, journal, resuming = claim_run_files(args, args.file, held)
-        client, _ = watched_client(args, workers=args.workers, rate=args.rate)  # the one rate cap: the client's
-        with client:
+        # The one rate cap: each client's (one client, or one per instance: each its own budget).
+        with opened(args, workers=args.workers, rate=args.rate) as given:
             planned = (
                 planned_file
                 if planned_file is not None
-                else plan(changes, client, diff=not args.no_diff, prefer=getattr(args, "prefer", None))
+                else plan(changes, given, diff=not args.no_diff, prefer=getattr(args, "prefer", None))
             )
             return confirm_and_send(
                 args,
                 planned,
-                client,
+                given,
                 changes=changes,
                 journal=journal,
                 resuming=resuming,
@@ -56,7 +57,7 @@ def apply_command(args: argparse.Namespace) -> int:
 def confirm_and_send(
     args: argparse.Namespace,
     planned,
-    client,
+    given,
     *,
     changes,
     journal: Path,
@@ -66,12 +67,13 @@ def confirm_and_send(
     command: list[str],
 ) -> int:
     """Show the plan, ask (unless --yes), send it with its journal, write the results, say how to finish or undo
-    the run: what `apply` and `enforce` share once they have a plan and their files. The client is open."""
+    the run: what `apply` and `enforce` share once they have a plan and their files. `given` is the open client, or
+    the list of them (several instances: the question names each and its count, the summary says each)."""
     from bulkbackup._engine.apply import apply
     from bulkbackup._engine.deletes import WHAT_GOES
 
     allow_delete = getattr(args, "allow_delete", False)
-    shown = _without_settled(planned, client, journal, args) if resuming else planned
+    shown = _without_settled(planned, given, journal, args) if resuming else planned
     say(*render.confirmation(shown, changes, every_row=args.all))
     for line in planned.attrs.get("warnings", ()):  # said once, not on every row
         warn(f"warning: {render.speak_cli(line)}")
@@ -88,11 +90,10 @@ def confirm_and_send(
                 f"{render.plural(len(deletes), 'delete row')} will not be sent: {WHAT_GOES}; "
                 "apply with --allow-delete to delete them"
             )
-    sending = int(shown["action"].isin(render.SENDING).sum()) - (0 if allow_delete else len(deletes))
-    how_long = run_estimate(client, sending, getattr(args, "rate", None))
-    if how_long:
-        say(how_long)
-    question = f"Send {render.plural(sending, 'request')} to {client.endpoint}? [y/N] "
+    sends = shown["action"].isin(render.SENDING) & (allow_delete | (shown["action"] != "delete"))
+    sending = int(sends.sum())
+    say(*_estimates(given, shown[sends], getattr(args, "rate", None)))
+    question = render.send_question(shown[sends], _endpoints(given), several=several(given))
     if sending and not args.yes and not ask(question):
         warn("aborted: nothing was sent")
         return exits.EXIT_USAGE
@@ -101,7 +102,7 @@ def confirm_and_send(
     with _ctrl_c_stops(stop):
         results = apply(
             planned,  # the whole plan: its identity (the changes) is the journal's, filtered or not
-            client,
+            given,
             workers=getattr(args, "workers", None),
             stop=stop,
             journal=journal,
@@ -120,7 +121,7 @@ def confirm_and_send(
     stopped = stop.is_set() or bool(facts is not None and facts.stopped)
     if stopped:
         say(f"to finish this run: {_finishing_command(args, journal, command)}")
-    _undo_hint(results, results_file.path, held)
+    _undo_hint(results, results_file.path, held, connection_argv(args))
     judged = results[results["status"] != Status.UNSUPPORTED] if command[0] == "enforce" else results
     return exits.of_run(judged, stopped=stop.is_set())
 
@@ -190,12 +191,8 @@ def _without_settled(planned, client, journal: Path, args: argparse.Namespace):
 
 def _finishing_command(args: argparse.Namespace, journal: Path, command: list[str]) -> str:
     """The exact command that finishes an interrupted run: the same input, connection and options, this journal."""
-    argv = ["bulkbackup", *command, "--journal", str(journal)]
+    argv = ["bulkbackup", *command, "--journal", str(journal), *connection_argv(args)]
     for flag, value in (
-        ("--endpoint", args.endpoint),
-        ("--context", args.context),
-        ("--token-env", args.token_env if args.token_env != "COOLIFY_TOKEN" else None),
-        ("--ca-bundle", args.ca_bundle),
         ("--workers", getattr(args, "workers", 4) if getattr(args, "workers", 4) != 4 else None),
         ("--rate", getattr(args, "rate", None)),
     ):
@@ -203,7 +200,6 @@ def _finishing_command(args: argparse.Namespace, journal: Path, command: list[st
             argv += [flag, str(value)]
     for flag, on in (
         ("--yes", args.yes),
-        ("--allow-http", args.allow_http),
         ("--no-diff", getattr(args, "no_diff", False)),
         ("--retry-unknown", getattr(args, "retry_unknown", False)),
         ("--force", getattr(args, "force", False)),
@@ -214,8 +210,9 @@ def _finishing_command(args: argparse.Namespace, journal: Path, command: list[st
     return shlex.join(argv)
 
 
-def _undo_hint(results, results_path: Path, held: contextlib.ExitStack) -> None:
-    """When the run changed something: write the changes that put it back, and say how to apply them."""
+def _undo_hint(results, results_path: Path, held: contextlib.ExitStack, connection: list[str]) -> None:
+    """When the run changed something: write the changes that put it back, and say how to apply them — to the
+    same instances (`connection`: the run's own options), not to whatever the environment names next time."""
     if not results["status"].isin([Status.UPDATED, Status.CREATED]).any():
         return
     from bulkbackup._engine.undo import undo
@@ -229,8 +226,8 @@ def _undo_hint(results, results_path: Path, held: contextlib.ExitStack) -> None:
             f"could not write the undo file ({error}): make it with `bulkbackup undo {shlex.quote(str(results_path))}`"
         )
         return
-    flag = " --allow-delete" if "action" in frame.columns and (frame["action"] == "delete").any() else ""
-    say(f"to undo this run: bulkbackup apply {shlex.quote(str(undo_file.path))}{flag}")
+    flags = ["--allow-delete"] if "action" in frame.columns and (frame["action"] == "delete").any() else []
+    say(f"to undo this run: {shlex.join(['bulkbackup', 'apply', str(undo_file.path), *flags, *connection])}")
 
 
 def _undo_of_run(results: Path, n: str) -> Path:
@@ -261,21 +258,41 @@ def dry_run(args: argparse.Namespace, input_path: str, planned_by, changes, held
         released(output_claim(args, lambda n: source.with_name(f"{source.stem}.plan-{stamp()}{n}.csv"), [source]))
     )
     rate = getattr(args, "rate", None)
-    client, _ = watched_client(args, workers=getattr(args, "workers", 4), rate=rate)
-    with client:
-        planned = planned_by(client)
+    with opened(args, workers=getattr(args, "workers", 4), rate=rate) as given:
+        planned = planned_by(given)
     say(*render.confirmation(planned, changes, every_row=args.all))
     for line in planned.attrs.get("warnings", ()):  # said once, not on every row
         warn(f"warning: {render.speak_cli(line)}")
-    sending = int(planned["action"].isin(render.SENDING).sum())
-    how_long = run_estimate(client, sending, rate)
+    sends = planned["action"].isin(render.SENDING)
     plan_file.write_frame(planned)
     say(
-        f"dry run: {render.plural(sending, 'request')} would be sent (nothing was sent)",
-        *([how_long] if how_long else []),
+        f"dry run: {render.plural(int(sends.sum()), 'request')} would be sent (nothing was sent)",
+        *_estimates(given, planned[sends], rate),
         f"plan written to {plan_file.path}",
     )
     return exits.of_plan(planned)
+
+
+def _endpoints(given) -> dict[str, str]:
+    """{name: endpoint} of every instance, in the order given."""
+    return {client.name: client.endpoint for client in client_list(given)}
+
+
+def _estimates(given, sending, rate: float | None) -> list[str]:
+    """How long sending takes at each server's budget: one line, or one per instance (they go in parallel, so
+    the run takes about as long as the slowest)."""
+    from bulkbackup._core.columns import INSTANCE
+
+    if not several(given):
+        how_long = run_estimate(given, len(sending), rate)
+        return [how_long] if how_long else []
+    counts = sending[INSTANCE].value_counts() if INSTANCE in sending.columns else {}
+    lines = []
+    for client in given:
+        how_long = run_estimate(client, int(counts.get(client.name, 0)), rate)
+        if how_long:
+            lines.append(f"{client.name}: {how_long}")
+    return lines
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bulkbackup._core.errors import ConfigError
 
-__all__ = ["default_config_path", "pick_instance", "read_config"]
+__all__ = ["default_config_path", "every_instance", "pick_instance", "read_config"]
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -32,11 +32,8 @@ def read_config(path: Path) -> object:
 
 def pick_instance(config: object, context: str | None, path: Path, *, keyword: str = "context") -> tuple[str, str, str]:
     """(name, fqdn, token) of the instance named `context`, else of the one marked default."""
-    instances = config.get("instances") if isinstance(config, dict) else None
-    if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
-        raise ConfigError(f'the coolify-cli config file {path} has no "instances" list')
-    names = [str(i.get("name", "")) for i in instances]
-    available = ", ".join(repr(n) for n in names) or "none"
+    instances = _instances(config, path)
+    available = _available(instances)
     if context is not None:
         chosen = [i for i in instances if i.get("name") == context]
         if not chosen:
@@ -46,7 +43,37 @@ def pick_instance(config: object, context: str | None, path: Path, *, keyword: s
         if len(chosen) != 1:
             problem = "no default instance" if not chosen else "several default instances"
             raise ConfigError(f"{problem} in {path}: choose one with {keyword} (available: {available})")
-    instance = chosen[0]
+    return _entry(chosen[0], path)
+
+
+def every_instance(config: object, path: Path) -> list[tuple[str, str, str]]:
+    """(name, fqdn, token) of every instance, in the file's order. Names must be distinct: rows are routed to an
+    instance by its name, and two of one name could send a row meant for one to the other."""
+    instances = _instances(config, path)
+    if not instances:
+        raise ConfigError(f"the coolify-cli config file {path} lists no instances")
+    found = [_entry(i, path) for i in instances]
+    names = [name for name, _, _ in found]
+    for name in names:
+        if not name:
+            raise ConfigError(f"an instance in {path} has no name: every instance needs one to be told apart")
+        if names.count(name) > 1:
+            raise ConfigError(f"two instances in {path} are named {name!r}: give each its own name")
+    return found
+
+
+def _instances(config: object, path: Path) -> list[dict]:
+    instances = config.get("instances") if isinstance(config, dict) else None
+    if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+        raise ConfigError(f'the coolify-cli config file {path} has no "instances" list')
+    return instances
+
+
+def _available(instances: list[dict]) -> str:
+    return ", ".join(repr(str(i.get("name", ""))) for i in instances) or "none"
+
+
+def _entry(instance: dict, path: Path) -> tuple[str, str, str]:
     name = str(instance.get("name", ""))
     fqdn = instance.get("fqdn")
     token = instance.get("token")

@@ -395,8 +395,8 @@ class Client(Resources):
     ) -> Client:
         """A client from `COOLIFY_ENDPOINT` + `COOLIFY_TOKEN`, else from the coolify-cli config file.
 
-        `context` names a coolify-cli instance and wins over the variables. `COOLIFY_URL` is never read: Coolify
-        sets it inside every app it deploys, to that app's own address.
+        `context` names a coolify-cli instance (the client is named after it) and wins over the variables.
+        `COOLIFY_URL` is never read: Coolify sets it inside every app it deploys, to that app's own address.
         """
         found = credentials.find_credentials(
             context=context,
@@ -405,4 +405,4 @@ class Client(Resources):
             allow_http=kwargs.pop("allow_http", None),
             wording=kwargs.get("wording", PYTHON),
         )
-        return cls(found.endpoint, found.token, allow_http=found.allow_http, **kwargs)
+        return cls(found.endpoint, found.token, allow_http=found.allow_http, **{"name": found.name, **kwargs})

@@ -15,17 +15,25 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bulkbackup._coolify.cli_config import default_config_path, pick_instance, read_config
+from bulkbackup._coolify.cli_config import default_config_path, every_instance, pick_instance, read_config
 from bulkbackup._coolify.connection import PYTHON, Wording
 from bulkbackup._coolify.endpoint import allow_http_from_env, normalise_endpoint
 from bulkbackup._coolify.masking import MASK
 from bulkbackup._core.errors import ConfigError
 
-__all__ = ["ENDPOINT_VARIABLE", "TOKEN_VARIABLE", "Credentials", "can_prompt", "find_credentials", "in_notebook"]
+__all__ = [
+    "ENDPOINT_VARIABLE",
+    "TOKEN_VARIABLE",
+    "Credentials",
+    "can_prompt",
+    "find_contexts",
+    "find_credentials",
+    "in_notebook",
+]
 
 log = logging.getLogger("bulkbackup._coolify.client")
 
@@ -35,15 +43,18 @@ TOKEN_VARIABLE = "COOLIFY_TOKEN"
 
 @dataclass(frozen=True)
 class Credentials:
-    """Where to connect and with what: `source` says where they were found (never the token itself)."""
+    """Where to connect and with what: `source` says where they were found (never the token itself). `name` is the
+    coolify-cli context's, when they came from one: the client's name (None: the endpoint's host[:port])."""
 
     endpoint: str
     token: str = field(repr=False)
     source: str
     allow_http: bool = False
+    name: str | None = None
 
     def __repr__(self) -> str:
-        return f"Credentials(endpoint={self.endpoint!r}, token={MASK!r}, source={self.source!r})"
+        named = f", name={self.name!r}" if self.name is not None else ""
+        return f"Credentials(endpoint={self.endpoint!r}, token={MASK!r}, source={self.source!r}{named})"
 
 
 def in_notebook() -> bool:
@@ -99,7 +110,7 @@ def find_credentials(
         if not path.is_file():
             raise ConfigError(f"context {context!r} was asked for, but there is no coolify-cli config file {path}")
         name, fqdn, instance_token = pick_instance(read_config(path), context, path, keyword=wording.context)
-        return Credentials(fqdn, instance_token, f"coolify-cli instance {name!r} in {path}", allow_http)
+        return Credentials(fqdn, instance_token, f"coolify-cli instance {name!r} in {path}", allow_http, name or None)
 
     if endpoint is not None or token_variable != TOKEN_VARIABLE:
         endpoint = endpoint or env_endpoint
@@ -124,7 +135,7 @@ def find_credentials(
                 "%s is set but %s is not, so both are ignored: using the coolify-cli instance %r (%s) from %s",
                 *(present, absent, name, fqdn, path),
             )
-        return Credentials(fqdn, instance_token, f"coolify-cli instance {name!r} in {path}", allow_http)
+        return Credentials(fqdn, instance_token, f"coolify-cli instance {name!r} in {path}", allow_http, name or None)
     if prompt:
         endpoint = env_endpoint or _ask_endpoint(allow_http)
         return Credentials(endpoint, token or _ask_token(token_variable), "typed in", allow_http)
@@ -136,6 +147,40 @@ def find_credentials(
             f"address; set {ENDPOINT_VARIABLE} to the Coolify instance instead)"
         )
     raise ConfigError(message)
+
+
+def find_contexts(
+    contexts: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_path: str | os.PathLike | None = None,
+    allow_http: bool | None = None,
+    wording: Wording = PYTHON,
+) -> list[Credentials]:
+    """The credentials of the coolify-cli contexts named (in that order), or of every one in the config file
+    (`contexts` None), each named after its context. The variables are not read: a context names its instance."""
+    env = os.environ if environ is None else environ
+    if allow_http is None:
+        allow_http = allow_http_from_env(env)
+    path = Path(config_path) if config_path is not None else default_config_path(env)
+    if contexts is not None:
+        if not contexts:
+            raise ConfigError(f"no context named: give at least one {wording.context}")
+        repeated = next((c for i, c in enumerate(contexts) if c in contexts[:i]), None)
+        if repeated is not None:
+            raise ConfigError(f"context {repeated!r} is named twice: name each instance once")
+    if not path.is_file():
+        asked = "every context" if contexts is None else f"context {contexts[0]!r}"
+        raise ConfigError(f"{asked} was asked for, but there is no coolify-cli config file {path}")
+    config = read_config(path)
+    if contexts is None:
+        found = every_instance(config, path)
+    else:
+        found = [pick_instance(config, c, path, keyword=wording.context) for c in contexts]
+    return [
+        Credentials(fqdn, token, f"coolify-cli instance {name!r} in {path}", allow_http, name)
+        for name, fqdn, token in found
+    ]
 
 
 def _variable(env: Mapping[str, str], name: str) -> str:

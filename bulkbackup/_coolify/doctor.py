@@ -3,6 +3,9 @@
     for check in bb.diagnose(client):
         print(check)
 
+    for name, checks in bb.diagnose([prod, staging]).items():   # several instances: one block each
+        print(name, *checks, sep="\n  ")
+
 The probes follow the order the server's middleware runs in (API-RULES §4): the health check needs no token,
 `GET /version` needs a valid token, an enabled API and the read ability, `GET /databases` is the read a plan
 makes, and a `PATCH {}` to a configuration that does not exist shows the write ability without touching anything
@@ -12,12 +15,14 @@ makes, and a `PATCH {}` to a configuration that does not exist shows the write a
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 import requests
 
+from bulkbackup._coolify.clients import clients_of, each, is_several
 from bulkbackup._coolify.connection import describe_transport_error
 from bulkbackup._coolify.endpoint import is_loopback as _is_loopback
 from bulkbackup._coolify.state import own_configs
@@ -60,11 +65,20 @@ def symbols(stream: TextIO | None = None) -> tuple[str, str]:
     return "✓", "✗"
 
 
-def diagnose(client: Client) -> list[Check]:
+def diagnose(client: Client | Sequence[Client]) -> list[Check] | dict[str, list[Check]]:
     """Every check in order; stops after one that makes the next meaningless (nothing reachable, a bad token).
 
-    Sends at most four requests (health, version, databases, one PATCH that cannot change anything).
+    Sends at most four requests (health, version, databases, one PATCH that cannot change anything). Given a list
+    of clients (several instances): {client name: its checks}, one block per instance, in the list's order, the
+    instances checked in parallel.
     """
+    if is_several(client):
+        clients = clients_of(client)
+        return dict(zip(clients.names, each(clients, _diagnose_one), strict=True))
+    return _diagnose_one(client)
+
+
+def _diagnose_one(client: Client) -> list[Check]:
     checks: list[Check] = []
     reachable = _reachable(client, checks)
     if not reachable:

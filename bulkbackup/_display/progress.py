@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
+
 from bulkbackup._core.events import Event, RowFinished, RunFinished, RunStarted, Waiting
 from bulkbackup._core.statuses import Status
 
@@ -17,12 +19,25 @@ class ProgressBar:
 
     `show` False hides it, True shows it at once, None shows it only when the run takes more than a moment.
     tqdm is imported when a run starts, so `import bulkbackup` stays light.
+
+    A run over several instances: `instances` gives each instance's rows to send, and the bar's postfix counts
+    each ("prod 150/150 · staging 20/150 (stopped)"); `stopped()` names the instances whose part stopped early.
     """
 
-    def __init__(self, show: bool | None = None):
+    def __init__(
+        self,
+        show: bool | None = None,
+        *,
+        instances: Mapping[str, int] | None = None,
+        stopped: Callable[[], Collection[str]] | None = None,
+    ):
         self.show = show
         self.bar = None
         self._waiting = False
+        self._totals = dict(instances or {})
+        self._done = dict.fromkeys(self._totals, 0)
+        self._waits: dict[str, float] = {}  # instance → the wait announced, until one of its rows finishes
+        self._stopped = stopped
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -40,6 +55,8 @@ class ProgressBar:
             )
         elif self.bar is None:
             return
+        elif self._totals:
+            self._per_instance(event)
         elif isinstance(event, RowFinished):
             if self._waiting:
                 self._waiting = False
@@ -55,3 +72,35 @@ class ProgressBar:
         elif isinstance(event, RunFinished):
             self.bar.close()
             self.bar = None
+
+    def _per_instance(self, event: Event) -> None:
+        """The events of a run over several instances: the postfix counts each instance and names its waits."""
+        if isinstance(event, RowFinished):
+            instance = event.row.instance
+            self._waits.pop(instance, None)  # type: ignore[arg-type]
+            if counts_as_done(event.result.status):
+                if instance in self._done:
+                    self._done[instance] += 1
+                self.bar.set_postfix_str(self._postfix(), refresh=False)
+                self.bar.update(1)  # refreshes at tqdm's pace, with the postfix
+            else:
+                self.bar.set_postfix_str(self._postfix())
+        elif isinstance(event, Waiting):
+            self._waits[event.instance or "?"] = event.seconds
+            self.bar.set_postfix_str(self._postfix())
+        elif isinstance(event, RunFinished):
+            self.bar.set_postfix_str(self._postfix())
+            self.bar.close()
+            self.bar = None
+
+    def _postfix(self) -> str:
+        stopped = set(self._stopped()) if self._stopped is not None else set()
+        parts = []
+        for name, total in self._totals.items():
+            part = f"{name} {self._done[name]}/{total}"
+            if name in stopped:
+                part += " (stopped)"
+            elif name in self._waits:
+                part += f" (waiting {self._waits[name]:.0f}s for its rate-limit window)"
+            parts.append(part)
+        return " · ".join(parts)

@@ -3,12 +3,14 @@
 A plan or results frame keeps every column (it is the record, and what a user filters with pandas); what a
 notebook shows is a narrower table, the way Terraform prints a plan:
 
-    database            action   diff                                   errors   uuids
-    orders              update   frequency: 0 3 * * * → 30 2 * * *               nd4wxbil…
-    postgresql · shop            timeout: 3600 → 7200                            wuf7agsh…
+    instance   database            action   diff                                   errors   uuids
+    staging    orders              update   frequency: 0 3 * * * → 30 2 * * *               nd4wxbil…
+               postgresql · shop            timeout: 3600 → 7200                            wuf7agsh…
 
-- who: the database's name, its type (without the `standalone-` every type carries) and, where the frame has
-  them, the project, environment and instance;
+- who: the instance, first and in a column of its own (in a frame of several instances the same database, with
+  the same uuids, may be on each of them: which server a row goes to is what a reader checks first); the
+  database's name, its type (without the `standalone-` every type carries) and, where the frame has them, the
+  project and environment;
 - what: one `field: old → new` line per changed field; a line is never wrapped inside a value unless it is too
   long to fit any screen (a list of 40 database names), and then it wraps rather than pushing the table wide;
 - `payload` and `before` say what the diff says, so they are not shown a second time (results show their own
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import ALL_FIELDS
 from bulkbackup._core.statuses import STATUS_INFO, Status
 
@@ -44,7 +47,7 @@ DIFF_SPLIT = re.compile("; (?=(?:" + "|".join(re.escape(f.name) for f in ALL_FIE
 _ARROW = " → "
 _MUTED = "opacity: 0.72; font-size: 0.92em;"
 _KEYS = ("database_uuid", "backup_uuid")
-_WHO = ("database_name", "database_type", "project", "environment", "instance")
+_WHO = ("database_name", "database_type", "project", "environment", INSTANCE)
 _REPLACED = {"diff", "payload", "before", "line", "http_status", "attempts", "elapsed_s", "verified", *_KEYS, *_WHO}
 _MESSAGE_CSS = "white-space: normal; min-width: 14em; max-width: 32em;"
 _ERRORS_CSS = f"white-space: normal; min-width: 14em; max-width: 40em; color: {STATUS_INFO[Status.INVALID].foreground};"
@@ -62,6 +65,8 @@ def reader_view(view: pd.DataFrame, what: str, source: str | None = None) -> tup
 
     rows = view.to_dict("records")
     index = view.index
+    if INSTANCE in view.columns:
+        put(INSTANCE, view[INSTANCE], is_html=False)
     named = any(c in view.columns for c in ("database_name", "database_type"))
     # Results carry a message column besides the diff: their uuids go under the name, so the message has room.
     keys_below = named and what == "results"
@@ -129,7 +134,7 @@ def _sent(row: Mapping[str, Any]) -> str:
 def _who(row: Mapping[str, Any], keys: bool = False) -> str:
     name = _text(row.get("database_name"))
     kind = _text(row.get("database_type")).removeprefix("standalone-")
-    where = " / ".join(_text(row.get(c)) for c in ("instance", "project", "environment") if _text(row.get(c)))
+    where = " / ".join(_text(row.get(c)) for c in ("project", "environment") if _text(row.get(c)))
     lines = [f"<b>{html.escape(name)}</b>" if name else f'<span style="{_MUTED}">(no name)</span>']
     small = " · ".join(html.escape(part) for part in (kind, where) if part)
     if small:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import KEY_COLUMNS
 from bulkbackup._core.statuses import ACTION_COLOURS, STATUS_INFO, Action, Status
 from bulkbackup._display.readable import DIFF_SPLIT, json_value, reader_view
@@ -52,7 +53,8 @@ _BUSY = STATUS_INFO[Status.PLANNED]
 # The plan joins its diff parts with "; "; a value may contain "; " too, so split only before a field's name.
 _CELL_CSS = [
     {"selector": "td", "props": "white-space: pre-line; vertical-align: top; text-align: left; padding: 2px 8px;"},
-    {"selector": "th", "props": "vertical-align: top; text-align: left;"},
+    # Headers padded as the cells are: two short column names ("instance", "database") never run together.
+    {"selector": "th", "props": "vertical-align: top; text-align: left; padding: 2px 8px;"},
     # The column names stay in sight while a long plan scrolls (in the run panel's box, or down a notebook).
     {
         "selector": "thead th",
@@ -263,6 +265,10 @@ class RunSummary(dict):
     `.stopped` is the stop reason (None when every row was attempted), `.interrupted` whether Ctrl-C or a kernel
     interrupt did it, `.verification` the after-run check ("verified", "failed: …", "skipped: …", "not needed",
     or None when the frame does not say). In a notebook it shows as a small table in the status colours.
+
+    Results of several instances (an `instance` column) are counted per instance too: `.instances` is
+    {instance: {status: rows}} in the order the rows name them (empty for one instance), and the table has a
+    column per instance beside the total.
     """
 
     def __init__(
@@ -272,11 +278,13 @@ class RunSummary(dict):
         stopped: str | None = None,
         interrupted: bool = False,
         verification: str | None = None,
+        instances: Mapping[str, Mapping[str, int]] | None = None,
     ):
         super().__init__(counts)
         self.stopped = stopped
         self.interrupted = interrupted
         self.verification = verification
+        self.instances: dict[str, dict[str, int]] = {k: dict(v) for k, v in (instances or {}).items()}
 
     @classmethod
     def of(cls, results: pd.DataFrame, counts: Mapping[str, int]) -> RunSummary:
@@ -291,35 +299,58 @@ class RunSummary(dict):
             stopped=run.get("stopped"),
             interrupted=bool(run.get("interrupted")),
             verification=run.get("verification"),
+            instances=_per_instance(results, counts),
         )
 
     def _repr_html_(self) -> str:
         rows = []
+        names = list(self.instances)
+        width = 3 + len(names)
+        if names:  # a column per instance, then the total: which instance needs attention shows at a glance
+            heads = "".join(f'<th style="text-align: right">{html.escape(n)}</th>' for n in names)
+            rows.append(f'<tr><th></th>{heads}<th style="text-align: right">total</th><th></th></tr>')
         for status, count in self.items():
             try:
                 info = STATUS_INFO[Status(status)]
                 css, meaning = _pair(info.background, info.foreground), info.meaning
             except ValueError:
                 css, meaning = "", ""
+            each = "".join(f'<td style="text-align: right">{_count(self.instances[n].get(status))}</td>' for n in names)
             rows.append(
-                f'<tr><td style="{css}">{html.escape(str(status))}</td>'
+                f'<tr><td style="{css}">{html.escape(str(status))}</td>{each}'
                 f'<td style="text-align: right">{count:,}</td><td>{html.escape(meaning)}</td></tr>'
             )
         if not rows:
-            rows.append('<tr><td colspan="3">no rows</td></tr>')
+            rows.append(f'<tr><td colspan="{width}">no rows</td></tr>')
         total = sum(self.values())
-        rows.append(f'<tr><th>total</th><th style="text-align: right">{total:,}</th><th></th></tr>')
+        each = "".join(f'<th style="text-align: right">{sum(self.instances[n].values()):,}</th>' for n in names)
+        rows.append(f'<tr><th>total</th>{each}<th style="text-align: right">{total:,}</th><th></th></tr>')
         if self.stopped:
             how = "interrupted" if self.interrupted else "stopped"
             rows.append(
-                f'<tr><td colspan="3" style="{_pair(_BAD.background, _BAD.foreground)}">run {how}: '
+                f'<tr><td colspan="{width}" style="{_pair(_BAD.background, _BAD.foreground)}">run {how}: '
                 f"{html.escape(str(self.stopped))}</td></tr>"
             )
         check = str(self.verification or "")
         if check.startswith(("failed", "skipped")):
             info = _BAD if check.startswith("failed") else _MUTED
             rows.append(
-                f'<tr><td colspan="3" style="{_pair(info.background, info.foreground)}">after-run check '
+                f'<tr><td colspan="{width}" style="{_pair(info.background, info.foreground)}">after-run check '
                 f"{html.escape(check)}</td></tr>"
             )
         return '<table class="bulkbackup-summary">' + "".join(rows) + "</table>"
+
+
+def _count(value: int | None) -> str:
+    return f"{value:,}" if value else ""
+
+
+def _per_instance(results: pd.DataFrame, counts: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """{instance: {status: rows}} of results of several instances, statuses in `counts`' order; {} for one."""
+    if INSTANCE not in results.columns or "status" not in results.columns:
+        return {}
+    names = results[INSTANCE].astype("string").fillna("")
+    per: dict[str, dict[str, int]] = {}
+    for (name, status), n in results.groupby([names, results["status"]], sort=False).size().items():
+        per.setdefault(str(name), {})[str(status)] = int(n)
+    return {name: {s: found[s] for s in counts if s in found} for name, found in per.items()}

@@ -1,15 +1,18 @@
-"""Every backup configuration of the instance as one DataFrame, ready to edit and feed back."""
+"""Every backup configuration of an instance, or of several, as one DataFrame, ready to edit and feed back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 
+from bulkbackup._coolify.clients import Clients, clients_of, each, is_several
 from bulkbackup._coolify.state import gc_paused, own_configs
-from bulkbackup._core.errors import ApiError
+from bulkbackup._core.columns import INSTANCE
+from bulkbackup._core.errors import ApiError, BulkBackupError
 from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import storage_ids
@@ -23,12 +26,22 @@ COLUMNS = (*KEY_COLUMNS, *(c for c in INVENTORY_COLUMNS if c != "backup_supporte
 # environment id → (project name, environment name, project uuid, environment uuid)
 Place = tuple[str | None, str | None, str | None, str | None]
 _NOWHERE: Place = (None, None, None, None)
+T = TypeVar("T")
 
 
 def inventory(
-    client: Client, *, unconfigured: bool = False, on_wait: Callable[[float], object] | None = None
+    client_or_clients: Client | Sequence[Client] | Clients,
+    *,
+    unconfigured: bool = False,
+    on_wait: Callable[[float], object] | None = None,
 ) -> pd.DataFrame:
     """One row per backup configuration, with the project and environment each database lives in.
+
+    Give one client, or a list of clients (`bb.connect(all_contexts=True)`): then every instance is read at once,
+    in parallel, and the one frame holds their rows in the clients' order, with the column `instance` first (each
+    row's `client.name`). Uuids can repeat across instances (restored from one backup): a row is its instance and
+    its uuids. An instance that cannot be read fails the call with an error naming it (after the others ended),
+    never a frame silently missing its rows.
 
     `unconfigured=True` adds one row per database that has no backup configuration: its `backup_uuid` and settings
     are empty, and the column `backup_supported` says whether Coolify can back up its type through the API at all
@@ -45,10 +58,77 @@ def inventory(
     pair before: `storage_ids`), and empty otherwise: the server reports only the id. An exported file fed back
     unchanged sends nothing for it either way.
 
-    `on_wait(seconds)` hears each wait for the server's rate-limit window while it reads (to say it).
+    `on_wait(seconds)` hears each wait for the server's rate-limit window while it reads (to say it); with several
+    instances, each instance's waits (from the thread reading it).
     """
+    if is_several(client_or_clients):
+        return inventories(clients_of(client_or_clients), unconfigured=unconfigured, on_wait=on_wait)
+    client = one_client(client_or_clients)
     with gc_paused(), hearing(client, on_wait):
         return _inventory(client, unconfigured)
+
+
+def one_client(given: Client | Clients) -> Client:
+    """The client of a call given one client (also as the `Clients` of one, which `clients_of(client)` makes)."""
+    return given.only if isinstance(given, Clients) and given.only is not None else given  # type: ignore[return-value]
+
+
+def inventories(
+    clients: Clients, *, unconfigured: bool = False, on_wait: Callable[[float], object] | None = None
+) -> pd.DataFrame:
+    """The inventories of several instances, read in parallel, as one frame with the `instance` column first."""
+
+    def one(client: Client) -> pd.DataFrame:
+        with hearing(client, on_wait):
+            return _inventory(client, unconfigured)
+
+    with gc_paused():  # once around all: a thread ending first must not switch collection back on for the rest
+        frames = each_named(clients, one)
+    return joined(clients.names, frames)
+
+
+def joined(names: Sequence[str], frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One inventory frame of the inventories of several instances (named `names`, in order), `instance` first.
+    The memory of what each held (`attrs["exported"]`) goes with it, keyed by instance: an edited copy sends only
+    the edited cells, each to its own instance."""
+    pairs = zip(names, frames, strict=True)
+    named = [frame.assign(**{INSTANCE: name})[[INSTANCE, *frame.columns]] for name, frame in pairs]
+    filled = [frame for frame in named if len(frame)] or named[:1]  # pandas warns about concatenating empty frames
+    frame = pd.concat(filled, ignore_index=True)
+    frame = frame.astype({"s3_storage_id": "Int64", "latest_size": "Int64"})
+    if "backup_supported" in frame.columns:
+        frame["backup_supported"] = frame["backup_supported"].astype(bool)
+    frame.attrs.clear()
+    frame.attrs[ATTR] = "inventory"
+    frame.attrs[EXPORTED] = remember(frame)  # keyed by instance too (`memory_keys`): uuids repeat across instances
+    return frame
+
+
+def each_named(clients: Clients, work: Callable[[Client], T]) -> list[T]:
+    """`each(clients, work)`, a failure naming the instance it happened on ("instance 'staging': GET …")."""
+
+    def named_work(client: Client) -> T:
+        with naming(client.name):
+            return work(client)
+
+    return each(clients, named_work)
+
+
+@contextmanager
+def naming(instance: str) -> Iterator[None]:
+    """An error of bulkbackup's raised inside names `instance` first (its type and attributes kept, so a caller
+    still tells an AuthError from another); any other error gets a note naming it."""
+    try:
+        yield
+    except BulkBackupError as error:
+        prefix = f"instance {instance!r}: "
+        if error.args and isinstance(error.args[0], str) and not error.args[0].startswith(prefix):
+            error.args = (prefix + error.args[0], *error.args[1:])
+        error.instance = instance  # type: ignore[attr-defined] - for callers that want it apart
+        raise
+    except Exception as error:
+        error.add_note(f"while reading instance {instance!r}")
+        raise
 
 
 UNSUPPORTED_TYPES = frozenset({"standalone-redis", "standalone-keydb", "standalone-dragonfly"})

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bulkbackup._coolify.clients import Clients, clients_of, each, is_several
+from bulkbackup._coolify.connection import describe_transport_error
 from bulkbackup._coolify.state import Key, configs_by_key, gc_paused, names_by_key
 from bulkbackup._core.columns import INSTANCE
-from bulkbackup._core.errors import printable
+from bulkbackup._core.errors import BulkBackupError, printable
 from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CLEAR, CellError, Field, uuid_problem
 from bulkbackup._core.operations import Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
@@ -26,7 +27,7 @@ from bulkbackup._engine.conflicts import checked_prefer, settle
 from bulkbackup._engine.identity import LazyIdentity, changes_text
 from bulkbackup._engine.pace import hearing
 from bulkbackup._engine.plan_frame import PLAN_ATTR, from_frame, missing, render, selected
-from bulkbackup._engine.route import merged, route, stray
+from bulkbackup._engine.route import merged, route, stray, unread
 from bulkbackup._input.changes import read_changes, row_changes, row_place
 from bulkbackup._input.export_memory import ROWS, Rows
 
@@ -135,7 +136,12 @@ def _routed(
         part = frame.iloc[positions]
         if isinstance(memory, tuple) and len(memory) == len(frame):
             part.attrs[ROWS] = Rows(memory[p] for p in positions)
-        state = _read(client, part, diff=diff, on_wait=on_wait)
+        try:
+            state = _read(client, part, diff=diff, on_wait=on_wait)
+        except (BulkBackupError, OSError) as error:  # OSError: requests' errors, a server gone
+            if len(clients) == 1:
+                raise
+            return unread(frame, positions, client.name, _named(error, client), place)
         return build_rows(
             part,
             state.databases,
@@ -160,6 +166,12 @@ def _routed(
         labels=tuple(frame.index),
         instances=clients.names if clients.several or INSTANCE in frame.columns else (),
     )
+
+
+def _named(error: BaseException, client: Client) -> str:
+    """What went wrong reading an instance, as one line with its token masked."""
+    text = str(error) if isinstance(error, BulkBackupError) else describe_transport_error(error)
+    return client.redact(text or type(error).__name__)
 
 
 def is_plan(frame: object) -> bool:

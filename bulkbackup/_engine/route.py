@@ -23,7 +23,7 @@ from bulkbackup._core.statuses import Action
 from bulkbackup._engine.identity import changes_text
 from bulkbackup._input.changes import row_changes
 
-__all__ = ["Routing", "merged", "route", "stray"]
+__all__ = ["Routing", "merged", "route", "stray", "unread"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,26 @@ def route(frame: pd.DataFrame, clients: Clients) -> Routing:
 
 def stray(frame: pd.DataFrame, i: int, name: str, clients: Clients, place: Callable[[int], str]) -> tuple:
     """(the invalid operation, its identity parts) of row `i`, whose instance no client serves."""
+    given = f"given: {clients.listed()}"
+    if name:
+        problem = f"column {INSTANCE}: {printable(name)!r} — no client serves this instance ({given})"
+    else:
+        problem = f"column {INSTANCE} is empty: name the instance this row is for ({given})"
+    return unsent(frame, i, name, problem, place)
+
+
+def unread(
+    frame: pd.DataFrame, positions: list[int], name: str, error: BaseException, place: Callable[[int], str]
+) -> tuple[list[Operation], list[tuple]]:
+    """The rows of an instance whose server could not be read for the plan: invalid, saying why, so that the other
+    instances' rows still go (a server gone or a token refused is about one instance, not the whole run)."""
+    problem = f"instance {printable(name)!r} could not be read, so nothing is planned or sent for it: {error}"
+    found = [unsent(frame, i, name, problem, place) for i in positions]
+    return [op for op, _ in found], [part for _, part in found]
+
+
+def unsent(frame: pd.DataFrame, i: int, name: str, problem: str, place: Callable[[int], str]) -> tuple:
+    """(the invalid operation, its identity parts) of row `i` of instance `name`, which goes nowhere: `problem`."""
     row = {column: frame.iat[i, k] for k, column in enumerate(frame.columns)}
     line = row.get("line")
     ref = RowRef(
@@ -70,11 +90,6 @@ def stray(frame: pd.DataFrame, i: int, name: str, clients: Clients, place: Calla
         str(row["backup_uuid"]),
         instance=name,
     )
-    given = f"given: {clients.listed()}"
-    if name:
-        problem = f"column {INSTANCE}: {printable(name)!r} — no client serves this instance ({given})"
-    else:
-        problem = f"column {INSTANCE} is empty: name the instance this row is for ({given})"
     errors = list(row.get("errors") or [])
     operation = Operation(ref, Action.INVALID, errors=(*errors, f"{place(i)}: {problem}"))
     # The identity is of what the row asks for, not of which clients were given: its own errors only.

@@ -10,13 +10,15 @@ a schedule that does not run).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bulkbackup._coolify.clients import Clients, is_several
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import BY_NAME
-from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, inventory
+from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, inventory, one_client
 from bulkbackup._fleet.health import DEFAULT_GRACE, _problems, _zone, parse_time
 from bulkbackup._fleet.health import _now as _moment
 from bulkbackup._fleet.policy import Policy, Rule
@@ -51,7 +53,7 @@ _NOT_COMPARABLE = {"s3_storage_uuid"}  # the server reports only s3_storage_id: 
 
 def check(
     policy: Policy,
-    client_or_fleet: Client | pd.DataFrame,
+    client_or_fleet: Client | Sequence[Client] | Clients | pd.DataFrame,
     *,
     now: dt.datetime | str | None = None,
     timezone: str = "UTC",
@@ -63,10 +65,15 @@ def check(
     are found) or an inventory frame. Databases Coolify cannot back up through the API (redis, keydb, dragonfly)
     are not violations: they are listed in `attrs["unsupported"]`. Databases no rule matches are violations with
     no fix ("no rule matches"). `attrs["checked"]` counts the databases and configurations looked at.
+
+    A list of clients (read in parallel) or the inventory of several instances checks every instance against the
+    one policy: each violation names its `instance` (the first column), a database is one per instance (uuids
+    repeat across instances restored from one backup), and `attrs["unsupported"]` says "instance: name".
     """
     fleet = (
         client_or_fleet if isinstance(client_or_fleet, pd.DataFrame) else inventory(client_or_fleet, unconfigured=True)
     )
+    named = named_for_rules(policy, client_or_fleet)
     zone = _zone(timezone)
     moment = _moment(now, zone)
     rows: list[tuple] = []
@@ -76,16 +83,19 @@ def check(
     databases: set[object] = set()
     configurations = 0
     names = list(fleet.columns)
+    several = INSTANCE in names
     for values in zip(*(fleet[name].tolist() for name in names), strict=True):
         row = dict(zip(names, values, strict=True))
-        database = row.get("database_uuid")
+        instance = row.get(INSTANCE)
+        database = (instance, row.get("database_uuid"))  # a database is its instance's: uuids repeat across them
         configured = not _empty(row.get("backup_uuid"))
         if row.get("database_type") in UNSUPPORTED_TYPES:
             if database not in unsupported_seen:
-                unsupported.append(str(row.get("database_name") or database))
+                name = str(row.get("database_name") or database[1])
+                unsupported.append(f"{instance}: {name}" if several else name)
             unsupported_seen.add(database)
             continue
-        rule = policy.rule_for(row)
+        rule = policy.rule_for(row if named is None else {**row, INSTANCE: named})
         if rule is not None and rule.ignore:
             ignored.add(database)
             continue
@@ -100,8 +110,10 @@ def check(
             rows.append(_violation(row, rule, "no backup configuration", wanted, "none", "create"))
         else:
             rows.extend(_config_violations(row, rule, moment, zone, grace))
-    frame = pd.DataFrame(rows, columns=list(COLUMNS), dtype=object)
+    frame = pd.DataFrame([row[:-1] for row in rows], columns=list(COLUMNS), dtype=object)
     frame = frame.astype(object).where(frame.notna(), None)  # empty cells are None, as in the inventory
+    if several:
+        frame.insert(0, INSTANCE, pd.Series([row[-1] for row in rows], dtype=object))
     frame.attrs.update(
         checked={"databases": len(databases), "configurations": configurations, "ignored": len(ignored)},
         unsupported=unsupported,
@@ -109,6 +121,14 @@ def check(
         now=moment.isoformat(),
     )
     return frame
+
+
+def named_for_rules(policy: Policy, given: object) -> str | None:
+    """The instance name rules matching on `instance` see for the rows of one client (its frames have no
+    `instance` column): a policy written for several instances holds for each alone. None otherwise."""
+    if not policy.matches_instances or isinstance(given, pd.DataFrame) or is_several(given):
+        return None
+    return getattr(one_client(given), "name", None)  # type: ignore[arg-type]
 
 
 def _config_violations(
@@ -159,6 +179,7 @@ def _config_violations(
 
 
 def _violation(row: Mapping[str, Any], rule: Rule | None, problem: str, wanted: str, found: str, fix: str) -> tuple:
+    """One violation: the cells of COLUMNS, then the row's instance (a column only when the fleet has it)."""
     backup = row.get("backup_uuid")
     return (
         row.get("project"),
@@ -172,6 +193,7 @@ def _violation(row: Mapping[str, Any], rule: Rule | None, problem: str, wanted: 
         wanted,
         found,
         fix,
+        row.get(INSTANCE),
     )
 
 

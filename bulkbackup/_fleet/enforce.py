@@ -15,6 +15,11 @@ policy covers into one plan row per configuration, exactly as `check` judges it:
 The plan's identity is a hash of the policy and the databases it targets, not of the rows: after a run created a
 configuration, a fresh `enforce` of the same policy plans that database as an update (or unchanged), and its
 journal is still this run's.
+
+Several instances (a list of clients): one plan over all of them. Every operation names its instance
+(`RowRef.instance`), creates as well as updates, so `apply` routes each row to its own server; the plan's
+`instances` are the clients' names, its frame has the `instance` column, and its identity covers the instance:
+two instances restored from one backup hold the same uuids, and they are different rows.
 """
 
 from __future__ import annotations
@@ -22,17 +27,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bulkbackup._coolify.clients import Clients, clients_of, is_several
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import BY_NAME
 from bulkbackup._core.operations import Identity, Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
 from bulkbackup._engine.identity import changes_text, row_hash_of
-from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, inventory
+from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, each_named, inventories, inventory, one_client
 from bulkbackup._engine.plan import operation_for, render
+from bulkbackup._fleet.check import named_for_rules
 from bulkbackup._fleet.policy import Policy, Rule
 
 if TYPE_CHECKING:
@@ -45,7 +53,11 @@ _S3 = "s3_storage_uuid"
 
 
 def enforce(
-    policy: Policy, client: Client, *, now: dt.datetime | str | None = None, timezone: str = "UTC"
+    policy: Policy,
+    client_or_clients: Client | Sequence[Client] | Clients,
+    *,
+    now: dt.datetime | str | None = None,
+    timezone: str = "UTC",
 ) -> pd.DataFrame:
     """The plan frame that makes the fleet hold `policy` (`update`, `create`, `unchanged`, `unsupported` and
     `invalid` rows), carrying its `Plan` in `attrs["plan"]`: `bb.apply(frame, client, journal=...)` sends it.
@@ -53,29 +65,55 @@ def enforce(
     Only what an API call can fix is planned: limits such as `max_age`, failing backups and databases no rule
     matches are `check`'s to report. `now` and `timezone` are accepted for symmetry with `check` (the plan does
     not depend on the time).
+
+    A list of clients plans every instance at once (each read in parallel, each row's setting compared with its
+    own server's version): one plan whose rows name their `instance`, for `bb.apply(frame, clients)`.
     """
     del now, timezone  # settings do not depend on the time; limits that do are check's
-    fleet = inventory(client, unconfigured=True)
-    version = client.server_version()
-    return render(plan_of_policy(policy, fleet, version))
+    if not is_several(client_or_clients):
+        client = one_client(client_or_clients)
+        fleet = inventory(client, unconfigured=True)
+        version = client.server_version()
+        return render(plan_of_policy(policy, fleet, version, named=named_for_rules(policy, client)))
+    clients = clients_of(client_or_clients)
+    fleet = inventories(clients, unconfigured=True)
+    versions = dict(zip(clients.names, each_named(clients, lambda c: c.server_version()), strict=True))
+    return render(plan_of_policy(policy, fleet, versions, instances=clients.names))  # with the instance column
 
 
-def plan_of_policy(policy: Policy, fleet: pd.DataFrame, version: str | None) -> Plan:
-    """The `Plan` of `policy` against an inventory frame read with `unconfigured=True`."""
+def plan_of_policy(
+    policy: Policy,
+    fleet: pd.DataFrame,
+    version: str | None | Mapping[str, str | None],
+    *,
+    instances: Sequence[str] = (),
+    named: str | None = None,
+) -> Plan:
+    """The `Plan` of `policy` against an inventory frame read with `unconfigured=True`.
+
+    An inventory of several instances (its `instance` column): `version` maps each instance to its server's
+    version, and `instances` names them in order (the plan's `instances`; by default, as the frame lists them).
+    `named`: the one instance's name the rules see (`check.named_for_rules`), for an inventory of one."""
+    several = INSTANCE in fleet.columns
+    if several and not instances:
+        instances = tuple(dict.fromkeys(fleet[INSTANCE].tolist()))
     names = list(fleet.columns)
     rows = [
         {k: (None if _empty(v) else v) for k, v in zip(names, values, strict=True)}
         for values in zip(*(fleet[name].tolist() for name in names), strict=True)
     ]
-    known: dict[str, list[str]] = {}
+    # A database is its instance's (None for one instance): uuids repeat across instances restored from one backup.
+    known: dict[tuple[str | None, str], list[str]] = {}
     for row in rows:
         if row.get("backup_uuid"):
-            known.setdefault(str(row["database_uuid"]), []).append(str(row["backup_uuid"]))
+            known.setdefault((row.get(INSTANCE), str(row["database_uuid"])), []).append(str(row["backup_uuid"]))
     operations: list[Operation] = []
     hashes: list[str] = []
     targets: list[str] = []
     for row in rows:
         database, backup = str(row.get("database_uuid") or ""), str(row.get("backup_uuid") or "")
+        instance = str(row[INSTANCE]) if several else None
+        server = version.get(instance) if isinstance(version, Mapping) else version
         ref = RowRef(
             len(operations),
             len(operations),
@@ -84,28 +122,39 @@ def plan_of_policy(policy: Policy, fleet: pd.DataFrame, version: str | None) -> 
             backup,
             row.get("database_name"),
             row.get("database_type"),
+            instance,
         )
         if row.get("database_type") in UNSUPPORTED_TYPES:
             operation, wanted = Operation(ref, Action.UNSUPPORTED), {"unsupported": True}
         else:
-            rule = policy.rule_for(row)
+            rule = policy.rule_for(row if named is None else {**row, INSTANCE: named})
             if rule is None or rule.ignore:
                 continue  # nothing to make: check reports a database no rule matches
             if backup:
-                operation, wanted = _update(ref, rule, row, version)
+                operation, wanted = _update(ref, rule, row, server)
             else:
-                operation, wanted = _create(ref, rule, known.get(database, []), version)
+                operation, wanted = _create(ref, rule, known.get((row.get(INSTANCE), database), []), server)
         operations.append(operation)
-        hashes.append(row_hash_of(database, backup, operation.errors, changes_text(wanted)))
-        targets.append(database)
+        # with its instance: the same uuids on two instances are two rows of what was asked for
+        hashes.append(row_hash_of(database, backup, operation.errors, changes_text(wanted), instance))
+        targets.append(database if instance is None else f"{instance}\t{database}")
     return Plan(
         tuple(operations),
         Identity(_policy_hash(policy, targets), tuple(hashes)),
         source=policy.source,
         compared=True,
-        server_version=version,
+        server_version=_one_version(version),
         labels=tuple(range(len(operations))),
+        instances=tuple(instances) if several else (),
     )
+
+
+def _one_version(version: str | None | Mapping[str, str | None]) -> str | None:
+    """The plan's server version: the one server's, or the instances' when they all run the same."""
+    if not isinstance(version, Mapping):
+        return version
+    found = set(version.values())
+    return found.pop() if len(found) == 1 else None
 
 
 def _update(ref: RowRef, rule: Rule, row: Mapping[str, Any], version: str | None) -> tuple[Operation, dict]:

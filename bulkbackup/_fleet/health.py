@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.errors import ConfigError
 from bulkbackup._core.firing import Firing, UnschedulableError, compile_frequency
 
@@ -67,17 +68,21 @@ def health(
     UTC unless changed); a run counts as missing only `grace` after its scheduled start. Databases without a
     configuration (rows of `inventory(unconfigured=True)` with an empty `backup_uuid`) are left out: they have no
     health, only a policy can say they should have a backup.
+
+    The inventory of several instances has an `instance` column: the health frame keeps it, first, so every
+    problem names its instance (`timezone` is then every instance's).
     """
     zone = _zone(timezone)
     moment = _now(now, zone)
     configured = fleet[_has_config(fleet)] if "backup_uuid" in fleet.columns else fleet
-    columns: dict[str, list] = {name: [] for name in (*_ID_COLUMNS, *(p.name for p in PROBLEMS))}
+    ids = (INSTANCE, *_ID_COLUMNS) if INSTANCE in fleet.columns else _ID_COLUMNS
+    columns: dict[str, list] = {name: [] for name in (*ids, *(p.name for p in PROBLEMS))}
     columns.update(problems=[], last_run_at=[], due_since=[])
     get = _getter(configured)
     for i in range(len(configured)):
         row = get(i)
         found = _problems(row, moment, zone, grace)
-        for name in _ID_COLUMNS:
+        for name in ids:
             columns[name].append(row.get(name))
         for problem in PROBLEMS:
             columns[problem.name].append(problem.name in found.flags)

@@ -15,6 +15,10 @@
     match = { environment = "dev*" }
     ignore = true                                    # the databases it matches are not checked
 
+    [[rule]]
+    match = { instance = "staging*" }                # the Coolify instance (the client's name), for a policy
+    frequency = "@weekly"                            # over several
+
 The first rule whose `match` globs all fit a database wins; a database no rule matches is reported, not guessed.
 A rule wants `enabled = true` unless it says otherwise: a policy is about backups that run. Every mistake in the
 file is one `InputError` naming the file, the line and the key, with "did you mean" for a misspelt key.
@@ -36,8 +40,10 @@ from typing import Any
 from bulkbackup._core.errors import InputError
 from bulkbackup._core.fields import BACKUP_NOW, BY_NAME, CellError
 
-MATCH_KEYS = ("project", "environment", "database_type", "name")
-"""What a rule's `match` table may hold: globs (fnmatch, case-insensitive) on the inventory's columns."""
+MATCH_KEYS = ("project", "environment", "database_type", "name", "instance")
+"""What a rule's `match` table may hold: globs (fnmatch, case-insensitive) on the inventory's columns; `instance`
+is the Coolify instance's name (`client.name`, a coolify-cli context's), known when a client or clients are checked
+and in the inventory of several instances."""
 
 LIMITS: dict[str, str] = {
     "max_age": 'the newest successful run is at most this old (e.g. "26h", "2d", "90m")',
@@ -119,6 +125,11 @@ class Policy:
 
     def rule_for(self, database: Mapping[str, Any]) -> Rule | None:
         return next((rule for rule in self.rules if rule.matches(database)), None)
+
+    @property
+    def matches_instances(self) -> bool:
+        """Whether a rule matches on the instance (then a check of one client tells the rules its name)."""
+        return any("instance" in rule.match for rule in self.rules)
 
 
 def parse_duration(text: object) -> dt.timedelta:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.cron import is_valid_frequency
 from bulkbackup._core.errors import BulkBackupError, InputError
 from bulkbackup._core.fields import KEY_COLUMNS, is_missing, read_bool
@@ -45,7 +46,8 @@ def schedule_counts(
 
     `frame` holds the configurations: an inventory (edited or not) or any frame with `frequency` and, optionally,
     `enabled` (a missing value counts as enabled). `changes`, when given, is applied on top first: a plan frame
-    (its payloads) or a changes frame such as `stagger()`'s, matched on database_uuid and backup_uuid. A plan frame
+    (its payloads) or a changes frame such as `stagger()`'s, matched on database_uuid and backup_uuid (and on the
+    instance, when both have an `instance` column: uuids repeat across instances). A plan frame
     given as `frame` stands for the configurations it reschedules, as they are now (its `before` values);
     `schedule_counts(plan, plan)` counts them as the plan leaves them.
 
@@ -170,6 +172,8 @@ def stagger(
     configurations again gives the same frequencies (and a plan with nothing to change).
 
     Returns database_uuid, backup_uuid and frequency, with `frame`'s index: `bb.plan(changes, client)` takes it.
+    Rows of several instances (an `instance` column) are spread over the window per instance, since each server
+    runs its own backups, and the changes keep the `instance` column, first, for `bb.plan(changes, clients)`.
     """
     missing = [c for c in KEY_COLUMNS if c not in frame.columns]
     if missing:
@@ -182,31 +186,37 @@ def stagger(
         raise InputError(f"every must be 'day' or 'week', not {every!r}", column="every", value=every)
     if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 1):
         raise InputError(f"step must be a whole number of minutes ≥ 1, not {step!r}", column="step", value=step)
-    order = sorted(range(len(frame)), key=lambda i: (str(frame[KEY_COLUMNS[1]].iat[i]), i))
-    count = len(order)
+    backups = [str(b) for b in frame[KEY_COLUMNS[1]].tolist()]
+    instances = frame[INSTANCE].tolist() if INSTANCE in frame.columns else [None] * len(frame)
+    groups: dict[object, list[int]] = {}
+    for position, instance in enumerate(instances):
+        groups.setdefault(instance, []).append(position)
     days = 7 if every == "week" else 1
-    per_day = -(-count // days)  # configurations sharing one day's window
     slots = length if step is None else max(1, -(-length // step))
-    frequencies = [""] * count
-    for rank, position in enumerate(order):
-        weekday, index_in_day = rank % days, rank // days
-        if step is None:
-            offset = (index_in_day * length) // max(per_day, 1)
-        else:
-            offset = (index_in_day % slots) * step
-        minute = (begin + offset) % 1440
-        cron = f"{minute % 60} {minute // 60} * * " + (str(weekday) if every == "week" else "*")
-        if not is_valid_frequency(cron):  # pragma: no cover - the construction above only makes valid ones
-            raise BulkBackupError(f"stagger made {cron!r}, which the server would refuse")
-        frequencies[position] = cron
-    return pd.DataFrame(
+    frequencies = [""] * len(frame)
+    for positions in groups.values():  # each instance's own window: its server runs only its own backups
+        order = sorted(positions, key=lambda i: (backups[i], i))
+        per_day = -(-len(order) // days)  # configurations sharing one day's window
+        for rank, position in enumerate(order):
+            weekday, index_in_day = rank % days, rank // days
+            if step is None:
+                offset = (index_in_day * length) // max(per_day, 1)
+            else:
+                offset = (index_in_day % slots) * step
+            minute = (begin + offset) % 1440
+            cron = f"{minute % 60} {minute // 60} * * " + (str(weekday) if every == "week" else "*")
+            if not is_valid_frequency(cron):  # pragma: no cover - the construction above only makes valid ones
+                raise BulkBackupError(f"stagger made {cron!r}, which the server would refuse")
+            frequencies[position] = cron
+    columns = {INSTANCE: instances} if INSTANCE in frame.columns else {}
+    columns.update(
         {
             KEY_COLUMNS[0]: frame[KEY_COLUMNS[0]].astype(str).to_numpy(),
             KEY_COLUMNS[1]: frame[KEY_COLUMNS[1]].astype(str).to_numpy(),
             "frequency": frequencies,
-        },
-        index=frame.index,
+        }
     )
+    return pd.DataFrame(columns, index=frame.index)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -223,18 +233,20 @@ def _configurations(frame: pd.DataFrame) -> pd.DataFrame:
             if "frequency" in before:
                 rows.append(
                     {
+                        INSTANCE: record.get(INSTANCE),
                         KEY_COLUMNS[0]: record[KEY_COLUMNS[0]],
                         KEY_COLUMNS[1]: record[KEY_COLUMNS[1]],
                         "frequency": before["frequency"],
                         "enabled": before.get("enabled", True),
                     }
                 )
-        table = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "frequency", "enabled"])
+        table = pd.DataFrame(rows, columns=[INSTANCE, *KEY_COLUMNS, "frequency", "enabled"])
     else:
         if "frequency" not in frame.columns:
             raise InputError("schedule_counts needs a 'frequency' column (pass an inventory or a plan)")
         table = pd.DataFrame(
             {
+                INSTANCE: frame[INSTANCE] if INSTANCE in frame.columns else None,
                 KEY_COLUMNS[0]: frame[KEY_COLUMNS[0]] if KEY_COLUMNS[0] in frame.columns else None,
                 KEY_COLUMNS[1]: frame[KEY_COLUMNS[1]] if KEY_COLUMNS[1] in frame.columns else None,
                 "frequency": frame["frequency"],
@@ -250,15 +262,9 @@ def _configurations(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _with_changes(table: pd.DataFrame, changes: Any) -> pd.DataFrame:
     table = table.copy()
-    position = {
-        (str(a), str(b)): i for i, (a, b) in enumerate(zip(table[KEY_COLUMNS[0]], table[KEY_COLUMNS[1]], strict=True))
-    }
     if isinstance(changes, pd.DataFrame) and kind(changes) == "plan":
-        updates = [
-            (r[KEY_COLUMNS[0]], r[KEY_COLUMNS[1]], _json(r.get("payload")))
-            for r in changes.to_dict("records")
-            if r.get("action") == "update"
-        ]
+        records = [r for r in changes.to_dict("records") if r.get("action") == "update"]
+        updates = [(r.get(INSTANCE), r[KEY_COLUMNS[0]], r[KEY_COLUMNS[1]], _json(r.get("payload"))) for r in records]
     else:
         from bulkbackup._input.changes import read_changes
 
@@ -268,15 +274,19 @@ def _with_changes(table: pd.DataFrame, changes: Any) -> pd.DataFrame:
             if r.get("errors"):
                 continue
             wanted = {n: r[n] for n in ("frequency", "enabled") if n in r and not is_missing(r[n])}
-            updates.append((r[KEY_COLUMNS[0]], r[KEY_COLUMNS[1]], wanted))
-    for database_uuid, backup_uuid, wanted in updates:
-        i = position.get((str(database_uuid), str(backup_uuid)))
-        if i is None:
-            continue
-        if "frequency" in wanted:
-            table.at[i, "frequency"] = str(wanted["frequency"])
-        if "enabled" in wanted:
-            table.at[i, "enabled"] = bool(wanted["enabled"])
+            updates.append((r.get(INSTANCE), r[KEY_COLUMNS[0]], r[KEY_COLUMNS[1]], wanted))
+    # By instance too when both sides name it (uuids repeat across instances); else by the uuids alone.
+    by_instance = table[INSTANCE].notna().any() and any(not is_missing(u[0]) for u in updates)
+    instances = table[INSTANCE].tolist() if by_instance else [None] * len(table)
+    position: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(instances, table[KEY_COLUMNS[0]], table[KEY_COLUMNS[1]], strict=True)):
+        position.setdefault((key[0], str(key[1]), str(key[2])), []).append(i)
+    for instance, database_uuid, backup_uuid, wanted in updates:
+        for i in position.get((instance if by_instance else None, str(database_uuid), str(backup_uuid)), []):
+            if "frequency" in wanted:
+                table.at[i, "frequency"] = str(wanted["frequency"])
+            if "enabled" in wanted:
+                table.at[i, "enabled"] = bool(wanted["enabled"])
     return table
 
 

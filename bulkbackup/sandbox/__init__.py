@@ -4,8 +4,9 @@
     with Sandbox(databases=40, seed=0) as sandbox:
         sandbox.endpoint, sandbox.token     # "http://127.0.0.1:PORT/api/v1", "1|…"
 
-    with Sandbox.many(3, seed=[0, 0, 1], rate_limit=[50, 50, 200]) as (production, staging, eu):
-        ...                                 # three instances; the first two share uuids
+    with Sandbox.many(3, seed=[0, 0, 1], rate_limit=[50, 50, 200]) as sandboxes:
+        production, staging, eu = sandboxes # three instances; the first two share uuids
+        sandboxes.cli_config(path)          # a coolify-cli config file, one context (name) per instance
 
 Where API-RULES is silent, the sandbox chooses (and its tests pin down):
 - The API switch starts on (a fresh Coolify starts with it off); `set_api_enabled(False)` turns it off.
@@ -26,15 +27,16 @@ Where API-RULES is silent, the sandbox chooses (and its tests pin down):
 - A value beyond its column (an integer above 2^31-1, a storage size of 10^10 GB or more) is a 500
   "Server Error", as PostgreSQL's error would be; nothing is changed.
 
-The public surface is this package's `__all__`; every module is private: `_server` (Sandbox, Sandboxes, serve),
-`_transport` (HTTP), `_api` (routing, middleware, reads), `_writes` (PATCH, POST, DELETE), `_http` (requests and
-answers), `_rules` and `_cron` (the server's rules as API-RULES states them), `_laravel` (PHP/Laravel value
-semantics and messages), `_limiter` (the fixed-window throttle), `_fleet` (the data model) and `_seed` (seeding
-it), `_shapes` (JSON shapes), `_model` (how a row takes an update), `_jobs` (simulated backup jobs), `_auth`
-(tokens), `_faults` (injected failures).
+The public surface is this package's `__all__`; every module is private: `_server` (Sandbox, Sandboxes),
+`_serve` (serve), `_transport` (HTTP), `_api` (routing, middleware, reads), `_writes` (PATCH, POST, DELETE),
+`_http` (requests and answers), `_rules` and `_cron` (the server's rules as API-RULES states them), `_laravel`
+(PHP/Laravel value semantics and messages), `_limiter` (the fixed-window throttle), `_fleet` (the data model) and
+`_seed` (seeding it), `_shapes` (JSON shapes), `_model` (how a row takes an update), `_jobs` (simulated backup
+jobs), `_auth` (tokens), `_faults` (injected failures).
 """
 
 from bulkbackup.sandbox._faults import parse_fault
-from bulkbackup.sandbox._server import PortUnavailable, Sandbox, Sandboxes, serve
+from bulkbackup.sandbox._serve import serve
+from bulkbackup.sandbox._server import PortUnavailable, Sandbox, Sandboxes
 
 __all__ = ["PortUnavailable", "Sandbox", "Sandboxes", "parse_fault", "serve"]

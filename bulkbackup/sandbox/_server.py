@@ -1,5 +1,5 @@
 """The sandbox: `CoolifyApi` behind the HTTP transport (`_transport`) on 127.0.0.1, with faults; `Sandboxes`
-runs several at once.
+runs several at once (`_serve` runs them in the foreground).
 
 In-process (tests,
 notebooks) the server shares one GIL with its client, so every microsecond it spends per request is taken from
@@ -10,17 +10,16 @@ the request path does nothing that only an observer needs (PATCH bodies are deco
 from __future__ import annotations
 
 import json
+import os
 import random
-import shlex
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import TextIO
+from pathlib import Path
 
 from bulkbackup.sandbox._api import VERSION, ApiRequest, ApiResponse, CoolifyApi, exception_response
 from bulkbackup.sandbox._auth import TokenStore
-from bulkbackup.sandbox._faults import BEFORE_PROCESSING, PROBABILISTIC, draw, normalize_faults, parse_fault
+from bulkbackup.sandbox._faults import BEFORE_PROCESSING, PROBABILISTIC, draw, normalize_faults
 from bulkbackup.sandbox._fleet import Fleet, add_missing_backup_columns
 from bulkbackup.sandbox._rules import BY_NAME, parse_version
 from bulkbackup.sandbox._seed import build_fleet
@@ -29,7 +28,7 @@ from bulkbackup.sandbox._transport import PortUnavailable, Server, proxy_respons
 
 MISSING_BACKUP_FIELD = BY_NAME[MISSING_BACKUP_COLUMNS[0]]
 WRITE_METHODS = frozenset({"PATCH", "POST", "DELETE"})  # the methods faults apply to (see `_faults`)
-__all__ = ["PortUnavailable", "Sandbox", "Sandboxes", "serve"]
+__all__ = ["PortUnavailable", "Sandbox", "Sandboxes"]
 
 
 class Sandbox:
@@ -162,7 +161,8 @@ class Sandbox:
     def many(cls, n: int, **options: object) -> Sandboxes:
         """`n` sandboxes to run at once in this process (see `Sandboxes`): each keyword is either one value for
         all, or a list of `n` values, one each. `seed` defaults to 0, 1, …, n-1 and `name` to "sandbox-1", …;
-        `seed=[0, 0, 1]` makes the first two alike, so their uuids collide as restored instances' do.
+        `seed=[0, 0, 1]` makes the first two alike, so their uuids collide as restored instances' do. A list is
+        always one value per sandbox: the same methods for all is `fault_methods=("PATCH", "POST")`, a tuple.
 
             with Sandbox.many(3, databases=20, rate_limit=[50, 50, 100]) as sandboxes:
                 for sandbox in sandboxes: ...
@@ -419,7 +419,7 @@ class Sandboxes:
     budget, seed and faults. Start and stop them together (`with`), index or iterate them like a list.
 
     `Sandbox.many(n, ...)` makes them alike but for what you vary; `Sandboxes([Sandbox(...), Sandbox(...)])`
-    takes any you made.
+    takes any you made. `cli_config(path)` writes a coolify-cli config file naming each one as a context.
     """
 
     def __init__(self, sandboxes: Iterable[Sandbox]):
@@ -472,6 +472,39 @@ class Sandboxes:
     def tokens(self) -> list[str]:
         return [s.token for s in self._sandboxes]
 
+    @property
+    def names(self) -> list[str]:
+        """Each sandbox's name; an unnamed one is "sandbox-N" (its place, from 1), as `Sandbox.many` names them."""
+        return [s.name or f"sandbox-{i + 1}" for i, s in enumerate(self._sandboxes)]
+
+    def cli_config(self, path: str | os.PathLike, *, default: int | str = 0) -> Path:
+        """Write a coolify-cli config file with one instance (context) per sandbox: its name, its URL as `fqdn`
+        and its root token; `default` (a position or a name) is the default instance. Returns the path.
+
+            sandboxes.cli_config(tmp_path / ".config" / "coolify" / "config.json")   # coolify-cli's place under HOME
+
+        The file holds the tokens, as coolify-cli's own does: it is written readable by its owner only. A file
+        already there is replaced (the sandboxes' ports and tokens change with every start).
+        """
+        names = self.names
+        if len(names) != len(set(names)):
+            raise ValueError(f"sandbox names must differ to be coolify-cli contexts, got {names}")
+        chosen = names.index(default) if isinstance(default, str) and default in names else default
+        if not isinstance(chosen, int) or isinstance(chosen, bool) or not 0 <= chosen < len(names):
+            raise ValueError(f"default: a position from 0 to {len(names) - 1} or one of {names}, got {default!r}")
+        instances = [
+            {"name": name, "fqdn": sandbox.url, "token": sandbox.token, "default": i == chosen}
+            for i, (name, sandbox) in enumerate(zip(names, self._sandboxes, strict=True))
+        ]
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.chmod(target, 0o600)  # a file that was already there keeps its mode through os.open
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump({"instances": instances}, file, indent=2)
+            file.write("\n")
+        return target
+
     def __repr__(self) -> str:
         return f"Sandboxes({self._sandboxes!r})"
 
@@ -496,69 +529,3 @@ def _decoded(body: bytes) -> object:
         return json.loads(body)
     except (ValueError, RecursionError):
         return body
-
-
-def serve(
-    port: int = 0,
-    databases: int = 40,
-    seed: int = 0,
-    rate_limit: int = 200,
-    window: float = 60.0,
-    faults: Mapping[object, object] | Iterable[str] | None = None,
-    out: TextIO | None = None,
-    version: str = VERSION,
-    *,
-    cases: bool = False,
-    instances: int = 1,
-) -> None:
-    """Run a sandbox until Ctrl-C, after printing its endpoint and tokens one per line (`out`: default stdout).
-
-    `faults` is a mapping ({"500": 0.1}) or "KEY=VALUE" strings as a command line gives them. `cases` adds the
-    policy cases (see Sandbox). `instances` > 1 runs that many, seeded `seed`, `seed + 1`, … on `port`, `port + 1`,
-    … (or any free ports for 0), each printed under its name. Raises PortUnavailable (an OSError whose message is
-    one line) when a port is taken.
-    """
-    out = out if out is not None else sys.stdout
-    if faults is not None and not isinstance(faults, Mapping):
-        faults = dict(parse_fault(text) for text in faults)
-    if not isinstance(instances, int) or instances < 1:
-        raise ValueError(f"instances must be a number >= 1, got {instances!r}")
-    sandboxes = Sandboxes(
-        Sandbox(
-            databases,
-            seed + i,
-            rate_limit,
-            window,
-            faults,
-            port=port + i if port else 0,
-            version=version,
-            cases=cases,
-            name=f"sandbox-{i + 1}" if instances > 1 else None,
-        )
-        for i in range(instances)
-    )
-    with sandboxes:
-        for sandbox in sandboxes:
-            if sandbox.name:
-                print(f"[{sandbox.name}]", file=out)
-            _print_sandbox(sandbox, out)
-        out.flush()
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-
-
-def _print_sandbox(sandbox: Sandbox, out: TextIO) -> None:
-    print(f"endpoint: {sandbox.endpoint}", file=out)
-    print(f"root token: {sandbox.token}", file=out)
-    print(f"read token: {sandbox.read_token}", file=out)
-    print(f"write token: {sandbox.write_token}", file=out)
-    print(f"other team token: {sandbox.other_team_token}", file=out)
-    print(f"Coolify version: {sandbox.version}", file=out)
-    # Quoted for a shell: the token's "|" would otherwise start a pipeline when pasted.
-    print("\nto use it from another shell, paste:", file=out)
-    print(f"export COOLIFY_ENDPOINT={shlex.quote(sandbox.endpoint)}", file=out)
-    print(f"export COOLIFY_TOKEN={shlex.quote(sandbox.token)}", file=out)
-    print(file=out)

@@ -23,13 +23,16 @@ from enum import StrEnum
 
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import BACKUP_NOW, CLEAR, KEY_COLUMNS, SETTINGS, Field, is_missing
 from bulkbackup._input.changes import FRAME_SOURCE, read_changes
+from bulkbackup.widgets._render import with_names
 
 __all__ = ["FILTERS", "EditorModel", "Intent", "s3_storage_options"]
 
-FILTERS: tuple[str, ...] = ("project", "environment", "database_type")
-"""Inventory columns the editor filters on by exact value (the name filter is a text search besides these)."""
+FILTERS: tuple[str, ...] = (INSTANCE, "project", "environment", "database_type")
+"""Inventory columns the editor filters on by exact value (the name filter is a text search besides these); the
+instance only when the inventory has that column (an inventory of several instances)."""
 
 NAME_COLUMN = "database_name"
 
@@ -78,7 +81,12 @@ class EditorModel:
         self.inventory = inventory.reset_index(drop=True)
         self.s3_storages = s3_storage_options(s3_storages)
         self.fields: tuple[Field, ...] = (*SETTINGS, BACKUP_NOW)
-        self.filters: dict[str, str | None] = dict.fromkeys(FILTERS)
+        # An inventory of several instances (`bb.inventory([prod, staging])`) has an `instance` column: its rows
+        # are then known by (instance, database, backup), since uuids repeat across instances restored from one
+        # backup, and the changes keep the instance so each row goes back to its own server.
+        self.instance = INSTANCE in self.inventory.columns
+        self.keys: tuple[str, ...] = (INSTANCE, *KEY_COLUMNS) if self.instance else tuple(KEY_COLUMNS)
+        self.filters: dict[str, str | None] = dict.fromkeys(c for c in FILTERS if c != INSTANCE or self.instance)
         self.name = ""
         # Every value starts empty: no control shows a value that reads like the server's.
         self.choices: dict[str, _Choice] = {f.name: _Choice() for f in self.fields}
@@ -93,14 +101,15 @@ class EditorModel:
         return sorted({str(v) for v in self.inventory[column] if not is_missing(v)})
 
     def set_filter(self, **values: str | None) -> None:
-        """project=, environment=, database_type= (None: any) and name= (text the database name contains)."""
+        """project=, environment=, database_type= (None: any), name= (text the database name contains) and, for an
+        inventory of several instances, instance=."""
         for column, value in values.items():
             if column == "name":
                 self.name = value or ""
             elif column in self.filters:
                 self.filters[column] = None if is_missing(value) else str(value)
             else:
-                raise ValueError(f"no filter {column!r}: use one of {', '.join((*FILTERS, 'name'))}")
+                raise ValueError(f"no filter {column!r}: use one of {', '.join((*self.filters, 'name'))}")
 
     @property
     def matching(self) -> pd.DataFrame:
@@ -177,14 +186,7 @@ class EditorModel:
 
     def names(self, changes: pd.DataFrame) -> pd.DataFrame:
         """`changes` with each configuration's database name, type and project beside the keys (for display)."""
-        known = [c for c in (NAME_COLUMN, "database_type", "project", "environment") if c in self.inventory.columns]
-        if changes.empty or not known:
-            return changes
-        lookup = self.inventory.drop_duplicates(KEY_COLUMNS[1]).set_index(KEY_COLUMNS[1])[known]
-        shown = changes.copy()
-        for offset, column in enumerate(known):
-            shown.insert(offset, column, shown[KEY_COLUMNS[1]].map(lookup[column]))
-        return shown
+        return with_names(changes, self.inventory, (NAME_COLUMN, "database_type", "project", "environment"))
 
     def problems(self) -> dict[str, str]:
         return {name: problem for name in self.choices if (problem := self.problem(name))}
@@ -231,7 +233,7 @@ class EditorModel:
         if blockers:
             raise ValueError("; ".join(blockers))
         pending = self.pending()
-        batch = self.matching[list(KEY_COLUMNS)].reset_index(drop=True).copy()
+        batch = self.matching[list(self.keys)].reset_index(drop=True).copy()
         for name, value in pending.items():
             batch[name] = pd.Series([value] * len(batch), dtype=object)
         self.batches.append(batch)
@@ -249,27 +251,26 @@ class EditorModel:
 
     @property
     def changes(self) -> pd.DataFrame:
-        """One row per configuration touched by any batch: the keys and every setting some batch wrote.
+        """One row per configuration touched by any batch: the keys (the instance first, when the inventory has
+        one) and every setting some batch wrote.
 
         Later batches override earlier ones field by field; a cell no batch wrote is None ("leave as it is").
         """
-        rows: dict[tuple[str, str], dict[str, object]] = {}
+        rows: dict[tuple[str, ...], dict[str, object]] = {}
         written: set[str] = set()
         for batch in self.batches:
             for record in batch.to_dict("records"):
-                key = (record[KEY_COLUMNS[0]], record[KEY_COLUMNS[1]])
-                row = rows.setdefault(key, {})
+                row = rows.setdefault(tuple(record[k] for k in self.keys), {})
                 for name, value in record.items():
-                    if name not in KEY_COLUMNS:
+                    if name not in self.keys:
                         row[name] = value
                         written.add(name)
         columns = [f.name for f in self.fields if f.name in written]
         data = {
-            KEY_COLUMNS[0]: [key[0] for key in rows],
-            KEY_COLUMNS[1]: [key[1] for key in rows],
+            **{name: [key[i] for key in rows] for i, name in enumerate(self.keys)},
             **{name: pd.Series([row.get(name) for row in rows.values()], dtype=object) for name in columns},
         }
-        return pd.DataFrame(data, columns=[*KEY_COLUMNS, *columns])
+        return pd.DataFrame(data, columns=[*self.keys, *columns])
 
     def describe(self) -> str:
         """A one-line account of the batches, for the editor's status line."""

@@ -11,8 +11,9 @@ import html
 import ipywidgets as w
 import pandas as pd
 
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import Field, Kind
-from bulkbackup.widgets._editing import FILTERS, EditorModel, Intent
+from bulkbackup.widgets._editing import EditorModel, Intent
 from bulkbackup.widgets._render import frame_html
 
 _ANY = "(any)"
@@ -22,7 +23,9 @@ _VALUE_WIDTH = "170px"
 # A message never reflows the rows: it has a fixed box beside its control (three short lines), scrolled when
 # it is longer.
 _MESSAGE_HEIGHT = "44px"
-_FILTER_LABELS = {"project": "Project", "environment": "Environment", "database_type": "Type"}
+_FILTER_LABELS = {"instance": "Instance", "project": "Project", "environment": "Environment", "database_type": "Type"}
+# Four filters and the name box do not fit one line beside JupyterLab's file browser at 1280 px: they wrap.
+_FILTER_WIDTH = "250px"
 # The selected keep/set/clear button must be unmistakable (the front-ends' default barely differs).
 _CSS = """<style>
 .bulkbackup-editor .bulkbackup-intent .widget-toggle-button.mod-active {
@@ -57,18 +60,24 @@ class Editor:
 
     `s3_storages` (uuids, dicts or a frame with `uuid` and `name`) turns the S3 storage into a dropdown; without
     it the uuid is typed (the inventory only knows the storages' numeric ids).
+
+    An inventory of several instances (`bb.inventory([prod, staging])`, with its `instance` column) adds an
+    Instance filter, the count says how many match in each instance, and `changes` keeps the `instance` column,
+    so `bb.plan(editor.changes, [prod, staging])` sends each row to its own instance.
     """
 
     def __init__(self, inventory: pd.DataFrame, *, s3_storages: object = None):
         self.model = EditorModel(inventory, s3_storages=s3_storages)
         self.filters: dict[str, w.Dropdown] = {}
-        for column in FILTERS:
+        for column in self.model.filters:  # the instance first, when the inventory has several
             dropdown = w.Dropdown(
-                options=[(_ANY, None), *((v, v) for v in self.model.options(column))],
-                index=0,  # not value=None: ipywidgets 8 reads that as "nothing selected" and shows a blank box
+                # "(any)" is the empty text, not None: ipywidgets 8 reads a value of None as "nothing selected"
+                # and shows a blank box, also when a user picks "(any)" again after another choice.
+                options=[(_ANY, ""), *((v, v) for v in self.model.options(column))],
+                index=0,
                 description=_FILTER_LABELS[column],
                 style={"description_width": "initial"},
-                layout=w.Layout(width="300px"),
+                layout=w.Layout(width=_FILTER_WIDTH),
             )
             dropdown.observe(self._on_filter, names="value")
             self.filters[column] = dropdown
@@ -92,7 +101,7 @@ class Editor:
         self.widget = w.VBox(
             [
                 w.HTML(_CSS),
-                w.HBox([*self.filters.values(), self.name]),
+                w.HBox([*self.filters.values(), self.name], layout=w.Layout(flex_flow="row wrap")),
                 self.count,
                 *rows,
                 w.HBox([self.add_button, self.remove_button, self.clear_button]),
@@ -158,7 +167,7 @@ class Editor:
     # --- events --------------------------------------------------------------------------------------------
 
     def _on_filter(self, _change: object = None) -> None:
-        self.model.set_filter(**{c: d.value for c, d in self.filters.items()}, name=self.name.value)
+        self.model.set_filter(**{c: d.value or None for c, d in self.filters.items()}, name=self.name.value)
         self._show_count()
         for name in self.values:
             self._show_hint(name)
@@ -206,6 +215,10 @@ class Editor:
             f'<b class="bulkbackup-count">{count}</b> of {len(self.model.inventory)} '
             f"configuration{'s' * (len(self.model.inventory) != 1)} match"
         )
+        if self.model.instance and count:
+            # Which instances the selection reaches: a change meant for one must visibly not reach another.
+            per = self.model.matching[INSTANCE].astype("string").fillna("").value_counts(sort=False)
+            self.count.value += html.escape(" — " + ", ".join(f"{name}: {n}" for name, n in per.items()))
 
     def _show_hint(self, name: str) -> None:
         control = self.values.get(name)

@@ -1,15 +1,16 @@
 """`RunPanel`: Plan, confirm, Apply in the background with live counts, Stop, then results and their files.
 
-The panel listens to apply's per-row seam (`bulkbackup.events`): a listener only bumps counters under a lock,
-and a refresh loop copies them into the widgets four times a second, so a fast run does not flood the front-end
-with one message per row and a slow one still moves.
+The panel listens to apply's per-row seam (`bulkbackup.events`): a listener only bumps counters under a lock
+(`_counts.LiveCounts`), and a refresh loop copies them into the widgets four times a second, so a fast run does not
+flood the front-end with one message per row and a slow one still moves. Given a list of clients, the panel plans
+and applies over all those instances at once and counts each instance apart (a table of instance × status).
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,16 +19,19 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from bulkbackup._core.events import RowFinished, RunFinished, RunStarted, Waiting
+from bulkbackup._coolify.clients import clients_of
+from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.statuses import Action
-from bulkbackup._display.progress import counts_as_done
 from bulkbackup._engine.apply import apply
-from bulkbackup._engine.pace import hearing, run_estimate, waiting
+from bulkbackup._engine.pace import estimate, hearing, per_minute, run_estimate, waiting
 from bulkbackup._engine.plan import plan
 from bulkbackup._engine.results import summary
 from bulkbackup._engine.undo import undo
 from bulkbackup._input.changes import write_csv
-from bulkbackup.widgets._render import counts_html, download_link, frame_html
+from bulkbackup.widgets._counts import LiveCounts, progress_note
+from bulkbackup.widgets._render import download_link, frame_html, with_names
+
+__all__ = ["RunPanel", "progress_note"]
 
 REFRESH_S = 0.25
 DEFAULT_FOLDER = "bulkbackup-runs"
@@ -50,6 +54,10 @@ class RunPanel:
     every Plan so the panel can sit below an editor that is still being used. Each run writes its results, undo
     file and journal into `folder/<UTC start time>/` (default `bulkbackup-runs/` in the working directory, which
     in a notebook is the notebook's folder); `journal=PATH` keeps the journal there instead, to resume a run.
+
+    `client` may be a list of clients (`[prod, staging, eu]`): the changes then need an `instance` column (an
+    editor over `bb.inventory([prod, staging, eu])` keeps it), each row goes to its own instance, all instances
+    are sent in parallel, and the live counts are a table of instance × status.
     """
 
     def __init__(
@@ -63,7 +71,9 @@ class RunPanel:
         rate: float | None = None,
     ):
         self.source = changes
-        self.client = client
+        self.client = client  # as given: one Client or a list, which is what plan and apply are passed
+        self.clients = clients_of(client)  # two clients of one name fail here, before anything is planned
+        self.several = self.clients.several
         self.journal = Path(journal) if journal is not None else None
         self.folder = Path(folder)
         self.options = {"workers": workers, "rate": rate}
@@ -75,12 +85,7 @@ class RunPanel:
         self.finished = threading.Event()
         self.finished.set()  # nothing is running yet
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._sent = 0
-        self._total = 0
-        self._waiting: float | None = None  # time.monotonic() when the current wait for the server ends
-        self._started: float | None = None  # time.monotonic() when the run started: the estimate counts waits too
+        self.live = LiveCounts()
         self._names: pd.DataFrame | None = None  # the plan's database names, for the results' display
 
         self.plan_button = w.Button(description="Plan", icon="list", button_style="info")
@@ -105,7 +110,8 @@ class RunPanel:
                 self.status,
                 self.plan_view,
                 w.HBox([self.confirm, self.apply_button, self.stop_button]),
-                w.HBox([self.progress, self.counts]),
+                # Several instances' counts are a table: under the bar, where it has the width it needs.
+                (w.VBox if self.several else w.HBox)([self.progress, self.counts]),
                 self.downloads,
                 self.results_view,
             ]
@@ -129,7 +135,7 @@ class RunPanel:
         self.status.value = html.escape("planning: reading the server…")
         planned = plan(self.changes(), self.client, on_wait=self._planning_wait)
         self.planned = planned
-        self._names = planned[[c for c in ("backup_uuid", "database_name", "database_type") if c in planned]]
+        self._names = planned[[c for c in (INSTANCE, "backup_uuid", "database_name", "database_type") if c in planned]]
         self.confirm.value = False  # a new plan needs its own confirmation
         actions = Counter(planned["action"])
         if planned.empty:
@@ -143,27 +149,51 @@ class RunPanel:
         return planned
 
     def _to_send(self) -> int:
+        return sum(self._to_send_by_instance().values())
+
+    def _to_send_by_instance(self) -> dict[str | None, int]:
+        """Rows the plan sends, per instance (the key None: the one instance)."""
         if self.planned is None:
-            return 0
-        return int(self.planned["action"].isin([a.value for a in Action if a.sends]).sum())
+            return {}
+        sends = self.planned["action"].isin([a.value for a in Action if a.sends])
+        if not self.several or INSTANCE not in self.planned:
+            return {None: int(sends.sum())}
+        per = self.planned.loc[sends, INSTANCE].value_counts()
+        return {name: int(per.get(name, 0)) for name in self.clients.names}
 
     def _sending_note(self) -> str:
         n = self._to_send()
         if not n:
             return " — nothing to send"
-        # Before the tick: roughly how long the run takes at the server's budget, as the CLI says it.
-        how_long = run_estimate(self.client, n, self.options["rate"])
-        return f" — {n} request{'s' * (n != 1)} to send" + (f" ({how_long})" if how_long else "")
+        # Before the tick: roughly how long the run takes at each server's budget, as the CLI says it. Instances
+        # are sent in parallel: the run takes about as long as the slowest one.
+        note = f" — {n} request{'s' * (n != 1)} to send"
+        if not self.several:
+            how_long = run_estimate(self.client, n, self.options["rate"])
+            return note + (f" ({how_long})" if how_long else "")
+        per = self._to_send_by_instance()
+        note += f" to {len(per)} instances in parallel ({', '.join(f'{name}: {n}' for name, n in per.items())})"
+        # The run takes about as long as its slowest instance: say that one's time at its server's budget.
+        paces = {name: per_minute(self.clients.by_name(name), self.options["rate"]) for name, n in per.items() if n}
+        known = {name: per[name] / pace for name, pace in paces.items() if pace}
+        if not known:
+            return note
+        slowest = max(known, key=lambda name: known[name])
+        return note + f"; the slowest, {slowest}: {estimate(per[slowest], paces[slowest])}"
 
     def _planning_wait(self, seconds: float) -> None:
         """Plan's reads wait for the server's window: say what for and how long, never a silent 'reading'."""
         if seconds > 1:
             self.status.value = html.escape(f"planning: {waiting(seconds)} before it can read the server…")
 
-    def _wait_heard(self, seconds: float) -> None:
-        """A wait of apply's reads before the run starts (a resumed run's rebase): shown like a run's own waits."""
-        with self._lock:
-            self._waiting = time.monotonic() + seconds
+    def _hearing(self) -> contextlib.ExitStack:
+        """The waits of apply's reads before the run starts (a resumed run's rebase), heard per instance and
+        shown like a run's own waits."""
+        stack = contextlib.ExitStack()
+        for client in self.clients:
+            name = client.name if self.several else None
+            stack.enter_context(hearing(client, lambda seconds, name=name: self.live.wait_heard(seconds, name)))
+        return stack
 
     def ready(self) -> str | None:
         """Why Apply cannot start now (None when it can)."""
@@ -229,10 +259,7 @@ class RunPanel:
         self.error = None
         self.results = None
         self.files = {}
-        with self._lock:
-            self._counts.clear()
-            self._sent, self._total, self._waiting = 0, self._to_send(), None
-            self._started = time.monotonic()
+        self.live.begin(self._to_send_by_instance(), self.clients.names if self.several else ())
         self.downloads.value = ""
         self.results_view.value = ""
         self.status.value = html.escape("running…")
@@ -241,28 +268,14 @@ class RunPanel:
 
     def listen(self, event: object) -> None:
         """The panel's listener on apply's seam: only counts (the refresh loop shows them)."""
-        with self._lock:
-            if isinstance(event, RunStarted):
-                self._total = event.to_send
-            elif isinstance(event, RowFinished):
-                self._counts[event.result.status] += 1
-                self._sent += counts_as_done(event.result.status)  # as the results count it: a skipped row is not done
-                self._waiting = None
-            elif isinstance(event, Waiting):
-                self._waiting = time.monotonic() + event.seconds
-            elif isinstance(event, RunFinished):
-                self._waiting = None
+        self.live.listen(event)
 
-    def _refresh(self) -> None:
-        with self._lock:
-            counts, sent, total, waiting = dict(self._counts), self._sent, self._total, self._waiting
-            started = self._started
+    def _refresh(self, final: bool = False) -> None:
+        sent, total = self.live.sent, self.live.total
         self.progress.max = max(total, 1)
         self.progress.value = min(sent, total)
         self.progress.description = f"{sent}/{total}"
-        self.counts.value = counts_html(counts) + html.escape(
-            progress_note(time.monotonic(), started, waiting, sent, total)
-        )
+        self.counts.value = self.live.html(final=final)
 
     def _refresh_loop(self, done: threading.Event) -> None:
         while not done.wait(REFRESH_S):
@@ -285,7 +298,7 @@ class RunPanel:
             folder = self._run_folder(datetime.now(UTC))
             journal = self.journal or folder / "journal.jsonl"
             try:
-                with hearing(self.client, self._wait_heard):
+                with self._hearing():
                     results = apply(
                         self.planned,
                         self.client,
@@ -330,12 +343,9 @@ class RunPanel:
 
     def _show_results(self, results: pd.DataFrame) -> None:
         # The frame is the record: the bar and counts end on what it says, whatever the listener saw.
-        with self._lock:
-            self._sent = sum(counts_as_done(s) for s in results["status"])
-            self._waiting = None
-        self._refresh()
+        self.live.settle(results)
+        self._refresh(final=True)
         counts = summary(results)
-        self.counts.value = counts_html(counts)
         stopped = counts.stopped
         self.status.value = html.escape(
             "done: "
@@ -354,19 +364,9 @@ class RunPanel:
             f"<li>{html.escape(n)}: <code>{html.escape(str(p.resolve()))}</code></li>" for n, p in self.files.items()
         )
         self.downloads.value = " &nbsp; ".join(links) + f'<ul style="line-height: 1.4">{written}</ul>'
-        self.results_view.value = frame_html(self._named(results))
-
-    def _named(self, results: pd.DataFrame) -> pd.DataFrame:
-        """A copy of the results with the plan's database names beside them, for display only (the record has none)."""
-        names = self._names
-        if names is None or "database_name" not in names or "backup_uuid" not in results:
-            return results
-        by_uuid = names.drop_duplicates("backup_uuid").set_index("backup_uuid")
-        shown = results.copy()
-        for column in ("database_name", "database_type"):
-            if column in by_uuid and column not in shown:
-                shown.insert(0, column, shown["backup_uuid"].map(by_uuid[column]))
-        return shown
+        # The plan's database names beside the results, for display only (the record has none).
+        named = results if self._names is None else with_names(results, self._names, ("database_name", "database_type"))
+        self.results_view.value = frame_html(named)
 
     def _forget(self) -> None:
         """Drop the shown plan, results and downloads: what the panel shows is current or nothing."""
@@ -389,26 +389,3 @@ class RunPanel:
     def _repr_mimebundle_(self, **kwargs):
         # The widget's own view bundle: a cell ending in `editor` or `panel` shows the widget in every front-end.
         return self.widget._repr_mimebundle_(**kwargs)
-
-
-def progress_note(now: float, started: float | None, waiting_until: float | None, sent: int, total: int) -> str:
-    """What the counts line adds: the wait for the server (what for and how long) and the time left at this pace.
-
-    The estimate is the run's own pace so far (rows per second since it started, waits included), so a run held
-    back by the server's budget is not promised an early end.
-    """
-    parts = []
-    if waiting_until is not None and waiting_until - now > 1:
-        parts.append(waiting(waiting_until - now))
-    if started is not None and 0 < sent < total and now - started >= 2:
-        left = (now - started) / sent * (total - sent)
-        parts.append(f"about {_duration(left)} left")
-    return "".join(f" — {p}" for p in parts)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
