@@ -345,13 +345,11 @@ def originals(sandboxes, rows=ROWS):
     return [[s.config(b["backup_uuid"])["timeout"] for b in s.backups[:rows]] for s in sandboxes]
 
 
-def apply_undo_per_instance(undo, clients):
-    """Until apply takes a list of clients: each instance's rows of the undo, sent to that instance's client."""
-    for client in clients:
-        mine = undo[undo["instance"] == client.name].drop(columns="instance").reset_index(drop=True)
-        if len(mine):
-            results = bb.apply(mine, client, progress=False)
-            assert set(results["status"]) <= {"updated", "unchanged"}, results[["status", "message"]]
+def apply_undo(undo, clients):
+    """The undo sent as a user sends it: each row to the client of its instance."""
+    results = bb.apply(undo, clients, progress=False)
+    assert set(results["status"]) <= {"updated", "unchanged"}, results[["instance", "status", "message"]]
+    assert results["instance"].tolist() == undo["instance"].tolist()
 
 
 def test_undo_from_a_journal_of_two_instances_restores_each(twins, tmp_path):
@@ -366,9 +364,7 @@ def test_undo_from_a_journal_of_two_instances_restores_each(twins, tmp_path):
     assert list(undo.columns) == ["instance", "database_uuid", "backup_uuid", "timeout"]
     assert undo["instance"].tolist() == [*names * 4]  # 7 answered, 1 in flight: 8 rows, twins never merged
     assert undo["timeout"].tolist() == [before[i][j] for j in range(4) for i in range(2)]
-    routed = bb.plan(undo, clients)  # each row to the client of its instance
-    assert routed["instance"].tolist() == undo["instance"].tolist() and set(routed["action"]) == {"update"}
-    apply_undo_per_instance(undo, clients)
+    apply_undo(undo, clients)
     assert originals(sandboxes) == before
 
 
@@ -399,7 +395,7 @@ def test_undo_from_results_of_several_instances_names_each_rows_instance(twins, 
         assert list(undo.columns)[:3] == ["instance", "database_uuid", "backup_uuid"]
         assert undo["instance"].tolist() == results["instance"].tolist()
         assert undo["timeout"].tolist() == [before[i][j] for j in range(2) for i in range(2)]
-    apply_undo_per_instance(undo, clients)
+    apply_undo(undo, clients)
     assert originals(sandboxes, rows=2) == before
     one = bb.undo(results.drop(columns="instance"))  # a run of one instance: no instance column, as before
     assert "instance" not in one.columns

@@ -36,26 +36,18 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bulkbackup._coolify.clients import Clients, clients_of, each
 from bulkbackup._coolify.state import own_configs
 from bulkbackup._core.errors import BulkBackupError, ConfigError, printable
-from bulkbackup._core.events import Event, RowFinished, RowSending, RunFacts, RunFinished, RunStarted
+from bulkbackup._core.events import Event, RowFinished, RowSending, RunFinished, RunStarted
 from bulkbackup._core.operations import Decision, Operation, Plan
+from bulkbackup._engine import journal_records as records
 from bulkbackup._engine import journal_resume
 from bulkbackup._engine.journal_lock import JournalLock
-from bulkbackup._engine.journal_read import (
-    JOURNAL_VERSION,
-    ONE_INSTANCE,
-    JournalState,
-    RowHistory,
-    Where,
-    read_journal,
-)
+from bulkbackup._engine.journal_read import JOURNAL_VERSION, JournalState, RowHistory, Where, read_journal
 from bulkbackup._engine.plan import plan_of
-from bulkbackup._version import __version__
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
@@ -67,16 +59,6 @@ _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # one encoder: jso
 
 class JournalError(BulkBackupError):
     """A record of the run could not be written: the run stops (`Journal.failure` holds the message)."""
-
-
-def server_version(client: Client) -> str | None:
-    """The Coolify version for the header; None when it cannot be read (a journal never fails for lack of it)."""
-    getter = getattr(client, "server_version", None) or client.version
-    try:
-        version = getter()
-    except Exception:  # noqa: BLE001 - any failure only means "unknown"
-        return None
-    return None if version is None else str(version)
 
 
 class Journal:
@@ -172,7 +154,7 @@ class Journal:
             if not self.several and self.plan.server_version:
                 read = [self.plan.server_version]
             else:
-                read = each(self.clients, server_version)
+                read = each(self.clients, records.server_version)
             self._server_versions = dict(zip(self.clients.names, read, strict=True))
         return self._server_versions
 
@@ -236,24 +218,21 @@ class Journal:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self._write(self._header(event), sync=True)
+            header = records.header(
+                self.plan,
+                event,
+                endpoint=self.endpoint,
+                instances=self.instances,
+                coolify=self.server_versions if self.several else self.server_version,
+                resumed=self.prior is not None,
+            )
+            self._write(header, sync=True)
             for ref, outcome in self._adopted:
                 self._outcome(ref, outcome)
         elif isinstance(event, RowSending):
-            self._write(
-                {
-                    "record": "intent",
-                    **_where(event.row),
-                    "payload": dict(event.payload),
-                    "before": dict(event.before),
-                    **(
-                        {"action": str(self._actions[event.row.position])}
-                        if event.row.position in self._actions
-                        else {}
-                    ),
-                    "time": _now(),
-                }
-            )  # fsynced by before_request(), outside the delivery lock, before the request leaves
+            action = self._actions.get(event.row.position)
+            # fsynced by before_request(), outside the delivery lock, before the request leaves
+            self._write(records.intent(event.row, event.payload, event.before, action and str(action)))
             self._announced.add(event.row.position)
         elif isinstance(event, RowFinished):
             if event.row.position not in self._announced:
@@ -262,68 +241,12 @@ class Journal:
             self._outcome(event.row, event.result)
         elif isinstance(event, RunFinished):
             self._ending = True  # a failure from here on stops nothing: every request of the run is behind it
-            self._write(self._end(event.facts), sync=True)
+            self._write(records.end(event.facts, self.redact, several=self.several), sync=True)
         else:
             self._raise_if_failed()
 
-    def _header(self, event: RunStarted) -> dict:
-        identity = self.plan.identity
-        rows = [
-            [operation.ref.database_uuid, operation.ref.backup_uuid, digest]
-            for operation, digest in zip(self.plan.operations, identity.row_hashes, strict=True)
-        ]
-        if self.several:
-            for row, operation in zip(rows, self.plan.operations, strict=True):
-                row.append(operation.ref.instance)
-        return {
-            "record": "header",
-            "journal_version": JOURNAL_VERSION if self.several else ONE_INSTANCE,
-            "endpoint": self.endpoint,
-            **({"instances": self.instances} if self.several else {}),
-            "input": self.plan.source,
-            "changes_hash": identity.changes_hash,
-            "rows": rows,
-            "resumed": self.prior is not None,
-            "dry_run": event.dry_run,
-            "bulkbackup": __version__,
-            "coolify": self.server_versions if self.several else self.server_version,
-            "time": event.started_at,
-        }
-
-    def _end(self, facts: RunFacts) -> dict:
-        record = {
-            "record": "end",
-            "stopped": self.redact(facts.stopped) if facts.stopped else None,
-            "interrupted": facts.interrupted,
-            "verification": self.redact(facts.verification),
-            "counts": dict(facts.counts),
-        }
-        if self.several:
-            record["instances"] = {
-                name: {
-                    "endpoint": part.endpoint,
-                    "stopped": self.redact(part.stopped) if part.stopped else None,
-                    "verification": self.redact(part.verification),
-                    "counts": dict(part.counts),
-                }
-                for name, part in facts.instances.items()
-            }
-        record["time"] = facts.finished_at
-        return record
-
     def _outcome(self, ref, result) -> None:
-        self._write(
-            {
-                "record": "outcome",
-                **_where(ref),
-                "status": str(result.status),
-                "http_status": result.http_status,
-                "message": self.redact(result.message),
-                "attempts": result.attempts,
-                **({"created": result.backup_uuid} if result.backup_uuid else {}),
-                "time": _now(),
-            }
-        )
+        self._write(records.outcome(ref, result, self.redact))
 
     def before_request(self, event: RowSending) -> None:
         """Group commit: the request waits until its intent is on disk, and one fsync serves every worker whose
@@ -402,20 +325,6 @@ class Journal:
     def _raise_if_failed(self) -> None:
         if self.failure is not None:
             raise JournalError(self.failure)
-
-
-def _where(ref) -> dict:
-    return {
-        "position": ref.position,
-        "line": ref.line,
-        **({"instance": ref.instance} if ref.instance is not None else {}),
-        "database_uuid": ref.database_uuid,
-        "backup_uuid": ref.backup_uuid,
-    }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def settled_by(
