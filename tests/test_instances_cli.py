@@ -340,6 +340,24 @@ def test_storages_of_two_contexts_lists_each_under_its_name(home, three, capsys)
     assert out.index(f"eu ({three[2].endpoint}):") < out.index(f"prod ({three[0].endpoint}):")
 
 
+def test_a_wrong_token_in_one_context_leaves_the_others_rows_updated(home, three, capsys):
+    path, picked = changes_for_all(home, capsys, three)
+    write_config(config_of(home), three, tokens={"eu": WRONG})
+    before = [len(s.patch_bodies) for s in three]
+    assert main(["apply", str(path), "--all-contexts", "--yes", "-o", str(home / "r.csv")]) == 1
+    out = capsys.readouterr().out
+    assert [len(s.patch_bodies) - n for s, n in zip(three, before, strict=True)] == [2, 2, 0]
+    assert re.search(r"^  line \d+: eu: invalid .*401", out, re.MULTILINE)  # said before the question, naming eu
+    assert "  eu: 2 invalid" in out and f"  eu ({three[2].endpoint}): 2 invalid" in out  # the plan's, the run's
+    results = pd.read_csv(home / "r.csv", dtype=str, keep_default_na=False)
+    assert results.groupby("instance")["status"].agg(set).to_dict() == {
+        "prod": {"updated"},
+        "staging": {"updated"},
+        "eu": {"invalid"},
+    }
+    assert WRONG.partition("|")[2] not in out
+
+
 def test_an_instance_refusing_its_token_at_the_run_stops_alone_and_the_finish_names_the_instances(
     tmp_path, monkeypatch, capsys
 ):
