@@ -156,7 +156,7 @@ def together(rows: int, limit: int, window: float, n: int = 3) -> dict:
 
 def figures(quick: bool = False) -> list[dict]:
     """The benchmark as figures for benchmarks/run.py."""
-    rows, limit, window = (40, 20, 1.0) if quick else (150, 50, 5.0)
+    rows, limit, window = (40, 20, 2.0) if quick else (150, 50, 5.0)
     one = alone(rows, limit, window)
     many = together(rows, limit, window)
     n = len(many["instances"])
