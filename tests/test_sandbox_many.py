@@ -90,6 +90,31 @@ def test_cli_config_names_every_instance_as_a_coolify_cli_context(tmp_path):
             sandboxes.cli_config(path, default="qa")
 
 
+def test_cli_config_connects_every_instance_and_one_inventory_tells_the_colliding_uuids_apart(tmp_path):
+    import bulkbackup as bb
+
+    path = tmp_path / "config.json"
+    with Sandbox.many(3, databases=3, seed=[0, 0, 1], name=["production", "staging", "eu"]) as sandboxes:
+        sandboxes.cli_config(path)
+        clients = bb.connect(all_contexts=True, environ={}, config_path=path)
+        try:
+            assert [(c.name, c.endpoint) for c in clients] == list(
+                zip(sandboxes.names, sandboxes.endpoints, strict=True)
+            )
+            fleet = bb.inventory(clients)
+        finally:
+            for client in clients:
+                client.close()
+        assert fleet.columns[0] == "instance"
+        for sandbox in sandboxes:
+            mine = fleet[fleet["instance"] == sandbox.name]
+            assert sorted(mine["backup_uuid"]) == sorted(b["backup_uuid"] for b in sandbox.backups)
+        # Seeded alike: production's and staging's rows have the same uuids, once each.
+        shared = set(fleet.loc[fleet["instance"] == "production", "backup_uuid"])
+        assert shared == set(fleet.loc[fleet["instance"] == "staging", "backup_uuid"])
+        assert not fleet.duplicated(["instance", "database_uuid", "backup_uuid"]).any()
+
+
 def test_unnamed_sandboxes_are_named_by_their_place():
     with Sandboxes([Sandbox(databases=1), Sandbox(databases=1, seed=1, name="staging")]) as sandboxes:
         assert sandboxes.names == ["sandbox-1", "staging"]
