@@ -126,3 +126,18 @@ def test_a_coolify_before_4_3_says_it_has_no_storages_endpoint(team):
     with bb.Client(team.url, "1|token-for-a-local-test") as client:
         with pytest.raises(bb.ApiError, match="added in Coolify 4.3.0"):
             bb.storages(client)
+
+
+def test_the_storages_of_several_instances_are_one_frame_each_row_naming_its_instance():
+    with bb.sandbox.Sandbox.many(2, databases=6, seed=[0, 1]) as sandboxes:
+        clients = [bb.Client(s.endpoint, s.token, name=n) for s, n in zip(sandboxes, ["prod", "eu"], strict=True)]
+        frame = bb.storages(clients)
+        refused = bb.Client(sandboxes[1].endpoint, "wrong-token", name="eu")
+        with pytest.raises(bb.AuthError, match="^instance 'eu': "):
+            bb.storages([clients[0], refused])
+    assert list(frame.columns[:2]) == ["instance", "name"]
+    for sandbox, name in zip(sandboxes, ["prod", "eu"], strict=True):
+        mine = frame[frame["instance"] == name]
+        assert sorted(mine["uuid"]) == sorted(s["uuid"] for s in sandbox.s3_storages)
+    raw = [s[k] for sandbox in sandboxes for s in sandbox.s3_storages for k in ("key", "secret") if s.get(k)]
+    assert_no_credentials(frame, raw)

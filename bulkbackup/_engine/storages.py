@@ -6,11 +6,15 @@ where the answer is read (`Client.list_storages`), before anything else sees the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bulkbackup._coolify.clients import Clients, clients_of, is_several
 from bulkbackup._coolify.state import own_configs
+from bulkbackup._core.columns import INSTANCE
+from bulkbackup._engine.inventory import each_named, one_client
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
@@ -25,12 +29,30 @@ UNKNOWN_USE = (
 )
 
 
-def storages(client: Client) -> pd.DataFrame:
+def storages(client_or_clients: Client | Sequence[Client] | Clients) -> pd.DataFrame:
     """One row per S3 storage of the token's team: name, uuid, bucket, endpoint, region, is_usable, and where it
     can be known, `configurations` (how many backup configurations use it) and `used_by` (their database names
     and backup uuids). Known when no configuration uses S3, or the team has one storage; otherwise both are
     empty and `attrs["note"]` says why. Two requests: `GET /api/v1/s3-storages` (Coolify 4.3.0 and later) and
-    `GET /api/v1/databases`."""
+    `GET /api/v1/databases`.
+
+    A list of clients: every instance read in parallel, one frame with the `instance` column first (a storage's
+    uuid is its own instance's: name it in that instance's rows only); `attrs["note"]` names the instances it is
+    about."""
+    if not is_several(client_or_clients):
+        return _storages(one_client(client_or_clients))
+    clients = clients_of(client_or_clients)
+    frames = each_named(clients, _storages)
+    pairs = list(zip(clients.names, frames, strict=True))
+    named = [f.assign(**{INSTANCE: name})[[INSTANCE, *STORAGE_COLUMNS]] for name, f in pairs]
+    frame = pd.concat(named, ignore_index=True).astype({"configurations": "Int64"})
+    unknown = [name for name, f in pairs if f.attrs.get("note")]
+    if unknown:
+        frame.attrs["note"] = f"{', '.join(unknown)}: {UNKNOWN_USE}"
+    return frame
+
+
+def _storages(client: Client) -> pd.DataFrame:
     listed = [s for s in client.list_storages() if isinstance(s, dict)]
     users = [
         f"{db.get('name') or db.get('uuid')} ({config.get('uuid')})"
