@@ -177,6 +177,9 @@ def test_one_context_is_the_one_instance_output_of_today(home, capsys):
         (["export", "--all-contexts", "--context", "prod"], "leave out --context"),
         (["plan", "x.csv", "--context", "prod", "--context", "eu", "--endpoint", "http://x"], "leave out --endpoint"),
         (["doctor", "--context", "prod", "--context", "prod"], "'prod' is named twice"),
+        (["doctor", "--context", "prod", "--endpoint", "http://127.0.0.1:9"], "--context names"),
+        (["doctor", "--context", "prod", "--token-env", "MY_TOKEN"], "leave out --token-env MY_TOKEN"),
+        (["export", "--all-contexts", "--token-env", "MY_TOKEN"], "each with its own token"),
     ],
 )
 def test_instances_named_two_ways_are_one_line_errors(home, capsys, argv, said):

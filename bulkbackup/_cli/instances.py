@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bulkbackup._cli.pace import Pace, said_wait, watch
+from bulkbackup._coolify.credentials import TOKEN_VARIABLE
 from bulkbackup._core.errors import ConfigError
 
 __all__ = ["WORDING", "client_list", "connection_argv", "given_clients", "opened", "refuse_mixed", "several"]
@@ -72,14 +73,26 @@ def _client(found, kwargs: dict[str, Any]):
 def refuse_mixed(args: argparse.Namespace) -> None:
     """Refuse connection options that name instances two ways; before anything is read, claimed or sent."""
     contexts = getattr(args, "context", None) or []
-    if not (getattr(args, "all_contexts", False) or len(contexts) > 1):
+    every = getattr(args, "all_contexts", False)
+    if not (every or contexts):
         return
-    if args.all_contexts and contexts:
+    if every and contexts:
         raise ConfigError("--all-contexts takes every instance of coolify-cli's config: leave out --context")
+    what = (
+        "--all-contexts takes"
+        if every
+        else "--context given more than once names"
+        if len(contexts) > 1
+        else "--context names"
+    )
+    # A context brings its own address and token: an --endpoint or --token-env beside it would be ignored, and a
+    # value the user gave is never dropped silently.
     if getattr(args, "endpoint", None):
-        what = "--all-contexts takes" if args.all_contexts else "--context given more than once names"
+        raise ConfigError(f"{what} coolify-cli's config instances, each with its own address: leave out --endpoint")
+    token_env = getattr(args, "token_env", TOKEN_VARIABLE)
+    if token_env != TOKEN_VARIABLE:
         raise ConfigError(
-            f"{what} the instances of coolify-cli's config, each with its own address: leave out --endpoint"
+            f"{what} coolify-cli's config instances, each with its own token: leave out --token-env {token_env}"
         )
 
 
