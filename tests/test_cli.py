@@ -175,6 +175,25 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert str(tmp_path / "changes.results.csv") in out
 
 
+def test_demo_of_several_instances_sends_one_change_to_each_in_parallel(tmp_path, capsys):
+    assert main(["demo", "--dir", str(tmp_path), "--databases", "20", "--instances", "3"]) == 0
+    out = capsys.readouterr().out
+    results = pd.read_csv(tmp_path / "changes.results.csv")
+    assert list(results["instance"].drop_duplicates()) == ["prod", "staging", "eu"]
+    by_instance = results.groupby("instance")["status"]
+    for name in ("prod", "staging", "eu"):
+        assert {"updated", "triggered"} <= set(by_instance.get_group(name))
+    assert set(by_instance.get_group("staging")) <= {"updated", "triggered", "unchanged"}  # the mistakes: prod's
+    # prod and staging are seeded alike: the same configurations, each changed on its own instance
+    prod, staging = (results[results["instance"] == n].set_index("backup_uuid")["status"] for n in ("prod", "staging"))
+    assert set(staging.index) <= set(prod.index)
+    assert re.search(r"^  eu: .*updated", out, re.MULTILINE) and "uuids collide" in out
+    done = subprocess.run(
+        [sys.executable, "-m", "bulkbackup", "demo", "--instances", "9"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stderr.strip().endswith("invalid choice: 9 (choose from 1, 2, 3, 4, 5)")
+
+
 def test_sandbox_command_prints_endpoint_and_tokens_and_stops_on_ctrl_c():
     proc = subprocess.Popen(
         [sys.executable, "-m", "bulkbackup", "sandbox", "--databases", "5", "--window", "2", "--fault", "503=0.1"],

@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--dir", help="folder for the demo's files (default: a new temporary folder)")
     demo.add_argument("--databases", type=int, default=40, help="size of the sandbox fleet (default 40)")
+    demo.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        choices=range(1, 6),
+        metavar="N",
+        help="run N sandboxes (1-5; two alike, so their uuids collide) and send one change to all in parallel",
+    )
     demo.set_defaults(run=commands.demo_command)
 
     apply = sub.add_parser(

@@ -204,5 +204,5 @@ def sandbox_command(args: argparse.Namespace) -> int:
 def demo_command(args: argparse.Namespace) -> int:
     from bulkbackup._cli.demo import run_demo
 
-    run_demo(folder=args.dir, databases=args.databases)
+    run_demo(folder=args.dir, databases=args.databases, instances=args.instances)
     return exits.EXIT_OK

@@ -16,7 +16,7 @@ from bulkbackup._engine.results import format_summary
 from bulkbackup._input.changes import write_csv
 
 
-def demo_changes(fleet: pd.DataFrame) -> pd.DataFrame:
+def demo_changes(fleet: pd.DataFrame, *, mistakes: bool = True) -> pd.DataFrame:
     """A changes sheet as a person would write it from `fleet`: mostly good rows, a few typical mistakes."""
     rows = fleet[fleet["database_status"].astype(str).str.startswith("running")].reset_index(drop=True)
     pick = iter(range(len(rows)))
@@ -40,7 +40,7 @@ def demo_changes(fleet: pd.DataFrame) -> pd.DataFrame:
         "backup_uuid": same["backup_uuid"],
         "frequency": same["frequency"],
     }
-    mistakes = [
+    wrong = [
         {**target(), "frequency": "every day"},  # not a cron expression nor a keyword
         {**target(), "timeout": "30"},  # below the server's minimum of 60
         {**target(), "database_backup_retention_max_storage_s3": "1,5"},  # a decimal comma
@@ -52,10 +52,17 @@ def demo_changes(fleet: pd.DataFrame) -> pd.DataFrame:
             "enabled": "true",
         },  # no such configuration
     ]
-    return pd.DataFrame([*good, unchanged, *mistakes], dtype=object)
+    return pd.DataFrame([*good, unchanged, *(wrong if mistakes else [])], dtype=object)
 
 
-def run_demo(folder: str | Path | None = None, databases: int = 40, out: TextIO | None = None) -> pd.DataFrame:
+# The demo's instances: the first two seeded alike, so their uuids collide as restored instances' do.
+INSTANCE_NAMES = ("prod", "staging", "eu", "us", "asia")
+
+
+def run_demo(
+    folder: str | Path | None = None, databases: int = 40, out: TextIO | None = None, instances: int = 1
+) -> pd.DataFrame:
+    """The whole job against a sandbox; `instances` > 1: against that many at once, one change sent to all."""
     from bulkbackup.sandbox import Sandbox
 
     def say(text: str = "") -> None:
@@ -63,20 +70,51 @@ def run_demo(folder: str | Path | None = None, databases: int = 40, out: TextIO 
 
     folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="bulkbackup-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
-    with Sandbox(databases=databases, seed=0) as sandbox:
-        say(f"sandbox: a local Coolify-compatible server at {sandbox.endpoint}")
-        with Client(sandbox.endpoint, sandbox.token) as client:
-            fleet = inventory(client)
-            say(f"inventory: {len(fleet)} backup configurations on {fleet['database_uuid'].nunique()} databases")
+    names = list(INSTANCE_NAMES[:instances])
+    seeds = [0, *range(instances - 1)]
+    with Sandbox.many(instances, databases=databases, seed=seeds, name=names) as sandboxes:
+        clients = [Client(s.endpoint, s.token, name=s.name) for s in sandboxes]
+        try:
+            for sandbox in sandboxes:
+                say(f"sandbox: a local Coolify-compatible server at {sandbox.endpoint}" + _named(sandbox, instances))
+            given = clients if instances > 1 else clients[0]
+            fleet = inventory(given)
+            said = f"{len(fleet)} backup configurations on {fleet['database_uuid'].nunique()} databases"
+            if instances > 1:
+                said += f" of {instances} instances (prod and staging alike: their uuids collide)"
+            say(f"inventory: {said}")
             changes_path = folder / "changes.csv"
-            write_csv(demo_changes(fleet), changes_path)
+            write_csv(_changes(fleet, names if instances > 1 else None), changes_path)
             say(f"changes: {changes_path} (some rows good, some with deliberate mistakes)")
-            results = apply(changes_path, client, progress=False)
+            results = apply(changes_path, given, progress=False)
+        finally:
+            for client in clients:
+                client.close()
     for _, row in results.iterrows():
         detail = row["errors"] or row["message"]
-        say(f"  line {row['line']}: {row['status']:<9} {detail}")
+        where = f"{row['instance']}: " if "instance" in results.columns else ""
+        say(f"  line {row['line']}: {where}{row['status']:<9} {detail}")
     results_path = folder / "changes.results.csv"
     write_csv(results, results_path)
     say(f"results: {format_summary(results)}")
+    for name, part in getattr(results.attrs.get("run"), "instances", {}).items():
+        say(f"  {name}: {', '.join(f'{n} {status}' for status, n in part.counts.items())}")
     say(f"results written to {results_path}")
     return results
+
+
+def _named(sandbox, instances: int) -> str:
+    return f" (instance {sandbox.name!r})" if instances > 1 else ""
+
+
+def _changes(fleet: pd.DataFrame, names: list[str] | None) -> pd.DataFrame:
+    """The demo's changes; with several instances, a sheet for each, its `instance` column naming it (the mistakes
+    in the first one's only: once is enough to see them)."""
+    if names is None:
+        return demo_changes(fleet)
+    sheets = []
+    for name in names:
+        sheet = demo_changes(fleet[fleet["instance"] == name].drop(columns="instance"), mistakes=name == names[0])
+        sheet.insert(0, "instance", name)
+        sheets.append(sheet)
+    return pd.concat(sheets, ignore_index=True)
