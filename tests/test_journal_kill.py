@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import bulkbackup as bb
@@ -88,3 +89,63 @@ def test_a_killed_run_resumes_without_repeating_anything_and_undoes_exactly(tmp_
             assert (restored["status"] == "updated").sum() >= ROWS - 1
             now = bb.inventory(client)
             assert now.drop(columns=VOLATILE).equals(original.drop(columns=VOLATILE))
+
+
+CHILD_OF_INSTANCES = Path(__file__).parent / "data" / "killed_run_instances.py"
+
+
+@pytest.mark.parametrize("point", ["before", "after"])
+def test_a_killed_run_over_two_instances_with_colliding_uuids_resumes_each_row_on_its_own_instance(tmp_path, point):
+    """Two instances seeded alike (the same uuids); the run dies at staging's row that starts a backup, wherever
+    prod's lane is then (the lanes run side by side). The resume never repeats staging's backup that may have
+    started, finishes every other row on its own instance, and prod's twin of the dead row (same uuids, settings
+    only) is not mistaken for it."""
+    with Sandbox.many(2, databases=20, seed=[3, 3], name=["prod", "staging"], job_delay=0.05, rate_limit=100_000) as (
+        prod,
+        staging,
+    ):
+        clients = [bb.Client(s.endpoint, s.token, name=s.name) for s in (prod, staging)]
+        try:
+            keys = bb.inventory(clients[0]).head(ROWS)[["database_uuid", "backup_uuid"]]
+            frames = []
+            for k, name in enumerate(["prod", "staging"]):
+                frame = keys.copy()
+                frame.insert(0, "instance", name)
+                frame["timeout"] = [5100 + 100 * k + i for i in range(ROWS)]
+                frame["backup_now"] = [True if i == TARGET and name == "staging" else None for i in range(ROWS)]
+                frames.append(frame)
+            changes = tmp_path / "changes.csv"
+            bb.write_csv(pd.concat(frames, ignore_index=True), changes)
+            journal = tmp_path / "run.jsonl"
+            target = keys.iloc[TARGET]["backup_uuid"]
+            env = dict(os.environ, COOLIFY_TOKEN_prod=prod.token, COOLIFY_TOKEN_staging=staging.token)
+            argv = [str(changes), str(journal), point, "staging", target]
+            argv += [f"prod={prod.endpoint}", f"staging={staging.endpoint}"]
+            child = subprocess.run(
+                [sys.executable, str(CHILD_OF_INSTANCES), *argv], env=env, capture_output=True, text=True, timeout=120
+            )
+            assert child.returncode == -9, child.stderr
+
+            resumed = bb.apply(str(changes), clients, progress=False, journal=journal)
+            # staging died at its own row: every row before it went out once, the dead row (it starts a backup) is
+            # never sent again: "before" (its intent on disk, nothing sent) not at all, "after" once.
+            assert len(staging.patch_bodies) == ROWS - (1 if point == "before" else 0)
+            # prod's lane was wherever it was: a row in flight at the kill is sent again (settings only: harmless).
+            assert ROWS <= len(prod.patch_bodies) <= ROWS + 1
+            assert {b["timeout"] for b in prod.patch_bodies} == {5100 + i for i in range(ROWS)}
+            assert prod.wait_for_jobs() and staging.wait_for_jobs()
+            assert prod.job_count(target) == 0  # prod's twin row starts nothing: staging's backup is not its own
+            assert staging.job_count(target) == (0 if point == "before" else 1)
+            by_instance = resumed.groupby("instance")["status"].apply(list).to_dict()
+            assert by_instance["prod"] == ["updated"] * ROWS
+            assert by_instance["staging"] == ["updated"] * TARGET + ["unknown"] + ["updated"] * (ROWS - TARGET - 1)
+            # Each server holds its own instance's values, never the other's.
+            for k, sandbox in enumerate((prod, staging)):
+                held = [sandbox.config(u)["timeout"] for u in keys["backup_uuid"]]
+                expected = [5100 + 100 * k + i for i in range(ROWS)]
+                if k == 1 and point == "before":
+                    expected[TARGET] = staging.config(target)["timeout"]  # never sent: whatever it held before
+                assert held == expected
+        finally:
+            for client in clients:
+                client.close()
