@@ -214,3 +214,36 @@ def test_sandbox_command_prints_endpoint_and_tokens_and_stops_on_ctrl_c():
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "Traceback" not in err
+
+
+def test_sandbox_command_runs_several_instances_and_writes_their_coolify_cli_config(tmp_path, monkeypatch):
+    config = tmp_path / "home" / ".config" / "coolify" / "config.json"
+    argv = ["sandbox", "--databases", "4", "--instances", "2", "--seed", "0", "--cli-config", str(config)]
+    proc = subprocess.Popen([sys.executable, "-m", "bulkbackup", *argv], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("coolify-cli config:"):
+            lines.append(proc.stdout.readline().strip())
+        assert [line for line in lines if line.startswith("[")] == ["[sandbox-1]", "[sandbox-2]"]
+        assert len({line for line in lines if line.startswith("endpoint:")}) == 2
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        for name in ("COOLIFY_ENDPOINT", "COOLIFY_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        clients = bb.connect(all_contexts=True)
+        assert [c.name for c in clients] == ["sandbox-1", "sandbox-2"]
+        fleet = bb.inventory(clients)
+        assert set(fleet["instance"]) == {"sandbox-1", "sandbox-2"}
+        for c in clients:
+            c.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    # A coolify-cli config naming a real Coolify is the user's: never replaced by a sandbox's.
+    real = tmp_path / "real.json"
+    real.write_text('{"instances": [{"name": "prod", "fqdn": "https://coolify.example.com", "token": "t"}]}')
+    done = subprocess.run(
+        [sys.executable, "-m", "bulkbackup", "sandbox", "--cli-config", str(real)], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "is never replaced" in done.stderr and "Traceback" not in done.stderr
+    assert "coolify.example.com" in real.read_text()

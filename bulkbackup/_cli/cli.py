@@ -192,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Coolify version to behave like (default {SANDBOX_VERSION}; 4.3.18 and newer take "
         "missing_backup_notification_days)",
     )
+    sandbox.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N sandboxes at once, seeded S, S+1, … on their own ports (default 1)",
+    )
+    sandbox.add_argument(
+        "--cli-config",
+        metavar="PATH",
+        help="write a coolify-cli config file there with one context per sandbox (for --all-contexts); a file "
+        "that names other instances than sandboxes is never replaced",
+    )
     sandbox.set_defaults(run=commands.sandbox_command)
 
     doctor = sub.add_parser(

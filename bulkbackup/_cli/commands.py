@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -189,6 +190,10 @@ def sandbox_command(args: argparse.Namespace) -> int:
         raise BulkBackupError(f"--fault: {error}") from None
     if parse_version(args.coolify_version) is None:
         raise BulkBackupError(f"--version: {args.coolify_version!r} is not a Coolify version such as 4.3.18")
+    if args.instances < 1:
+        raise BulkBackupError(f"--instances: a number of sandboxes of at least 1, not {args.instances}")
+    if args.cli_config:
+        _refuse_a_real_config(Path(args.cli_config))
     serve(
         port=args.port,
         databases=args.databases,
@@ -197,8 +202,27 @@ def sandbox_command(args: argparse.Namespace) -> int:
         window=args.window,
         faults=faults,
         version=args.coolify_version,
+        instances=args.instances,
+        cli_config=args.cli_config,
     )
     return exits.EXIT_OK
+
+
+def _refuse_a_real_config(path: Path) -> None:
+    """A coolify-cli config that names a real Coolify (anything but a sandbox on this machine) is the user's: the
+    sandbox's would replace it, tokens and all. Only a file some sandbox wrote before may be replaced."""
+    if not path.exists():
+        return
+    try:
+        found = json.loads(path.read_text(encoding="utf-8-sig"))
+        urls = [str(i.get("fqdn", "")) for i in found["instances"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        urls = None
+    if urls is None or not all(url.startswith("http://127.0.0.1:") for url in urls):
+        raise BulkBackupError(
+            f"--cli-config: {path} already exists and is not a sandbox's (it names other instances, or cannot be "
+            "read): it is never replaced; give another path"
+        )
 
 
 def demo_command(args: argparse.Namespace) -> int:
