@@ -270,7 +270,7 @@ def test_the_prompt_names_each_instance_and_its_count(home, three, capsys, monke
     question = asked[0]
     assert question.startswith("Send 6 requests to 3 instances: ")
     for name, sandbox in zip(NAMES, three, strict=True):
-        assert f"{name} 2 ({sandbox.endpoint})" in question
+        assert f"{name} 2 rows ({sandbox.endpoint})" in question
     assert [len(s.patch_bodies) for s in three] == before  # nothing sent
 
 
@@ -453,6 +453,6 @@ def test_enforce_of_two_contexts_plans_and_asks_per_instance(home, three, capsys
     assert main(["enforce", str(policy), "--context", "eu", "--context", "prod"]) == 2
     counts = planned[planned["action"].isin(["update", "create"])]["instance"].value_counts()
     assert asked == [
-        f"Send {counts.sum()} requests to 2 instances: eu {counts['eu']} ({three[2].endpoint}), "
-        f"prod {counts['prod']} ({three[0].endpoint})? [y/N] "
+        f"Send {counts.sum()} requests to 2 instances: eu {counts['eu']} rows ({three[2].endpoint}), "
+        f"prod {counts['prod']} rows ({three[0].endpoint})? [y/N] "
     ]

@@ -149,7 +149,7 @@ def send_question(sending: pd.DataFrame, endpoints: dict[str, str], *, several: 
     if not several:
         return f"Send {total} to {next(iter(endpoints.values()))}? [y/N] "
     counts = Counter(sending[INSTANCE]) if INSTANCE in sending.columns else Counter()
-    each = ", ".join(f"{name} {counts[name]:,} ({endpoint})" for name, endpoint in endpoints.items())
+    each = ", ".join(f"{name} {plural(counts[name], 'row')} ({endpoint})" for name, endpoint in endpoints.items())
     return f"Send {total} to {plural(len(endpoints), 'instance')}: {each}? [y/N] "
 
 
