@@ -99,14 +99,15 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def storages_command(args: argparse.Namespace) -> int:
-    from bulkbackup._coolify.clients import each
+    from bulkbackup._coolify.clients import clients_of, each_named
     from bulkbackup._engine.storages import storages
 
     with opened(args) as given:
         if not several(given):
             say(*render.storage_lines(storages(given)))
             return exits.EXIT_OK
-        frames = each(given, storages)  # every instance read in parallel; storages are per team, per instance
+        # every instance read in parallel (a failure names its instance); storages are per team, per instance
+        frames = each_named(clients_of(given), storages)
     for client, frame in zip(given, frames, strict=True):
         say(f"{client.name} ({client.endpoint}):", *(f"  {line}" for line in render.storage_lines(frame)))
     return exits.EXIT_OK

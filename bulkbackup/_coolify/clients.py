@@ -7,22 +7,23 @@ Wherever a client is taken, a list of clients is taken too. `clients_of` turns w
 
 Rows are routed by their instance, never guessed: uuids repeat across instances restored from one backup, and a row
 meant for staging must never change production. `each` runs one function per instance in parallel threads, so a
-read of N instances takes about as long as the slowest one.
+read of N instances takes about as long as the slowest one; `each_named` also names the instance in a failure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar, overload
 
 from bulkbackup._core.columns import INSTANCE
-from bulkbackup._core.errors import ConfigError
+from bulkbackup._core.errors import BulkBackupError, ConfigError
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client
 
-__all__ = ["INSTANCE", "Clients", "clients_of", "each", "is_several"]
+__all__ = ["INSTANCE", "Clients", "clients_of", "each", "each_named", "is_several", "naming", "one_client"]
 
 T = TypeVar("T")
 
@@ -116,3 +117,35 @@ def each(clients: Sequence[Client], work: Callable[[Client], T]) -> list[T]:
         if error is not None:
             raise error
     return [f.result() for f in futures]
+
+
+def one_client(given: Client | Clients) -> Client:
+    """The client of a call given one client (also as the `Clients` of one, which `clients_of(client)` makes)."""
+    return given.only if isinstance(given, Clients) and given.only is not None else given  # type: ignore[return-value]
+
+
+def each_named(clients: Clients, work: Callable[[Client], T]) -> list[T]:
+    """`each(clients, work)`, a failure naming the instance it happened on ("instance 'staging': GET …")."""
+
+    def named_work(client: Client) -> T:
+        with naming(client.name):
+            return work(client)
+
+    return each(clients, named_work)
+
+
+@contextmanager
+def naming(instance: str) -> Iterator[None]:
+    """An error of bulkbackup's raised inside names `instance` first (its type and attributes kept, so a caller
+    still tells an AuthError from another); any other error gets a note naming it."""
+    try:
+        yield
+    except BulkBackupError as error:
+        prefix = f"instance {instance!r}: "
+        if error.args and isinstance(error.args[0], str) and not error.args[0].startswith(prefix):
+            error.args = (prefix + error.args[0], *error.args[1:])
+        error.instance = instance  # type: ignore[attr-defined] - for callers that want it apart
+        raise
+    except Exception as error:
+        error.add_note(f"while reading instance {instance!r}")
+        raise

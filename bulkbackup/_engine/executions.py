@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bulkbackup._coolify.clients import Clients, clients_of, is_several
+from bulkbackup._coolify.clients import Clients, clients_of, each_named, is_several, one_client
 from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.errors import ApiError, ConfigError, InputError
 from bulkbackup._core.fields import KEY_COLUMNS
-from bulkbackup._engine.inventory import each_named, one_client
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bulkbackup._coolify.clients import Clients, clients_of, each, is_several
+from bulkbackup._coolify.clients import Clients, clients_of, each_named, is_several, one_client
 from bulkbackup._coolify.state import gc_paused, own_configs
 from bulkbackup._core.columns import INSTANCE
-from bulkbackup._core.errors import ApiError, BulkBackupError
+from bulkbackup._core.errors import ApiError
 from bulkbackup._core.fields import INVENTORY_COLUMNS, KEY_COLUMNS, SETTING_NAMES
 from bulkbackup._display.styling import ATTR
 from bulkbackup._engine import storage_ids
@@ -26,7 +25,6 @@ COLUMNS = (*KEY_COLUMNS, *(c for c in INVENTORY_COLUMNS if c != "backup_supporte
 # environment id → (project name, environment name, project uuid, environment uuid)
 Place = tuple[str | None, str | None, str | None, str | None]
 _NOWHERE: Place = (None, None, None, None)
-T = TypeVar("T")
 
 
 def inventory(
@@ -68,11 +66,6 @@ def inventory(
         return _inventory(client, unconfigured)
 
 
-def one_client(given: Client | Clients) -> Client:
-    """The client of a call given one client (also as the `Clients` of one, which `clients_of(client)` makes)."""
-    return given.only if isinstance(given, Clients) and given.only is not None else given  # type: ignore[return-value]
-
-
 def inventories(
     clients: Clients, *, unconfigured: bool = False, on_wait: Callable[[float], object] | None = None
 ) -> pd.DataFrame:
@@ -102,33 +95,6 @@ def joined(names: Sequence[str], frames: Sequence[pd.DataFrame]) -> pd.DataFrame
     frame.attrs[ATTR] = "inventory"
     frame.attrs[EXPORTED] = remember(frame)  # keyed by instance too (`memory_keys`): uuids repeat across instances
     return frame
-
-
-def each_named(clients: Clients, work: Callable[[Client], T]) -> list[T]:
-    """`each(clients, work)`, a failure naming the instance it happened on ("instance 'staging': GET …")."""
-
-    def named_work(client: Client) -> T:
-        with naming(client.name):
-            return work(client)
-
-    return each(clients, named_work)
-
-
-@contextmanager
-def naming(instance: str) -> Iterator[None]:
-    """An error of bulkbackup's raised inside names `instance` first (its type and attributes kept, so a caller
-    still tells an AuthError from another); any other error gets a note naming it."""
-    try:
-        yield
-    except BulkBackupError as error:
-        prefix = f"instance {instance!r}: "
-        if error.args and isinstance(error.args[0], str) and not error.args[0].startswith(prefix):
-            error.args = (prefix + error.args[0], *error.args[1:])
-        error.instance = instance  # type: ignore[attr-defined] - for callers that want it apart
-        raise
-    except Exception as error:
-        error.add_note(f"while reading instance {instance!r}")
-        raise
 
 
 UNSUPPORTED_TYPES = frozenset({"standalone-redis", "standalone-keydb", "standalone-dragonfly"})

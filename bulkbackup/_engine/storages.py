@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bulkbackup._coolify.clients import Clients, clients_of, is_several
+from bulkbackup._coolify.clients import Clients, clients_of, each_named, is_several, one_client
 from bulkbackup._coolify.state import own_configs
 from bulkbackup._core.columns import INSTANCE
-from bulkbackup._engine.inventory import each_named, one_client
 
 if TYPE_CHECKING:
     from bulkbackup._coolify.client import Client

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bulkbackup._coolify.clients import Clients, is_several
+from bulkbackup._coolify.clients import Clients, is_several, one_client
 from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import BY_NAME
-from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, inventory, one_client
+from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, inventory
 from bulkbackup._fleet.health import DEFAULT_GRACE, _problems, _zone, parse_time
 from bulkbackup._fleet.health import _now as _moment
 from bulkbackup._fleet.policy import Policy, Rule

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bulkbackup._coolify.clients import Clients, clients_of, is_several
+from bulkbackup._coolify.clients import Clients, clients_of, each_named, is_several, one_client
 from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.fields import BY_NAME
 from bulkbackup._core.operations import Identity, Operation, Plan, RowRef
 from bulkbackup._core.statuses import Action
 from bulkbackup._engine.identity import changes_text, row_hash_of
-from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, each_named, inventories, inventory, one_client
+from bulkbackup._engine.inventory import UNSUPPORTED_TYPES, inventories, inventory
 from bulkbackup._engine.plan import operation_for, render
 from bulkbackup._fleet.check import named_for_rules
 from bulkbackup._fleet.policy import Policy, Rule
