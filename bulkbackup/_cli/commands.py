@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 from bulkbackup._cli import exits, render
-from bulkbackup._cli.instances import client_list, opened, several
+from bulkbackup._cli.instances import opened
 from bulkbackup._cli.outputs import Claim, claim, claim_fresh, stamp
 from bulkbackup._cli.terminal import say, warn
+from bulkbackup._coolify.clients import clients_of, each_named, is_several
 from bulkbackup._core.columns import INSTANCE
 from bulkbackup._core.errors import BulkBackupError, ConfigError, InputError
 from bulkbackup._core.versions import parse as parse_version
@@ -83,7 +84,7 @@ def export_command(args: argparse.Namespace) -> int:
         out = held.enter_context(released(output_claim(args, None, []))) if args.output else None
         with opened(args) as given:
             frame = inventory(given)
-            instances = f" of {render.plural(len(given), 'instance')}" if several(given) else ""
+            instances = f" of {render.plural(len(given), 'instance')}" if is_several(given) else ""
         if out is not None:
             out.write_frame(frame)
             warn(f"{render.plural(len(frame), 'backup configuration')}{instances} written to {out.path}")
@@ -99,11 +100,10 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def storages_command(args: argparse.Namespace) -> int:
-    from bulkbackup._coolify.clients import clients_of, each_named
     from bulkbackup._engine.storages import storages
 
     with opened(args) as given:
-        if not several(given):
+        if not is_several(given):
             say(*render.storage_lines(storages(given)))
             return exits.EXIT_OK
         # every instance read in parallel (a failure names its instance); storages are per team, per instance
@@ -171,9 +171,9 @@ def doctor_command(args: argparse.Namespace) -> int:
 
     with opened(args) as given:
         found = diagnose(given)
-        endpoints = {client.name: client.endpoint for client in client_list(given)}
+        endpoints = {client.name: client.endpoint for client in clients_of(given)}
     ok, fail = symbols(sys.stdout)
-    if not several(given):
+    if not is_several(given):
         say(*(render.speak_cli(check.line(ok, fail)) for check in found))
         return exits.EXIT_OK if found and all(c.ok for c in found) else exits.EXIT_NOT_ALL_OK
     for name, checks in found.items():  # one block per instance, headed by its name

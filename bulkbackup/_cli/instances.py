@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from bulkbackup._cli.pace import Pace, said_wait, watch
+from bulkbackup._coolify.clients import is_several
 from bulkbackup._coolify.credentials import TOKEN_VARIABLE
 from bulkbackup._core.errors import ConfigError
 
-__all__ = ["WORDING", "client_list", "connection_argv", "given_clients", "opened", "refuse_mixed", "several"]
+__all__ = ["WORDING", "connection_argv", "given_clients", "opened", "refuse_mixed"]
 
 
 def _cli_wording():
@@ -103,18 +104,8 @@ def opened(args: argparse.Namespace, **kwargs: Any) -> Iterator[Any]:
     try:
         yield given
     finally:
-        for client in client_list(given):
+        for client in given if is_several(given) else [given]:
             client.close()
-
-
-def client_list(given) -> list:
-    """The clients of `given` (one client or a list), as a list."""
-    return list(given) if isinstance(given, list | tuple) else [given]
-
-
-def several(given) -> bool:
-    """Whether the command talks to several instances (a list): its frames then carry the `instance` column."""
-    return isinstance(given, list | tuple)
 
 
 def connection_argv(args: argparse.Namespace) -> list[str]:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from bulkbackup._cli import exits, render
 from bulkbackup._cli.commands import output_claim, read_changes_file, released
-from bulkbackup._cli.instances import client_list, connection_argv, opened, several
+from bulkbackup._cli.instances import connection_argv, opened
 from bulkbackup._cli.outputs import Claim, check_place, claim, claim_fresh, claim_together, stamp
 from bulkbackup._cli.terminal import ask, say, warn
+from bulkbackup._coolify.clients import clients_of, is_several
 from bulkbackup._core.errors import BulkBackupError, ConfigError
 from bulkbackup._core.statuses import Status
 from bulkbackup._engine.pace import run_estimate
@@ -93,7 +94,7 @@ def confirm_and_send(
     sends = shown["action"].isin(render.SENDING) & (allow_delete | (shown["action"] != "delete"))
     sending = int(sends.sum())
     say(*_estimates(given, shown[sends], getattr(args, "rate", None)))
-    question = render.send_question(shown[sends], _endpoints(given), several=several(given))
+    question = render.send_question(shown[sends], _endpoints(given), several=is_several(given))
     if sending and not args.yes and not ask(question):
         warn("aborted: nothing was sent")
         return exits.EXIT_USAGE
@@ -275,7 +276,7 @@ def dry_run(args: argparse.Namespace, input_path: str, planned_by, changes, held
 
 def _endpoints(given) -> dict[str, str]:
     """{name: endpoint} of every instance, in the order given."""
-    return {client.name: client.endpoint for client in client_list(given)}
+    return {client.name: client.endpoint for client in clients_of(given)}
 
 
 def _estimates(given, sending, rate: float | None) -> list[str]:
@@ -283,7 +284,7 @@ def _estimates(given, sending, rate: float | None) -> list[str]:
     the run takes about as long as the slowest)."""
     from bulkbackup._core.columns import INSTANCE
 
-    if not several(given):
+    if not is_several(given):
         how_long = run_estimate(given, len(sending), rate)
         return [how_long] if how_long else []
     counts = sending[INSTANCE].value_counts() if INSTANCE in sending.columns else {}
