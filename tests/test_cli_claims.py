@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from waiting import wait_for
 
 from bulkbackup.sandbox import Sandbox
 
@@ -47,13 +48,6 @@ def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=300)
     assert "Traceback" not in err, err
     return proc.returncode, out, err
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + 120
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_a_results_file_a_live_run_holds_is_refused_even_with_overwrite(sb, tmp_path):

@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from waiting import wait_for
 
 import bulkbackup as bb
 from bulkbackup._cli.cli import main
@@ -108,13 +108,6 @@ def _lines(stream, into: queue.Queue) -> None:
         into.put(line)
 
 
-def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_a_second_ctrl_c_stops_waiting_and_still_writes_results_and_journal(sb, tmp_path):
     src = write_changes(sb, tmp_path / "changes.csv", rows=30)
     results, journal = tmp_path / "results.csv", tmp_path / "run.jsonl"
@@ -125,10 +118,10 @@ def test_a_second_ctrl_c_stops_waiting_and_still_writes_results_and_journal(sb, 
     err: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stderr, err), daemon=True).start()
     try:
-        _wait_for(lambda: journal.exists() and journal.stat().st_size > 0, "the run to start")
+        wait_for(lambda: journal.exists() and journal.stat().st_size > 0, "the run to start", timeout=60.0)
         sb.set_faults({"latency": 30})  # from now on every PATCH hangs
         arrived = sb.request_count
-        _wait_for(lambda: sb.request_count >= arrived + 2, "two requests in flight")
+        wait_for(lambda: sb.request_count >= arrived + 2, "two requests in flight", timeout=60.0)
         proc.send_signal(signal.SIGINT)
         line = err.get(timeout=30)
         assert "stopping" in line  # said at once

@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sandbox_frames import fleet_changes
+from waiting import wait_for
 
 import bulkbackup as bb
 from bulkbackup._cli.cli import main
@@ -44,13 +44,6 @@ def _lines(stream, into: queue.Queue) -> None:
         into.put(line)
 
 
-def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def _apply_process(sb: Sandbox, tmp_path: Path, *argv: str) -> subprocess.Popen:
     env = dict(os.environ, COOLIFY_ENDPOINT=sb.endpoint, COOLIFY_TOKEN=sb.token, HOME=str(tmp_path))
     command = [sys.executable, "-m", "bulkbackup", "apply", *argv]
@@ -67,7 +60,7 @@ def test_a_ctrl_c_with_budget_left_still_verifies_and_never_blames_the_budget(sb
     results = tmp_path / "results.csv"
     proc = _apply_process(sb, tmp_path, str(src), "--yes", "--workers", "1", "--rate", "0.5", "--results", str(results))
     try:
-        _wait_for(lambda: len(sb.patch_bodies) >= 2, "two rows sent")
+        wait_for(lambda: len(sb.patch_bodies) >= 2, "two rows sent")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -109,10 +102,10 @@ def test_a_second_ctrl_c_says_it_was_the_ctrl_c_and_in_flight_rows_keep_their_at
     err: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stderr, err), daemon=True).start()
     try:
-        _wait_for(lambda: len(sb.patch_bodies) >= 2, "rows updated")  # so that there is something to verify
+        wait_for(lambda: len(sb.patch_bodies) >= 2, "rows updated")  # so that there is something to verify
         sb.set_faults({"latency": 30})  # from now on every PATCH hangs
         arrived = sb.request_count
-        _wait_for(lambda: sb.request_count >= arrived + 2, "two requests in flight")
+        wait_for(lambda: sb.request_count >= arrived + 2, "two requests in flight")
         proc.send_signal(signal.SIGINT)
         assert "stopping" in err.get(timeout=30)
         proc.send_signal(signal.SIGINT)  # stop waiting for the two hanging requests

@@ -13,10 +13,10 @@ import json
 import re
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
+from waiting import wait_for
 
 import bulkbackup as bb
 from bulkbackup._core.events import RowFinished, RowRef, RowResult, RunStarted, Waiting
@@ -50,13 +50,6 @@ def clients(sandboxes):
     yield made
     for client in made:
         client.close()
-
-
-def wait_until(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not become true in time"
-        time.sleep(0.01)
 
 
 def test_import_bulkbackup_imports_no_widgets_nor_plotting():
@@ -520,7 +513,7 @@ def test_stop_leaves_skipped_rows_and_a_complete_record(client, fleet, tmp_path,
     panel.apply_button.click()
     assert not panel.stop_button.disabled
     # The bar moves during the run: the seam's RowFinished events reach it through the refresh loop.
-    wait_until(lambda: panel.progress.value >= 2)
+    wait_for(lambda: panel.progress.value >= 2, "two rows counted by the panel", timeout=20.0, interval=0.01)
     assert "updated:" in panel.counts.value and not panel.finished.is_set()
     panel.stop_button.click()
     results = panel.wait(30)
