@@ -16,8 +16,9 @@ from bulkbackup._coolify.state import configs_by_key, names_by_key
 from bulkbackup._core.errors import BulkBackupError
 from bulkbackup._core.events import InstanceFacts
 from bulkbackup._core.operations import Operation, Outcome, Plan
-from bulkbackup._engine import sent, storage_ids
+from bulkbackup._engine import sent
 from bulkbackup._engine.lanes import Lane, counts
+from bulkbackup._engine.plan import read_server
 from bulkbackup._engine.rebase import rebase
 from bulkbackup._engine.verify import INTERRUPTED, verification
 
@@ -54,21 +55,20 @@ def rebased(planned: Plan, lanes: Sequence[Lane], *, read: bool, several: bool) 
 
 
 def _rebased(planned: Plan, operations: list[Operation], client: Client, *, read: bool) -> list[Operation]:
-    version = client.server_version()
-    databases = client.list_databases() if read else None
+    wanted = any("s3_storage_uuid" in op.payload for op in operations)
+    state = read_server(client, databases=read, storages_wanted=wanted)
+    databases = state.databases
     current = configs_by_key(databases) if databases is not None else None
     names = names_by_key(databases) if databases is not None else None
-    wanted = any("s3_storage_uuid" in op.payload for op in operations)
-    storages = storage_ids.known(client, databases, wanted) if databases is not None else None
     return [
         rebase(
             op,
             current,
-            version=version,
+            version=state.version,
             names=names,
             compared=planned.compared,
             source=planned.source,
-            storages=storages,
+            storages=state.storages,
         )
         for op in operations
     ]

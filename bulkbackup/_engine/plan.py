@@ -88,16 +88,16 @@ def plan_of(
         frame = read_changes(changes)
         if client is not None and (clients is not None or INSTANCE in frame.columns):
             return _routed(frame, clients or clients_of(client), diff=diff, prefer=prefer, on_wait=on_wait)
-        state = _read(client, frame, diff=diff, on_wait=on_wait) if client is not None else _State()
+        state = _read(client, frame, diff=diff, on_wait=on_wait) if client is not None else ServerState()
         return build(
             frame, state.databases, state.version, diff=diff, prefer=prefer, storages=state.storages, ours=state.ours
         )
 
 
 @dataclass(frozen=True)
-class _State:
-    """What planning reads of one server: its version, its configurations (None: not read), the known S3 storage
-    ids, and what bulkbackup last set there (for an edited export)."""
+class ServerState:
+    """What a plan (and a rebase of one) reads of one server: its version, its configurations (None: not read),
+    the known S3 storage ids, and what bulkbackup last set there (for an edited export; None: not asked)."""
 
     version: str | None = None
     databases: list[dict] | None = None
@@ -105,16 +105,30 @@ class _State:
     ours: Mapping[Key, Mapping[str, object]] | None = None
 
 
-def _read(client: Client, frame: pd.DataFrame, *, diff: bool, on_wait: Callable[[float], object] | None) -> _State:
+def read_server(
+    client: Client,
+    *,
+    databases: bool,
+    storages_wanted: bool,
+    ours: bool = False,
+    on_wait: Callable[[float], object] | None = None,
+) -> ServerState:
+    """One server's state: its version always, its configurations when `databases` (one `GET /databases`), which
+    S3 storage id is which uuid when some row names a storage, and, with `ours`, what bulkbackup last set there."""
     storages: Mapping[int, str] = {}
-    databases = None
+    found = None
     with hearing(client, on_wait):
         version = client.server_version()
-        if diff:
-            databases = client.list_databases()
-            storages = storage_ids.known(client, databases, wanted=_names_storage(frame))
-    ours = sent.last_sent(client.endpoint) if ROWS in frame.attrs else None
-    return _State(version, databases, storages, ours)
+        if databases:
+            found = client.list_databases()
+            storages = storage_ids.known(client, found, wanted=storages_wanted)
+    return ServerState(version, found, storages, sent.last_sent(client.endpoint) if ours else None)
+
+
+def _read(client: Client, frame: pd.DataFrame, *, diff: bool, on_wait: Callable[[float], object] | None) -> ServerState:
+    return read_server(
+        client, databases=diff, storages_wanted=_names_storage(frame), ours=ROWS in frame.attrs, on_wait=on_wait
+    )
 
 
 def _routed(
